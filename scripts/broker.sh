@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Makes a Kafka-protocol broker available and prints the bootstrap address to use.
+#   scripts/broker.sh up     start Tansu on 127.0.0.1:9092 (install it if needed)
+#   scripts/broker.sh down   stop the broker this script started
+# With KAFKA_BROKERS set, that cluster is used as it is and nothing is started.
+# TANSU_STORAGE picks the storage engine (default memory://tansu/; sqlite://PATH survives restarts).
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+TANSU_VERSION=0.6.0
+PID_FILE="$RUN_DIR/tansu.pid"
+HOST=127.0.0.1
+PORT="${TANSU_PORT:-9092}"
+
+find_tansu() {
+  if [ -n "${TANSU_BIN:-}" ]; then
+    [ -x "$TANSU_BIN" ] || die "TANSU_BIN=$TANSU_BIN is not executable"
+    echo "$TANSU_BIN"; return
+  fi
+  local shared="$ROOT/../shared/tools/tansu-$TANSU_VERSION/tansu"
+  if command -v tansu >/dev/null; then command -v tansu; return; fi
+  if [ -x "$TOOLS_DIR/bin/tansu" ]; then echo "$TOOLS_DIR/bin/tansu"; return; fi
+  if [ -x "$shared" ]; then echo "$shared"; return; fi
+  log "building Tansu $TANSU_VERSION from crates.io (about 20 minutes the first time)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --no-default-features \
+    --features dynostore,libsql --root "$TOOLS_DIR" >&2
+  echo "$TOOLS_DIR/bin/tansu"
+}
+
+up() {
+  if [ -n "${KAFKA_BROKERS:-}" ]; then
+    echo "$KAFKA_BROKERS"
+    return
+  fi
+  if port_open "$HOST" "$PORT"; then
+    echo "$HOST:$PORT"
+    return
+  fi
+  local bin
+  bin="$(find_tansu)"
+  log "starting Tansu broker on $HOST:$PORT ($bin)"
+  # setsid: the broker outlives this script and is stopped by `down`, not by the shell's job control.
+  setsid "$bin" broker \
+    --listener-url "tcp://$HOST:$PORT" \
+    --advertised-listener-url "tcp://$HOST:$PORT" \
+    --storage-engine "${TANSU_STORAGE:-memory://tansu/}" \
+    >"$RUN_DIR/tansu.log" 2>&1 < /dev/null &
+  echo $! >"$PID_FILE"
+  wait_for_port "$HOST" "$PORT" 30 "Tansu"
+  echo "$HOST:$PORT"
+}
+
+down() {
+  [ -f "$PID_FILE" ] || return 0
+  local pid
+  pid="$(cat "$PID_FILE")"
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "stopped Tansu broker"
+  fi
+  rm -f "$PID_FILE"
+}
+
+case "${1:-up}" in
+  up) up ;;
+  down) down ;;
+  *) die "usage: $0 up|down" ;;
+esac
