@@ -1,1 +1,12 @@
-//! placeholder
+//! What every gpubill service stands on: validated configuration (`config`), the Postgres pool
+//! and migrations (`db`), Kafka client settings and topic set-up (`kafka`), and cooperative
+//! shutdown (`shutdown`).
+
+pub mod config;
+pub mod db;
+pub mod kafka;
+pub mod shutdown;
+
+pub use config::{Config, ConfigError, Settings};
+pub use db::{DbError, PgPool};
+pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -1,0 +1,229 @@
+//! Usage event wire format, version 1: a CloudEvents 1.0 structured-mode JSON object per GPU per
+//! metering interval. See `schema/README.md` for the field table and an example.
+//!
+//! Streams: `(allocation_id, gpu_uuid)` is one stream and `seq` numbers its events 1, 2, 3, ...
+//! The event `id` is derived from the stream position ([`usage_event_id`]) so that a re-sent event
+//! keeps its id and every write downstream is idempotent.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// CloudEvents specification version carried by every event.
+pub const SPEC_VERSION: &str = "1.0";
+/// CloudEvents `type` of a version 1 GPU usage event.
+pub const USAGE_EVENT_TYPE_V1: &str = "gpubill.gpu.usage.v1";
+/// Media type of `data`.
+pub const DATA_CONTENT_TYPE: &str = "application/json";
+
+/// Namespace of the name-based (v5) UUIDs used as event ids.
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6770_7562_696c_6c2d_7573_6167_652d_7631);
+
+/// A GPU usage event, CloudEvents envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageEventV1 {
+    pub specversion: String,
+    /// Unique per stream position: [`usage_event_id`] of the data's allocation, GPU and seq.
+    pub id: Uuid,
+    /// The node that metered the usage, `/nodes/{node_id}`.
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// When the agent emitted the event.
+    pub time: DateTime<Utc>,
+    #[serde(default = "default_content_type")]
+    pub datacontenttype: String,
+    pub data: UsageDataV1,
+}
+
+/// What was used: one GPU of one allocation over `[interval_start, interval_end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageDataV1 {
+    pub tenant_id: String,
+    pub allocation_id: String,
+    pub node_id: String,
+    pub gpu_uuid: String,
+    pub sku: String,
+    /// Position in the `(allocation_id, gpu_uuid)` stream, from 1.
+    pub seq: u64,
+    pub interval_start: DateTime<Utc>,
+    pub interval_end: DateTime<Utc>,
+}
+
+fn default_content_type() -> String {
+    DATA_CONTENT_TYPE.to_owned()
+}
+
+/// The id of the event at `seq` in the stream of `allocation_id` on `gpu_uuid`.
+pub fn usage_event_id(allocation_id: &str, gpu_uuid: &str, seq: u64) -> Uuid {
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, format!("{allocation_id}/{gpu_uuid}/{seq}").as_bytes())
+}
+
+impl UsageEventV1 {
+    /// Wraps usage data in its envelope, with the id derived from the stream position.
+    pub fn new(data: UsageDataV1, time: DateTime<Utc>) -> Self {
+        Self {
+            specversion: SPEC_VERSION.to_owned(),
+            id: usage_event_id(&data.allocation_id, &data.gpu_uuid, data.seq),
+            source: format!("/nodes/{}", data.node_id),
+            event_type: USAGE_EVENT_TYPE_V1.to_owned(),
+            time,
+            datacontenttype: DATA_CONTENT_TYPE.to_owned(),
+            data,
+        }
+    }
+
+    /// The Kafka record key: the allocation, so one allocation's events share a partition and
+    /// keep their order.
+    pub fn partition_key(&self) -> &str {
+        &self.data.allocation_id
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain structs of strings, integers and timestamps cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Why bytes are not a version 1 usage event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a JSON object: {0}")]
+    InvalidJson(String),
+    #[error("unsupported event type or version: {0}")]
+    UnknownType(String),
+    #[error("missing field: {0}")]
+    MissingField(String),
+    #[error("invalid field: {0}")]
+    InvalidField(String),
+}
+
+impl DecodeError {
+    /// Machine-readable reason, as written on the dead-letter topic.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::UnknownType(_) => "unknown_type",
+            Self::MissingField(_) => "missing_field",
+            Self::InvalidField(_) => "invalid_field",
+        }
+    }
+}
+
+/// Decodes a version 1 usage event, checking the envelope before the payload so that an event of
+/// another type is reported as such rather than as a list of missing fields.
+pub fn decode_usage_event(bytes: &[u8]) -> Result<UsageEventV1, DecodeError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+    let object = value.as_object().ok_or_else(|| DecodeError::InvalidJson("top level is not an object".into()))?;
+    let text = |key: &str| object.get(key).and_then(serde_json::Value::as_str);
+    match text("type") {
+        Some(USAGE_EVENT_TYPE_V1) => {}
+        Some(other) => return Err(DecodeError::UnknownType(format!("type `{other}`"))),
+        None => return Err(DecodeError::MissingField("type".into())),
+    }
+    match text("specversion") {
+        Some(SPEC_VERSION) => {}
+        Some(other) => return Err(DecodeError::UnknownType(format!("specversion `{other}`"))),
+        None => return Err(DecodeError::MissingField("specversion".into())),
+    }
+    let event: UsageEventV1 = serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        if message.starts_with("missing field") {
+            DecodeError::MissingField(message)
+        } else {
+            DecodeError::InvalidField(message)
+        }
+    })?;
+    let data = &event.data;
+    for (name, field) in [
+        ("data.tenant_id", &data.tenant_id),
+        ("data.allocation_id", &data.allocation_id),
+        ("data.node_id", &data.node_id),
+        ("data.gpu_uuid", &data.gpu_uuid),
+        ("data.sku", &data.sku),
+        ("source", &event.source),
+    ] {
+        if field.trim().is_empty() {
+            return Err(DecodeError::MissingField(format!("{name} is empty")));
+        }
+    }
+    if data.seq == 0 || data.seq > i64::MAX as u64 {
+        return Err(DecodeError::InvalidField(format!("data.seq {} is outside 1..2^63", data.seq)));
+    }
+    if event.datacontenttype != DATA_CONTENT_TYPE {
+        return Err(DecodeError::InvalidField(format!("datacontenttype `{}`", event.datacontenttype)));
+    }
+    Ok(event)
+}
+
+/// Header names on dead-letter records. The record's key and value are the original ones, byte
+/// for byte, so a fixed record can be replayed to the usage topic as it is.
+pub mod dead_letter_headers {
+    /// Machine-readable reason, e.g. `invalid_json`, `unknown_sku`.
+    pub const REASON: &str = "gpubill-dlq-reason";
+    /// Human-readable detail.
+    pub const DETAIL: &str = "gpubill-dlq-detail";
+    pub const SOURCE_TOPIC: &str = "gpubill-dlq-topic";
+    pub const SOURCE_PARTITION: &str = "gpubill-dlq-partition";
+    pub const SOURCE_OFFSET: &str = "gpubill-dlq-offset";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const EXAMPLE: &str = r#"{
+      "specversion": "1.0",
+      "id": "3b0f3b3e-5a5e-5c9a-9f55-1f0c2c3d4e5f",
+      "source": "/nodes/node-001",
+      "type": "gpubill.gpu.usage.v1",
+      "time": "2026-11-23T10:00:10.004Z",
+      "datacontenttype": "application/json",
+      "data": {
+        "tenant_id": "mistral-lab",
+        "allocation_id": "alloc-0001",
+        "node_id": "node-001",
+        "gpu_uuid": "GPU-5f1e2d3c-0000-4000-8000-000000000001",
+        "sku": "H100-SXM5-80GB",
+        "seq": 42,
+        "interval_start": "2026-11-23T10:00:00Z",
+        "interval_end": "2026-11-23T10:00:10Z"
+      }
+    }"#;
+
+    fn example_with(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let mut value: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+        edit(&mut value);
+        serde_json::to_vec(&value).unwrap()
+    }
+
+    #[test]
+    fn decodes_the_documented_example() {
+        let event = decode_usage_event(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(event.data.seq, 42);
+        assert_eq!(event.partition_key(), "alloc-0001");
+    }
+
+    #[test]
+    fn round_trips_and_derives_a_stable_id() {
+        let event = decode_usage_event(EXAMPLE.as_bytes()).unwrap();
+        let rebuilt = UsageEventV1::new(event.data.clone(), event.time);
+        assert_eq!(decode_usage_event(&rebuilt.encode()).unwrap(), rebuilt);
+        assert_eq!(rebuilt.id, usage_event_id("alloc-0001", "GPU-5f1e2d3c-0000-4000-8000-000000000001", 42));
+        assert_ne!(rebuilt.id, usage_event_id("alloc-0001", "GPU-5f1e2d3c-0000-4000-8000-000000000001", 43));
+    }
+
+    #[test]
+    fn classifies_what_is_wrong() {
+        let reason = |bytes: &[u8]| decode_usage_event(bytes).unwrap_err().reason();
+        assert_eq!(reason(b"not json"), "invalid_json");
+        assert_eq!(reason(b"[1,2]"), "invalid_json");
+        assert_eq!(reason(&example_with(|v| v["type"] = "gpubill.gpu.usage.v2".into())), "unknown_type");
+        assert_eq!(reason(&example_with(|v| v["specversion"] = "0.3".into())), "unknown_type");
+        assert_eq!(reason(&example_with(|v| v["data"].as_object_mut().unwrap().remove("seq").map(drop).unwrap())), "missing_field");
+        assert_eq!(reason(&example_with(|v| v["data"]["tenant_id"] = "".into())), "missing_field");
+        assert_eq!(reason(&example_with(|v| v["data"]["seq"] = 0.into())), "invalid_field");
+        assert_eq!(reason(&example_with(|v| v["data"]["seq"] = "x".into())), "invalid_field");
+        assert_eq!(reason(&example_with(|v| v["data"]["interval_end"] = "yesterday".into())), "invalid_field");
+    }
+}

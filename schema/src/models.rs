@@ -1,0 +1,86 @@
+//! Row models for the ledger tables: `New*` structs are what services insert, the others what
+//! they read back.
+
+use crate::schema::{consumer_offsets, ledger_entries, rated_usage, tenants, usage_events};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]
+#[diesel(table_name = tenants)]
+pub struct NewTenant {
+    pub tenant_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = usage_events)]
+pub struct NewUsageEvent {
+    pub allocation_id: String,
+    pub gpu_uuid: String,
+    pub seq: i64,
+    pub event_id: Uuid,
+    pub tenant_id: String,
+    pub node_id: String,
+    pub sku: String,
+    pub interval_start: DateTime<Utc>,
+    pub interval_end: DateTime<Utc>,
+    pub gpu_seconds: Decimal,
+    pub source_partition: i32,
+    pub source_offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = rated_usage)]
+pub struct NewRatedUsage {
+    pub allocation_id: String,
+    pub gpu_uuid: String,
+    pub seq: i64,
+    pub segment: i16,
+    pub tenant_id: String,
+    pub sku: String,
+    pub period: NaiveDate,
+    pub segment_start: DateTime<Utc>,
+    pub segment_end: DateTime<Utc>,
+    pub gpu_seconds: Decimal,
+    pub price_per_gpu_hour: Decimal,
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = ledger_entries)]
+pub struct NewLedgerEntry {
+    pub batch_id: Uuid,
+    pub tenant_id: String,
+    pub sku: String,
+    pub period: NaiveDate,
+    pub price_per_gpu_hour: Decimal,
+    pub gpu_seconds: Decimal,
+    pub amount: Decimal,
+    pub event_count: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = ledger_entries)]
+pub struct LedgerEntry {
+    pub entry_id: i64,
+    pub batch_id: Uuid,
+    pub tenant_id: String,
+    pub sku: String,
+    pub period: NaiveDate,
+    pub price_per_gpu_hour: Decimal,
+    pub gpu_seconds: Decimal,
+    pub amount: Decimal,
+    pub event_count: i32,
+    pub booked_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]
+#[diesel(table_name = consumer_offsets)]
+pub struct ConsumerOffset {
+    pub consumer: String,
+    pub topic: String,
+    pub partition: i32,
+    pub next_offset: i64,
+}

@@ -1,0 +1,76 @@
+//! Diesel table definitions, kept in step with `migrations/` by hand (and checked by the
+//! integration tests, which run the migrations and then use every table).
+
+diesel::table! {
+    tenants (tenant_id) {
+        tenant_id -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    usage_events (allocation_id, gpu_uuid, seq) {
+        allocation_id -> Text,
+        gpu_uuid -> Text,
+        seq -> Int8,
+        event_id -> Uuid,
+        tenant_id -> Text,
+        node_id -> Text,
+        sku -> Text,
+        interval_start -> Timestamptz,
+        interval_end -> Timestamptz,
+        gpu_seconds -> Numeric,
+        source_partition -> Int4,
+        source_offset -> Int8,
+        ingested_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rated_usage (allocation_id, gpu_uuid, seq, segment) {
+        allocation_id -> Text,
+        gpu_uuid -> Text,
+        seq -> Int8,
+        segment -> Int2,
+        tenant_id -> Text,
+        sku -> Text,
+        period -> Date,
+        segment_start -> Timestamptz,
+        segment_end -> Timestamptz,
+        gpu_seconds -> Numeric,
+        price_per_gpu_hour -> Numeric,
+        amount -> Numeric,
+    }
+}
+
+diesel::table! {
+    ledger_entries (entry_id) {
+        entry_id -> Int8,
+        batch_id -> Uuid,
+        tenant_id -> Text,
+        sku -> Text,
+        period -> Date,
+        price_per_gpu_hour -> Numeric,
+        gpu_seconds -> Numeric,
+        amount -> Numeric,
+        event_count -> Int4,
+        booked_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    consumer_offsets (consumer, topic, partition) {
+        consumer -> Text,
+        topic -> Text,
+        partition -> Int4,
+        next_offset -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(usage_events -> tenants (tenant_id));
+diesel::joinable!(rated_usage -> tenants (tenant_id));
+diesel::joinable!(ledger_entries -> tenants (tenant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(tenants, usage_events, rated_usage, ledger_entries, consumer_offsets);

@@ -1,0 +1,501 @@
+//! Configuration: `default.toml` (service settings), `pricebook.toml` and `cluster.toml` from one
+//! directory, with environment overrides, validated at start-up. Every error names the file and
+//! the key (and the environment variable that can set it) so a bad deployment fails fast.
+
+use chrono::{DateTime, Utc};
+use gpubill_domain::{PriceBook, PriceVersion, SkuPrices};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Prefix of the environment variables that override settings.
+pub const ENV_PREFIX: &str = "GPUBILL_";
+/// `GPUBILL_*` variables that are not settings keys.
+const NON_KEY_VARIABLES: [&str; 2] = ["GPUBILL_CONFIG_DIR", "GPUBILL_LOG"];
+/// Conventional variables honoured as aliases: variable, section, key.
+const ALIASES: [(&str, &str, &str); 2] = [("DATABASE_URL", "database", "url"), ("KAFKA_BROKERS", "kafka", "brokers")];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.display().to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything a gpubill process is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub price_book: PriceBook,
+    pub cluster: Cluster,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub aggregator: AggregatorSettings,
+    pub agent: AgentSettings,
+    pub billing: BillingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub usage_topic: String,
+    pub dead_letter_topic: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub address_family: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub bind: String,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorSettings {
+    pub consumer_name: String,
+    pub batch_max_events: usize,
+    pub batch_max_wait_ms: u64,
+    pub max_interval_seconds: i64,
+    pub max_future_seconds: i64,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    pub interval_seconds: u32,
+    pub speed: f64,
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSettings {
+    pub currency: String,
+    pub vat_rate: Decimal,
+}
+
+/// The simulated inventory and its tenants (`cluster.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    #[serde(rename = "tenant", default)]
+    pub tenants: Vec<TenantSpec>,
+    #[serde(rename = "node", default)]
+    pub nodes: Vec<NodeSpec>,
+    #[serde(rename = "allocation", default)]
+    pub allocations: Vec<AllocationSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSpec {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub id: String,
+    pub sku: String,
+    pub gpus: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationSpec {
+    pub id: String,
+    pub tenant: String,
+    pub node: String,
+    /// Indices of the node's GPUs.
+    pub gpus: Vec<u8>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceBookFile {
+    currency: String,
+    sku: Vec<SkuFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkuFile {
+    id: String,
+    description: String,
+    price: Vec<PriceFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceFile {
+    effective_from: DateTime<Utc>,
+    per_gpu_hour: Decimal,
+}
+
+impl Config {
+    /// Loads and validates the three files of `dir`, applying overrides from the process
+    /// environment.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(dir, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly.
+    pub fn load_with_env(dir: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let settings_path = dir.join("default.toml");
+        let settings = load_settings(&settings_path, &read(&settings_path)?, env)?;
+        let price_book_path = dir.join("pricebook.toml");
+        let price_book = parse_price_book(&price_book_path, &read(&price_book_path)?)?;
+        if price_book.currency() != settings.billing.currency {
+            return Err(ConfigError::new(
+                &price_book_path,
+                format!(
+                    "key `currency` is {} but billing.currency in default.toml is {}",
+                    price_book.currency(),
+                    settings.billing.currency
+                ),
+            ));
+        }
+        let cluster_path = dir.join("cluster.toml");
+        let cluster: Cluster = parse_toml(&cluster_path, &read(&cluster_path)?)?;
+        cluster.validate(&price_book).map_err(|message| ConfigError::new(&cluster_path, message))?;
+        Ok(Self {
+            settings,
+            price_book,
+            cluster,
+        })
+    }
+}
+
+/// The configuration directory: `--config-dir`, else `GPUBILL_CONFIG_DIR`, else `./config`.
+pub fn config_dir(explicit: Option<PathBuf>) -> PathBuf {
+    explicit
+        .or_else(|| std::env::var_os("GPUBILL_CONFIG_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("config"))
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::new(path, e.to_string().trim_end().replace('\n', " ")))
+}
+
+fn env_name(section: &str, key: &str) -> String {
+    format!("{ENV_PREFIX}{}_{}", section.to_uppercase(), key.to_uppercase())
+}
+
+fn load_settings(path: &Path, text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
+    let mut table: toml::Table = parse_toml(path, text)?;
+    let env: HashMap<String, String> = env.into_iter().collect();
+
+    let mut known = BTreeSet::new();
+    for (section, body) in table.iter_mut() {
+        let Some(body) = body.as_table_mut() else { continue };
+        for (key, value) in body.iter_mut() {
+            let name = env_name(section, key);
+            let alias = ALIASES.iter().find(|(_, s, k)| s == section && k == key).map(|(alias, _, _)| *alias);
+            let override_value = env.get(&name).map(|v| (name.as_str(), v)).or_else(|| alias.and_then(|a| env.get(a).map(|v| (a, v))));
+            if let Some((variable, raw)) = override_value {
+                *value = typed_like(value, raw)
+                    .map_err(|expected| ConfigError::new(path, format!("key `{section}.{key}`: {variable}={raw:?} is not {expected}")))?;
+            }
+            known.insert(name);
+        }
+    }
+    if let Some(unknown) = env
+        .keys()
+        .filter(|name| name.starts_with(ENV_PREFIX) && !known.contains(*name) && !NON_KEY_VARIABLES.contains(&name.as_str()))
+        .min()
+    {
+        return Err(ConfigError::new(path, format!("environment variable {unknown} does not name a settings key")));
+    }
+
+    let settings: Settings = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::new(path, e.to_string().trim_end().replace('\n', " ")))?;
+    settings.validate().map_err(|message| ConfigError::new(path, message))?;
+    Ok(settings)
+}
+
+/// Parses an override as the same TOML type as the value it replaces.
+fn typed_like(current: &toml::Value, raw: &str) -> Result<toml::Value, &'static str> {
+    Ok(match current {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| "an integer")?),
+        toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|_| "a number")?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().map_err(|_| "true or false")?),
+        _ => toml::Value::String(raw.to_owned()),
+    })
+}
+
+/// Checks one condition, naming the key when it fails.
+fn check(ok: bool, key: &str, rule: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("key `{key}` (env {}): {rule}", key_env(key)))
+    }
+}
+
+fn key_env(key: &str) -> String {
+    let (section, name) = key.split_once('.').unwrap_or(("", key));
+    env_name(section, name)
+}
+
+impl Settings {
+    fn validate(&self) -> Result<(), String> {
+        let k = &self.kafka;
+        check(!k.brokers.trim().is_empty(), "kafka.brokers", "must list at least one broker")?;
+        check(is_topic_name(&k.usage_topic), "kafka.usage_topic", "must be a Kafka topic name ([a-zA-Z0-9._-], 1..249)")?;
+        check(is_topic_name(&k.dead_letter_topic), "kafka.dead_letter_topic", "must be a Kafka topic name ([a-zA-Z0-9._-], 1..249)")?;
+        check(k.dead_letter_topic != k.usage_topic, "kafka.dead_letter_topic", "must differ from kafka.usage_topic")?;
+        check((1..=1000).contains(&k.partitions), "kafka.partitions", "must be within 1..=1000")?;
+        check((1..=10).contains(&k.replication_factor), "kafka.replication_factor", "must be within 1..=10")?;
+        check(["v4", "v6", "any"].contains(&k.address_family.as_str()), "kafka.address_family", "must be v4, v6 or any")?;
+
+        let d = &self.database;
+        check(
+            d.url.starts_with("postgres://") || d.url.starts_with("postgresql://"),
+            "database.url",
+            "must be a postgres:// URL",
+        )?;
+        check((1..=256).contains(&d.pool_size), "database.pool_size", "must be within 1..=256")?;
+        check((1..=300).contains(&d.connect_timeout_seconds), "database.connect_timeout_seconds", "must be within 1..=300")?;
+
+        check(self.http.bind.parse::<SocketAddr>().is_ok(), "http.bind", "must be an address:port such as 127.0.0.1:8080")?;
+        check((1..=64).contains(&self.http.workers), "http.workers", "must be within 1..=64")?;
+
+        let a = &self.aggregator;
+        check(
+            !a.consumer_name.is_empty() && a.consumer_name.len() <= 64,
+            "aggregator.consumer_name",
+            "must be 1..=64 characters",
+        )?;
+        check((1..=100_000).contains(&a.batch_max_events), "aggregator.batch_max_events", "must be within 1..=100000")?;
+        check((1..=60_000).contains(&a.batch_max_wait_ms), "aggregator.batch_max_wait_ms", "must be within 1..=60000")?;
+        check((1..=86_400).contains(&a.max_interval_seconds), "aggregator.max_interval_seconds", "must be within 1..=86400")?;
+        check((0..=86_400).contains(&a.max_future_seconds), "aggregator.max_future_seconds", "must be within 0..=86400")?;
+        check(a.retry_initial_ms >= 1, "aggregator.retry_initial_ms", "must be at least 1")?;
+        check(a.retry_max_ms >= a.retry_initial_ms, "aggregator.retry_max_ms", "must be at least aggregator.retry_initial_ms")?;
+
+        let g = &self.agent;
+        check((1..=3600).contains(&g.interval_seconds), "agent.interval_seconds", "must be within 1..=3600")?;
+        check(g.speed.is_finite() && g.speed >= 0.0, "agent.speed", "must be a finite number >= 0 (0 = as fast as possible)")?;
+        check((1..=1_000_000).contains(&g.max_in_flight), "agent.max_in_flight", "must be within 1..=1000000")?;
+
+        let b = &self.billing;
+        check(
+            b.currency.len() == 3 && b.currency.bytes().all(|c| c.is_ascii_uppercase()),
+            "billing.currency",
+            "must be a three-letter ISO 4217 code",
+        )?;
+        check(
+            b.vat_rate >= Decimal::ZERO && b.vat_rate < Decimal::ONE,
+            "billing.vat_rate",
+            "must be a decimal string in [0, 1), e.g. \"0.20\"",
+        )?;
+        Ok(())
+    }
+}
+
+fn is_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn parse_price_book(path: &Path, text: &str) -> Result<PriceBook, ConfigError> {
+    let file: PriceBookFile = parse_toml(path, text)?;
+    let skus = file
+        .sku
+        .into_iter()
+        .map(|sku| SkuPrices {
+            sku: sku.id,
+            description: sku.description,
+            versions: sku
+                .price
+                .into_iter()
+                .map(|price| PriceVersion {
+                    effective_from: price.effective_from,
+                    price_per_gpu_hour: price.per_gpu_hour,
+                })
+                .collect(),
+        })
+        .collect();
+    PriceBook::new(&file.currency, skus).map_err(|e| ConfigError::new(path, e.to_string()))
+}
+
+impl Cluster {
+    fn validate(&self, price_book: &PriceBook) -> Result<(), String> {
+        let mut tenants = BTreeSet::new();
+        for tenant in &self.tenants {
+            let id_ok = !tenant.id.is_empty()
+                && tenant.id.len() <= 63
+                && tenant.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !tenant.id.starts_with('-');
+            if !id_ok {
+                return Err(format!("tenant id `{}`: use 1..63 of [a-z0-9-], not starting with '-'", tenant.id));
+            }
+            if tenant.name.trim().is_empty() {
+                return Err(format!("tenant `{}`: key `name` is empty", tenant.id));
+            }
+            if !tenants.insert(tenant.id.as_str()) {
+                return Err(format!("tenant `{}` is listed twice", tenant.id));
+            }
+        }
+        let mut nodes = HashMap::new();
+        for node in &self.nodes {
+            if node.id.is_empty() || nodes.insert(node.id.as_str(), node).is_some() {
+                return Err(format!("node id `{}` is empty or listed twice", node.id));
+            }
+            if !price_book.contains_sku(&node.sku) {
+                return Err(format!("node `{}`: key `sku` = `{}` is not in the price book", node.id, node.sku));
+            }
+            if !(1..=16).contains(&node.gpus) {
+                return Err(format!("node `{}`: key `gpus` must be within 1..=16", node.id));
+            }
+        }
+        let mut allocation_ids = BTreeSet::new();
+        let mut taken = BTreeSet::new();
+        for allocation in &self.allocations {
+            if allocation.id.is_empty() || !allocation_ids.insert(allocation.id.as_str()) {
+                return Err(format!("allocation id `{}` is empty or listed twice", allocation.id));
+            }
+            if !tenants.contains(allocation.tenant.as_str()) {
+                return Err(format!("allocation `{}`: key `tenant` = `{}` is not a listed tenant", allocation.id, allocation.tenant));
+            }
+            let node = nodes
+                .get(allocation.node.as_str())
+                .ok_or_else(|| format!("allocation `{}`: key `node` = `{}` is not a listed node", allocation.id, allocation.node))?;
+            if allocation.gpus.is_empty() {
+                return Err(format!("allocation `{}`: key `gpus` is empty", allocation.id));
+            }
+            for gpu in &allocation.gpus {
+                if *gpu >= node.gpus {
+                    return Err(format!("allocation `{}`: GPU index {gpu} is beyond node `{}`'s {} GPUs", allocation.id, node.id, node.gpus));
+                }
+                if !taken.insert((node.id.as_str(), *gpu)) {
+                    return Err(format!("allocation `{}`: GPU {gpu} of node `{}` is already allocated", allocation.id, node.id));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_config_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+    }
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load_with_env(&repo_config_dir(), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn the_shipped_config_is_valid() {
+        let config = load(&[]).unwrap();
+        assert_eq!(config.settings.kafka.usage_topic, "gpubill.usage.v1");
+        assert_eq!(config.cluster.nodes.len(), 4);
+        assert_eq!(config.cluster.tenants.len(), 3);
+        assert!(config.price_book.contains_sku("H100-SXM5-80GB"));
+    }
+
+    #[test]
+    fn environment_overrides_typed_values_and_aliases() {
+        let config = load(&[
+            ("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "17"),
+            ("GPUBILL_AGENT_SPEED", "3600"),
+            ("DATABASE_URL", "postgres://u:p@db:5432/x"),
+            ("KAFKA_BROKERS", "k1:9092,k2:9092"),
+        ])
+        .unwrap();
+        assert_eq!(config.settings.aggregator.batch_max_events, 17);
+        assert_eq!(config.settings.agent.speed, 3600.0);
+        assert_eq!(config.settings.database.url, "postgres://u:p@db:5432/x");
+        assert_eq!(config.settings.kafka.brokers, "k1:9092,k2:9092");
+    }
+
+    #[test]
+    fn the_prefixed_variable_wins_over_the_alias() {
+        let config = load(&[("DATABASE_URL", "postgres://alias/x"), ("GPUBILL_DATABASE_URL", "postgres://explicit/x")]).unwrap();
+        assert_eq!(config.settings.database.url, "postgres://explicit/x");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_variable() {
+        let error = load(&[("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "lots")]).unwrap_err().to_string();
+        assert!(error.contains("aggregator.batch_max_events") && error.contains("not an integer"), "{error}");
+
+        let error = load(&[("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "0")]).unwrap_err().to_string();
+        assert!(error.contains("`aggregator.batch_max_events` (env GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS)"), "{error}");
+
+        let error = load(&[("GPUBILL_HTTP_BIND", "localhost")]).unwrap_err().to_string();
+        assert!(error.contains("http.bind"), "{error}");
+
+        let error = load(&[("GPUBILL_BILLING_VAT_RATE", "twenty")]).unwrap_err().to_string();
+        assert!(error.contains("vat_rate"), "{error}");
+
+        let error = load(&[("GPUBILL_DATABASE_ULR", "postgres://x")]).unwrap_err().to_string();
+        assert!(error.contains("GPUBILL_DATABASE_ULR does not name a settings key"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_in_files_are_rejected() {
+        let error = load_settings(Path::new("default.toml"), "[kafka]\nbrokerz = \"x\"\n", Vec::new()).unwrap_err();
+        assert!(error.to_string().contains("brokerz"), "{error}");
+    }
+
+    #[test]
+    fn cluster_rules() {
+        let config = load(&[]).unwrap();
+        let mut cluster = config.cluster.clone();
+        cluster.allocations[1].node = "node-001".into();
+        assert!(cluster.validate(&config.price_book).unwrap_err().contains("already allocated"));
+
+        let mut cluster = config.cluster.clone();
+        cluster.allocations[0].tenant = "nobody".into();
+        assert!(cluster.validate(&config.price_book).unwrap_err().contains("not a listed tenant"));
+
+        let mut cluster = config.cluster.clone();
+        cluster.allocations[0].gpus = vec![8];
+        assert!(cluster.validate(&config.price_book).unwrap_err().contains("beyond"));
+
+        let mut cluster = config.cluster;
+        cluster.nodes[0].sku = "A100".into();
+        assert!(cluster.validate(&config.price_book).unwrap_err().contains("not in the price book"));
+    }
+}

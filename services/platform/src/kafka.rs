@@ -1,0 +1,99 @@
+//! Kafka client settings shared by every gpubill client, and topic set-up. The services speak
+//! plain Kafka through librdkafka, so any Kafka-protocol cluster works unchanged.
+
+use crate::config::KafkaSettings;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use std::time::Duration;
+
+/// How long metadata and watermark look-ups may take.
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings common to producers, consumers and admin clients.
+pub fn client_config(settings: &KafkaSettings, client_id: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.brokers)
+        .set("broker.address.family", &settings.address_family)
+        .set("client.id", client_id);
+    config
+}
+
+/// A producer that never loses or reorders an acknowledged record: idempotent, acknowledged by
+/// all in-sync replicas, retried without limit inside `delivery.timeout.ms`.
+pub fn producer_config(settings: &KafkaSettings, client_id: &str) -> ClientConfig {
+    let mut config = client_config(settings, client_id);
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "5")
+        .set("delivery.timeout.ms", "120000");
+    config
+}
+
+/// A consumer that never commits to the broker: gpubill stores offsets in Postgres, in the same
+/// transaction as the rows they produced, and assigns partitions itself.
+pub fn consumer_config(settings: &KafkaSettings, client_id: &str) -> ClientConfig {
+    let mut config = client_config(settings, client_id);
+    config
+        .set("group.id", client_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    config
+}
+
+/// Creates the topics that do not exist yet; existing topics are left as they are.
+pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(settings, "gpubill-admin").create()?;
+    let new_topics: Vec<NewTopic> = topics
+        .iter()
+        .map(|name| NewTopic::new(name, settings.partitions, TopicReplication::Fixed(settings.replication_factor)))
+        .collect();
+    let results = admin
+        .create_topics(&new_topics, &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT)))
+        .await?;
+    for result in results {
+        match result {
+            Ok(topic) => tracing::info!(%topic, partitions = settings.partitions, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| tracing::error!(%topic, ?code, "cannot create topic"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Number of partitions of `topic`, from the cluster's metadata.
+pub fn partition_count<C: Consumer>(consumer: &C, topic: &str) -> Result<i32, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
+    if partitions == 0 {
+        return Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition));
+    }
+    Ok(i32::try_from(partitions).unwrap_or(i32::MAX))
+}
+
+/// The high watermark (next offset to be written) of every partition of `topic`.
+pub fn high_watermarks(settings: &KafkaSettings, topic: &str) -> Result<Vec<(i32, i64)>, KafkaError> {
+    let consumer: BaseConsumer = client_config(settings, "gpubill-watermarks").create()?;
+    let partitions = partition_count(&consumer, topic)?;
+    (0..partitions)
+        .map(|partition| {
+            let (_, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT)?;
+            Ok((partition, high))
+        })
+        .collect()
+}
