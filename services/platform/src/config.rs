@@ -140,6 +140,9 @@ pub struct AllocationSpec {
     pub node: String,
     /// Indices of the node's GPUs.
     pub gpus: Vec<u8>,
+    /// Start of metering: interval `k` of the allocation covers
+    /// `[started_at + k × interval, started_at + (k + 1) × interval)` and has `seq = k + 1`.
+    pub started_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Deserialize)]
