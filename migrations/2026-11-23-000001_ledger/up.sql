@@ -58,7 +58,7 @@ CREATE TABLE ledger_entries (
     price_per_gpu_hour NUMERIC NOT NULL CHECK (price_per_gpu_hour > 0),
     gpu_seconds        NUMERIC NOT NULL CHECK (gpu_seconds > 0),
     amount             NUMERIC NOT NULL CHECK (amount > 0),
-    event_count        INTEGER NOT NULL CHECK (event_count > 0),
+    segment_count        INTEGER NOT NULL CHECK (segment_count > 0),
     booked_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (batch_id, tenant_id, sku, period, price_per_gpu_hour)
 );

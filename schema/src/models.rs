@@ -58,7 +58,7 @@ pub struct NewLedgerEntry {
     pub price_per_gpu_hour: Decimal,
     pub gpu_seconds: Decimal,
     pub amount: Decimal,
-    pub event_count: i32,
+    pub segment_count: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -72,7 +72,7 @@ pub struct LedgerEntry {
     pub price_per_gpu_hour: Decimal,
     pub gpu_seconds: Decimal,
     pub amount: Decimal,
-    pub event_count: i32,
+    pub segment_count: i32,
     pub booked_at: DateTime<Utc>,
 }
 

@@ -54,7 +54,7 @@ diesel::table! {
         price_per_gpu_hour -> Numeric,
         gpu_seconds -> Numeric,
         amount -> Numeric,
-        event_count -> Int4,
+        segment_count -> Int4,
         booked_at -> Timestamptz,
     }
 }

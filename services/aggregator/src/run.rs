@@ -1,0 +1,181 @@
+//! The aggregator loop: assign every partition at the offsets stored in Postgres, then repeat —
+//! collect a batch, classify it, dead-letter the rejects, apply the rest with the offsets in one
+//! transaction. A failed step is retried with backoff on the same batch; nothing advances until
+//! it succeeds. On shutdown the batch in hand is finished (or, while retrying, abandoned
+//! uncommitted) and the loop returns.
+
+use crate::batch::{Batch, Record, classify};
+use crate::dead_letter::DeadLetterProducer;
+use crate::error::AggregatorError;
+use crate::store::{apply_batch, load_offsets, load_tenants};
+use crate::validate::Validator;
+use chrono::Utc;
+use gpubill_platform::config::{AggregatorSettings, Config};
+use gpubill_platform::db::{PgPool, with_conn};
+use gpubill_platform::kafka::{consumer_config, ensure_topics, partition_count};
+use gpubill_platform::{DbError, Shutdown};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Counters of one aggregator run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AggregatorStats {
+    pub batches: u64,
+    pub records: u64,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+}
+
+/// Runs until `shutdown` is triggered.
+pub async fn run(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> Result<AggregatorStats, AggregatorError> {
+    let kafka = &config.settings.kafka;
+    let settings = &config.settings.aggregator;
+    let topic = kafka.usage_topic.as_str();
+    ensure_topics(kafka, &[&kafka.usage_topic, &kafka.dead_letter_topic]).await?;
+
+    let consumer: StreamConsumer = consumer_config(kafka, &format!("gpubill-{}", settings.consumer_name)).create()?;
+    let partitions = partition_count(&consumer, topic)?;
+    let Some(offsets) = retry(settings, &mut shutdown, "load offsets", || {
+        let (consumer_name, topic) = (settings.consumer_name.clone(), topic.to_owned());
+        with_conn(&pool, move |conn| load_offsets(conn, &consumer_name, &topic))
+    })
+    .await?
+    else {
+        return Ok(AggregatorStats::default());
+    };
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
+        let offset = offsets.get(&partition).map_or(Offset::Beginning, |next| Offset::Offset(*next));
+        assignment.add_partition_offset(topic, partition, offset)?;
+    }
+    consumer.assign(&assignment)?;
+    tracing::info!(topic, partitions, committed = ?offsets, "aggregator assigned partitions");
+
+    let dead_letters = Arc::new(DeadLetterProducer::new(kafka)?);
+    let price_book = &config.price_book;
+    let mut validator = Validator::new(settings.max_interval_seconds, settings.max_future_seconds, Vec::new());
+    let mut stats = AggregatorStats::default();
+    let mut tenants_loaded = false;
+
+    while !shutdown.is_triggered() {
+        let records = collect(&consumer, settings, &mut shutdown).await;
+        if records.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let mut batch = classify(&records, &validator, price_book, Utc::now());
+        // Tenants are read lazily and re-read when an event names one we do not know yet, so a
+        // tenant created after start-up is accepted without a restart.
+        if !tenants_loaded || batch.dead_letters.iter().any(|letter| letter.rejection.reason == "unknown_tenant") {
+            let Some(tenants) = retry(settings, &mut shutdown, "load tenants", || with_conn(&pool, load_tenants)).await? else {
+                break;
+            };
+            validator.set_tenants(tenants);
+            tenants_loaded = true;
+            batch = classify(&records, &validator, price_book, Utc::now());
+        }
+        let batch = Arc::new(batch);
+
+        if !batch.dead_letters.is_empty() {
+            let published = retry(settings, &mut shutdown, "publish dead letters", || {
+                let (dead_letters, batch) = (dead_letters.clone(), batch.clone());
+                async move { dead_letters.publish(&batch.dead_letters).await.map_err(AggregatorError::from) }
+            })
+            .await?;
+            if published.is_none() {
+                break;
+            }
+        }
+        let Some(applied) = retry(settings, &mut shutdown, "apply batch", || {
+            let (consumer_name, topic, batch) = (settings.consumer_name.clone(), topic.to_owned(), batch.clone());
+            with_conn(&pool, move |conn| apply_batch(conn, &consumer_name, &topic, &batch))
+        })
+        .await?
+        else {
+            break;
+        };
+
+        stats.batches += 1;
+        stats.records += records.len() as u64;
+        stats.applied += applied.new_events as u64;
+        stats.duplicates += (applied.duplicates + batch.duplicates_in_batch) as u64;
+        stats.dead_lettered += batch.dead_letters.len() as u64;
+        log_batch(&batch, &records, applied.new_events, started);
+    }
+    tracing::info!(?stats, "aggregator stopped");
+    Ok(stats)
+}
+
+fn log_batch(batch: &Batch, records: &[Record], applied: usize, started: Instant) {
+    for letter in &batch.dead_letters {
+        tracing::warn!(
+            partition = letter.record.partition,
+            offset = letter.record.offset,
+            reason = letter.rejection.reason,
+            detail = %letter.rejection.detail,
+            "dead-lettered usage record"
+        );
+    }
+    tracing::debug!(
+        records = records.len(),
+        applied,
+        dead_lettered = batch.dead_letters.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "batch committed"
+    );
+}
+
+/// Collects up to `batch_max_events` records, waiting at most `batch_max_wait_ms`.
+async fn collect(consumer: &StreamConsumer, settings: &AggregatorSettings, shutdown: &mut Shutdown) -> Vec<Record> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(settings.batch_max_wait_ms);
+    let mut records = Vec::new();
+    while records.len() < settings.batch_max_events {
+        tokio::select! {
+            received = tokio::time::timeout_at(deadline, consumer.recv()) => match received {
+                Ok(Ok(message)) => records.push(Record {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().map(<[u8]>::to_vec),
+                }),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "consumer error; librdkafka retries");
+                    break;
+                }
+                Err(_) => break,
+            },
+            _ = shutdown.triggered() => break,
+        }
+    }
+    records
+}
+
+/// Retries `attempt` with exponential backoff until it succeeds (`Some`) or shutdown is
+/// triggered (`None`). Broken invariants are not retried: they are bugs, not outages.
+async fn retry<T, F, Fut>(settings: &AggregatorSettings, shutdown: &mut Shutdown, what: &str, mut attempt: F) -> Result<Option<T>, AggregatorError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AggregatorError>>,
+{
+    let mut backoff = Duration::from_millis(settings.retry_initial_ms);
+    let max = Duration::from_millis(settings.retry_max_ms);
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(Some(value)),
+            Err(error @ AggregatorError::Invariant(_)) => return Err(error),
+            Err(error @ AggregatorError::Db(DbError::Migration(_))) => return Err(error),
+            Err(error) => {
+                tracing::warn!(%error, what, backoff_ms = backoff.as_millis() as u64, "step failed; retrying the same batch");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.triggered() => return Ok(None),
+                }
+                backoff = (backoff * 2).min(max);
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Validation of decoded usage events against what the aggregator knows: tenants, SKUs, the
+//! longest interval allowed and the clock. Pure: the caller passes the clock in.
+
+use chrono::{DateTime, Duration, Utc};
+use gpubill_domain::PriceBook;
+use gpubill_schema::event::{DecodeError, UsageEventV1};
+use std::collections::HashSet;
+
+/// Why a record was sent to the dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Machine-readable, stable: `invalid_json`, `unknown_type`, `missing_field`,
+    /// `invalid_field`, `invalid_interval`, `interval_too_long`, `future_interval`,
+    /// `unknown_sku`, `unknown_tenant`, `sku_unpriced`.
+    pub reason: &'static str,
+    pub detail: String,
+}
+
+impl Rejection {
+    fn new(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<DecodeError> for Rejection {
+    fn from(error: DecodeError) -> Self {
+        Self::new(error.reason(), error.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Validator {
+    max_interval: Duration,
+    max_future: Duration,
+    tenants: HashSet<String>,
+}
+
+impl Validator {
+    pub fn new(max_interval_seconds: i64, max_future_seconds: i64, tenants: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            max_interval: Duration::seconds(max_interval_seconds),
+            max_future: Duration::seconds(max_future_seconds),
+            tenants: tenants.into_iter().collect(),
+        }
+    }
+
+    pub fn knows_tenant(&self, tenant_id: &str) -> bool {
+        self.tenants.contains(tenant_id)
+    }
+
+    pub fn set_tenants(&mut self, tenants: impl IntoIterator<Item = String>) {
+        self.tenants = tenants.into_iter().collect();
+    }
+
+    /// Checks an event that decoded; `now` is the aggregator's clock.
+    pub fn check(&self, event: &UsageEventV1, price_book: &PriceBook, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let data = &event.data;
+        if data.interval_end <= data.interval_start {
+            return Err(Rejection::new(
+                "invalid_interval",
+                format!("interval_end {} is not after interval_start {}", data.interval_end, data.interval_start),
+            ));
+        }
+        if data.interval_end - data.interval_start > self.max_interval {
+            return Err(Rejection::new(
+                "interval_too_long",
+                format!("interval of {} s exceeds the maximum of {} s", (data.interval_end - data.interval_start).num_seconds(), self.max_interval.num_seconds()),
+            ));
+        }
+        if data.interval_end > now + self.max_future {
+            return Err(Rejection::new(
+                "future_interval",
+                format!("interval_end {} is more than {} s ahead of {now}", data.interval_end, self.max_future.num_seconds()),
+            ));
+        }
+        let Some(sku) = price_book.sku(&data.sku) else {
+            return Err(Rejection::new("unknown_sku", format!("SKU `{}` is not in the price book", data.sku)));
+        };
+        if sku.version_at(data.interval_start).is_none() {
+            return Err(Rejection::new("sku_unpriced", format!("SKU `{}` has no price at {}", data.sku, data.interval_start)));
+        }
+        if !self.tenants.contains(&data.tenant_id) {
+            return Err(Rejection::new("unknown_tenant", format!("tenant `{}` is not known", data.tenant_id)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use gpubill_domain::{PriceVersion, SkuPrices};
+    use gpubill_schema::event::UsageDataV1;
+
+    pub(crate) fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    pub(crate) fn price_book() -> PriceBook {
+        PriceBook::new(
+            "EUR",
+            vec![SkuPrices {
+                sku: "H100-SXM5-80GB".into(),
+                description: "H100".into(),
+                versions: vec![PriceVersion {
+                    effective_from: at("2026-01-01T00:00:00Z"),
+                    price_per_gpu_hour: rust_decimal::dec!(2.49),
+                }],
+            }],
+        )
+        .unwrap()
+    }
+
+    pub(crate) fn event(seq: u64, start: &str, end: &str) -> UsageEventV1 {
+        UsageEventV1::new(
+            UsageDataV1 {
+                tenant_id: "t1".into(),
+                allocation_id: "a1".into(),
+                node_id: "n1".into(),
+                gpu_uuid: "GPU-1".into(),
+                sku: "H100-SXM5-80GB".into(),
+                seq,
+                interval_start: at(start),
+                interval_end: at(end),
+            },
+            at(end),
+        )
+    }
+
+    fn reason(event: &UsageEventV1) -> Option<&'static str> {
+        let validator = Validator::new(3600, 300, ["t1".to_owned()]);
+        validator.check(event, &price_book(), at("2026-11-23T12:00:00Z")).err().map(|r| r.reason)
+    }
+
+    #[test]
+    fn accepts_a_good_event() {
+        assert_eq!(reason(&event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z")), None);
+    }
+
+    #[test]
+    fn rejects_each_rule_with_its_reason() {
+        assert_eq!(reason(&event(1, "2026-11-23T10:00:10Z", "2026-11-23T10:00:10Z")), Some("invalid_interval"));
+        assert_eq!(reason(&event(1, "2026-11-23T10:00:10Z", "2026-11-23T10:00:00Z")), Some("invalid_interval"));
+        assert_eq!(reason(&event(1, "2026-11-23T08:00:00Z", "2026-11-23T09:00:01Z")), Some("interval_too_long"));
+        assert_eq!(reason(&event(1, "2026-11-23T08:00:00Z", "2026-11-23T09:00:00Z")), None);
+        assert_eq!(reason(&event(1, "2026-11-23T12:05:00Z", "2026-11-23T12:05:01Z")), Some("future_interval"));
+        assert_eq!(reason(&event(1, "2025-11-23T10:00:00Z", "2025-11-23T10:00:10Z")), Some("sku_unpriced"));
+        let mut unknown_sku = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
+        unknown_sku.data.sku = "A100".into();
+        assert_eq!(reason(&unknown_sku), Some("unknown_sku"));
+        let mut unknown_tenant = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
+        unknown_tenant.data.tenant_id = "nobody".into();
+        assert_eq!(reason(&unknown_tenant), Some("unknown_tenant"));
+    }
+}
