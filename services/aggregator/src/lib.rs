@@ -16,4 +16,4 @@ pub mod validate;
 
 pub use error::AggregatorError;
 pub use progress::consumer_lag;
-pub use run::{AggregatorStats, run};
+pub use run::{AggregatorStats, StatsSnapshot, run};

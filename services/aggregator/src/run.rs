@@ -18,11 +18,24 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Counters of one aggregator run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Counters of an aggregator, readable while it runs.
+#[derive(Debug, Default)]
 pub struct AggregatorStats {
+    pub batches: AtomicU64,
+    pub records: AtomicU64,
+    /// Events written to the ledger and billed.
+    pub applied: AtomicU64,
+    /// Valid events dropped because their stream position was already billed.
+    pub duplicates: AtomicU64,
+    pub dead_lettered: AtomicU64,
+}
+
+/// A point-in-time copy of [`AggregatorStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
     pub batches: u64,
     pub records: u64,
     pub applied: u64,
@@ -30,8 +43,24 @@ pub struct AggregatorStats {
     pub dead_lettered: u64,
 }
 
-/// Runs until `shutdown` is triggered.
-pub async fn run(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> Result<AggregatorStats, AggregatorError> {
+impl AggregatorStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            batches: self.batches.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+            applied: self.applied.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+        }
+    }
+
+    fn add(counter: &AtomicU64, amount: usize) {
+        counter.fetch_add(amount as u64, Ordering::Relaxed);
+    }
+}
+
+/// Runs until `shutdown` is triggered, counting into `stats`.
+pub async fn run(config: &Config, pool: PgPool, stats: Arc<AggregatorStats>, mut shutdown: Shutdown) -> Result<(), AggregatorError> {
     let kafka = &config.settings.kafka;
     let settings = &config.settings.aggregator;
     let topic = kafka.usage_topic.as_str();
@@ -45,7 +74,7 @@ pub async fn run(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> Resul
     })
     .await?
     else {
-        return Ok(AggregatorStats::default());
+        return Ok(());
     };
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions {
@@ -58,7 +87,6 @@ pub async fn run(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> Resul
     let dead_letters = Arc::new(DeadLetterProducer::new(kafka)?);
     let price_book = &config.price_book;
     let mut validator = Validator::new(settings.max_interval_seconds, settings.max_future_seconds, Vec::new());
-    let mut stats = AggregatorStats::default();
     let mut tenants_loaded = false;
 
     while !shutdown.is_triggered() {
@@ -99,15 +127,15 @@ pub async fn run(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> Resul
             break;
         };
 
-        stats.batches += 1;
-        stats.records += records.len() as u64;
-        stats.applied += applied.new_events as u64;
-        stats.duplicates += (applied.duplicates + batch.duplicates_in_batch) as u64;
-        stats.dead_lettered += batch.dead_letters.len() as u64;
+        AggregatorStats::add(&stats.batches, 1);
+        AggregatorStats::add(&stats.records, records.len());
+        AggregatorStats::add(&stats.applied, applied.new_events);
+        AggregatorStats::add(&stats.duplicates, applied.duplicates + batch.duplicates_in_batch);
+        AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
         log_batch(&batch, &records, applied.new_events, started);
     }
-    tracing::info!(?stats, "aggregator stopped");
-    Ok(stats)
+    tracing::info!(stats = ?stats.snapshot(), "aggregator stopped");
+    Ok(())
 }
 
 fn log_batch(batch: &Batch, records: &[Record], applied: usize, started: Instant) {

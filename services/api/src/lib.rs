@@ -1,1 +1,62 @@
-//! placeholder
+//! The gpubill HTTP API (actix-web): health, usage and draft invoices. One file per action under
+//! `routes/`, one error type (`error`) mapped to HTTP statuses with a machine-readable body.
+
+pub mod error;
+pub mod routes;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use gpubill_platform::config::Config;
+use gpubill_platform::{PgPool, Shutdown};
+use rust_decimal::Decimal;
+use std::net::SocketAddr;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub currency: String,
+    pub vat_rate: Decimal,
+}
+
+impl AppState {
+    pub fn new(config: &Config, pool: PgPool) -> Self {
+        Self {
+            pool,
+            currency: config.settings.billing.currency.clone(),
+            vat_rate: config.settings.billing.vat_rate,
+        }
+    }
+}
+
+/// Binds the API to `address` (port 0 picks a free port) and returns the server, not yet
+/// running, with the address it listens on.
+pub fn bind(state: AppState, address: &str, workers: usize) -> std::io::Result<(Server, SocketAddr)> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes::configure))
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .bind(address)?;
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other(format!("no address bound for {address}")))?;
+    Ok((server.run(), bound))
+}
+
+/// Serves on `http.bind` until `shutdown` is triggered, then drains in-flight requests.
+pub async fn serve(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> std::io::Result<()> {
+    let http = &config.settings.http;
+    let (server, address) = bind(AppState::new(config, pool), &http.bind, http.workers)?;
+    tracing::info!(%address, "API listening");
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.triggered().await;
+        handle.stop(true).await;
+    });
+    server.await
+}

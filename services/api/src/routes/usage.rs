@@ -1,0 +1,114 @@
+//! `GET /v1/tenants/{tenant}/usage?from=&to=`: GPU-seconds and amount per SKU over a window.
+//!
+//! Rated segments are clipped to `[from, to)`, so a window boundary inside an interval counts only
+//! the part inside. Amounts are at list price, `Σ GPU-seconds × price / 3600` per SKU at full
+//! precision, then rounded half-even to the cent once per SKU; the invoice is the authority.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::routes::require_tenant;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Numeric, Text, Timestamptz};
+use gpubill_domain::money::usage_amount;
+use gpubill_domain::round_to_cents;
+use gpubill_platform::db::with_conn;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    from: String,
+    to: String,
+}
+
+#[derive(Debug, Serialize)]
+struct UsageResponse {
+    tenant_id: String,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    currency: String,
+    skus: Vec<SkuUsage>,
+    total_amount: Decimal,
+}
+
+#[derive(Debug, Serialize)]
+struct SkuUsage {
+    sku: String,
+    gpu_seconds: Decimal,
+    amount: Decimal,
+}
+
+#[derive(Debug, QueryableByName)]
+struct ClippedUsage {
+    #[diesel(sql_type = Text)]
+    sku: String,
+    #[diesel(sql_type = Numeric)]
+    price_per_gpu_hour: Decimal,
+    #[diesel(sql_type = Numeric)]
+    gpu_seconds: Decimal,
+}
+
+fn parse_instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|instant| instant.with_timezone(&Utc))
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("`{name}` must be an RFC 3339 timestamp such as 2026-11-01T00:00:00Z: {e}")))
+}
+
+pub async fn usage(state: web::Data<AppState>, tenant: web::Path<String>, query: web::Query<UsageQuery>) -> Result<HttpResponse, ApiError> {
+    let from = parse_instant("from", &query.from)?;
+    let to = parse_instant("to", &query.to)?;
+    if to <= from {
+        return Err(ApiError::bad_request("invalid_query", "`to` must be after `from`"));
+    }
+    let tenant_id = tenant.into_inner();
+    let rows = {
+        let tenant_id = tenant_id.clone();
+        with_conn(&state.pool, move |conn| {
+            require_tenant(conn, &tenant_id)?;
+            // Segments wholly inside the window keep their exact (nanosecond) quantity; only the
+            // ones cut by a window edge are measured from their (microsecond) timestamps.
+            diesel::sql_query(
+                "SELECT sku, price_per_gpu_hour, sum(CASE \
+                     WHEN segment_start >= $2 AND segment_end <= $3 THEN gpu_seconds \
+                     ELSE extract(epoch FROM least(segment_end, $3) - greatest(segment_start, $2)) END) AS gpu_seconds \
+                 FROM rated_usage \
+                 WHERE tenant_id = $1 AND segment_start < $3 AND segment_end > $2 \
+                 GROUP BY sku, price_per_gpu_hour",
+            )
+            .bind::<Text, _>(&tenant_id)
+            .bind::<Timestamptz, _>(from)
+            .bind::<Timestamptz, _>(to)
+            .load::<ClippedUsage>(conn)
+            .map_err(ApiError::from)
+        })
+        .await?
+    };
+
+    let mut per_sku: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+    for row in rows {
+        let entry = per_sku.entry(row.sku).or_default();
+        entry.0 += row.gpu_seconds;
+        entry.1 += usage_amount(row.gpu_seconds, row.price_per_gpu_hour);
+    }
+    let skus: Vec<SkuUsage> = per_sku
+        .into_iter()
+        .map(|(sku, (gpu_seconds, amount))| SkuUsage {
+            sku,
+            gpu_seconds: gpu_seconds.normalize(),
+            amount: round_to_cents(amount),
+        })
+        .collect();
+    let total_amount = round_to_cents(skus.iter().map(|s| s.amount).sum());
+    Ok(HttpResponse::Ok().json(UsageResponse {
+        tenant_id,
+        from,
+        to,
+        currency: state.currency.clone(),
+        skus,
+        total_amount,
+    }))
+}

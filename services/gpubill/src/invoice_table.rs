@@ -1,0 +1,44 @@
+//! Renders a draft invoice, as returned by the API, as a text table for the terminal.
+
+use serde::Deserialize;
+use std::fmt::Write;
+
+#[derive(Debug, Deserialize)]
+pub struct Invoice {
+    pub tenant_id: String,
+    pub period: String,
+    pub currency: String,
+    pub lines: Vec<Line>,
+    pub subtotal: String,
+    pub vat_rate: String,
+    pub vat: String,
+    pub total: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Line {
+    pub sku: String,
+    pub quantity_gpu_hours: String,
+    pub unit_price: String,
+    pub amount: String,
+}
+
+pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
+    let mut out = String::new();
+    let rule = "-".repeat(74);
+    let _ = writeln!(out, "Draft invoice  {} ({})  period {}  {}", tenant_name, invoice.tenant_id, invoice.period, invoice.currency);
+    let _ = writeln!(out, "{rule}");
+    let _ = writeln!(out, "{:<22} {:>18} {:>16} {:>14}", "SKU", "GPU-hours", "unit price/h", "amount");
+    let _ = writeln!(out, "{rule}");
+    if invoice.lines.is_empty() {
+        let _ = writeln!(out, "{:<22}", "(no usage)");
+    }
+    for line in &invoice.lines {
+        let _ = writeln!(out, "{:<22} {:>18} {:>16} {:>14}", line.sku, line.quantity_gpu_hours, line.unit_price, line.amount);
+    }
+    let _ = writeln!(out, "{rule}");
+    let _ = writeln!(out, "{:>58} {:>15}", "subtotal", invoice.subtotal);
+    let _ = writeln!(out, "{:>58} {:>15}", format!("VAT {}", invoice.vat_rate), invoice.vat);
+    let _ = writeln!(out, "{:>58} {:>15}", "total", invoice.total);
+    out
+}
