@@ -56,7 +56,10 @@ fn default_content_type() -> String {
 
 /// The id of the event at `seq` in the stream of `allocation_id` on `gpu_uuid`.
 pub fn usage_event_id(allocation_id: &str, gpu_uuid: &str, seq: u64) -> Uuid {
-    Uuid::new_v5(&EVENT_ID_NAMESPACE, format!("{allocation_id}/{gpu_uuid}/{seq}").as_bytes())
+    Uuid::new_v5(
+        &EVENT_ID_NAMESPACE,
+        format!("{allocation_id}/{gpu_uuid}/{seq}").as_bytes(),
+    )
 }
 
 impl UsageEventV1 {
@@ -113,8 +116,11 @@ impl DecodeError {
 /// Decodes a version 1 usage event, checking the envelope before the payload so that an event of
 /// another type is reported as such rather than as a list of missing fields.
 pub fn decode_usage_event(bytes: &[u8]) -> Result<UsageEventV1, DecodeError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
-    let object = value.as_object().ok_or_else(|| DecodeError::InvalidJson("top level is not an object".into()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| DecodeError::InvalidJson("top level is not an object".into()))?;
     let text = |key: &str| object.get(key).and_then(serde_json::Value::as_str);
     match text("type") {
         Some(USAGE_EVENT_TYPE_V1) => {}
@@ -148,10 +154,16 @@ pub fn decode_usage_event(bytes: &[u8]) -> Result<UsageEventV1, DecodeError> {
         }
     }
     if data.seq == 0 || data.seq > i64::MAX as u64 {
-        return Err(DecodeError::InvalidField(format!("data.seq {} is outside 1..2^63", data.seq)));
+        return Err(DecodeError::InvalidField(format!(
+            "data.seq {} is outside 1..2^63",
+            data.seq
+        )));
     }
     if event.datacontenttype != DATA_CONTENT_TYPE {
-        return Err(DecodeError::InvalidField(format!("datacontenttype `{}`", event.datacontenttype)));
+        return Err(DecodeError::InvalidField(format!(
+            "datacontenttype `{}`",
+            event.datacontenttype
+        )));
     }
     Ok(event)
 }
@@ -209,8 +221,14 @@ mod tests {
         let event = decode_usage_event(EXAMPLE.as_bytes()).unwrap();
         let rebuilt = UsageEventV1::new(event.data.clone(), event.time);
         assert_eq!(decode_usage_event(&rebuilt.encode()).unwrap(), rebuilt);
-        assert_eq!(rebuilt.id, usage_event_id("alloc-0001", "GPU-5f1e2d3c-0000-4000-8000-000000000001", 42));
-        assert_ne!(rebuilt.id, usage_event_id("alloc-0001", "GPU-5f1e2d3c-0000-4000-8000-000000000001", 43));
+        assert_eq!(
+            rebuilt.id,
+            usage_event_id("alloc-0001", "GPU-5f1e2d3c-0000-4000-8000-000000000001", 42)
+        );
+        assert_ne!(
+            rebuilt.id,
+            usage_event_id("alloc-0001", "GPU-5f1e2d3c-0000-4000-8000-000000000001", 43)
+        );
     }
 
     #[test]
@@ -218,12 +236,40 @@ mod tests {
         let reason = |bytes: &[u8]| decode_usage_event(bytes).unwrap_err().reason();
         assert_eq!(reason(b"not json"), "invalid_json");
         assert_eq!(reason(b"[1,2]"), "invalid_json");
-        assert_eq!(reason(&example_with(|v| v["type"] = "gpubill.gpu.usage.v2".into())), "unknown_type");
-        assert_eq!(reason(&example_with(|v| v["specversion"] = "0.3".into())), "unknown_type");
-        assert_eq!(reason(&example_with(|v| v["data"].as_object_mut().unwrap().remove("seq").map(drop).unwrap())), "missing_field");
-        assert_eq!(reason(&example_with(|v| v["data"]["tenant_id"] = "".into())), "missing_field");
-        assert_eq!(reason(&example_with(|v| v["data"]["seq"] = 0.into())), "invalid_field");
-        assert_eq!(reason(&example_with(|v| v["data"]["seq"] = "x".into())), "invalid_field");
-        assert_eq!(reason(&example_with(|v| v["data"]["interval_end"] = "yesterday".into())), "invalid_field");
+        assert_eq!(
+            reason(&example_with(|v| v["type"] = "gpubill.gpu.usage.v2".into())),
+            "unknown_type"
+        );
+        assert_eq!(
+            reason(&example_with(|v| v["specversion"] = "0.3".into())),
+            "unknown_type"
+        );
+        assert_eq!(
+            reason(&example_with(|v| v["data"]
+                .as_object_mut()
+                .unwrap()
+                .remove("seq")
+                .map(drop)
+                .unwrap())),
+            "missing_field"
+        );
+        assert_eq!(
+            reason(&example_with(|v| v["data"]["tenant_id"] = "".into())),
+            "missing_field"
+        );
+        assert_eq!(
+            reason(&example_with(|v| v["data"]["seq"] = 0.into())),
+            "invalid_field"
+        );
+        assert_eq!(
+            reason(&example_with(|v| v["data"]["seq"] = "x".into())),
+            "invalid_field"
+        );
+        assert_eq!(
+            reason(&example_with(
+                |v| v["data"]["interval_end"] = "yesterday".into()
+            )),
+            "invalid_field"
+        );
     }
 }

@@ -73,4 +73,10 @@ diesel::joinable!(usage_events -> tenants (tenant_id));
 diesel::joinable!(rated_usage -> tenants (tenant_id));
 diesel::joinable!(ledger_entries -> tenants (tenant_id));
 
-diesel::allow_tables_to_appear_in_same_query!(tenants, usage_events, rated_usage, ledger_entries, consumer_offsets);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    usage_events,
+    rated_usage,
+    ledger_entries,
+    consumer_offsets
+);

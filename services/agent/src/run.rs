@@ -80,7 +80,9 @@ pub async fn run(
         simulation.emit_until(due, &mut events);
         for event in events.drain(..) {
             let payload = event.encode();
-            let mut record = FutureRecord::to(&kafka.usage_topic).key(event.partition_key()).payload(&payload);
+            let mut record = FutureRecord::to(&kafka.usage_topic)
+                .key(event.partition_key())
+                .payload(&payload);
             loop {
                 match producer.send_result(record) {
                     Ok(delivery) => {
@@ -111,12 +113,18 @@ pub async fn run(
         events: produced,
         elapsed: started.elapsed(),
     };
-    tracing::info!(events = report.events, elapsed_ms = report.elapsed.as_millis() as u64, "agent done");
+    tracing::info!(
+        events = report.events,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "agent done"
+    );
     Ok(report)
 }
 
 async fn await_oldest(in_flight: &mut VecDeque<DeliveryFuture>) -> Result<(), AgentError> {
-    let Some(delivery) = in_flight.pop_front() else { return Ok(()) };
+    let Some(delivery) = in_flight.pop_front() else {
+        return Ok(());
+    };
     match delivery.await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err((error, _))) => Err(AgentError::Delivery(error)),

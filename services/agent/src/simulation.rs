@@ -12,7 +12,10 @@ const GPU_UUID_NAMESPACE: Uuid = Uuid::from_u128(0x6770_7562_696c_6c2d_6770_752d
 
 /// The stable UUID of a node's GPU, in NVIDIA's `GPU-...` notation.
 pub fn gpu_uuid(node_id: &str, index: u8) -> String {
-    format!("GPU-{}", Uuid::new_v5(&GPU_UUID_NAMESPACE, format!("{node_id}/{index}").as_bytes()))
+    format!(
+        "GPU-{}",
+        Uuid::new_v5(&GPU_UUID_NAMESPACE, format!("{node_id}/{index}").as_bytes())
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -36,7 +39,12 @@ pub struct Simulation {
 
 impl Simulation {
     /// Meters the allocations of `cluster` (only those on `node`, if given) from `from` on.
-    pub fn new(cluster: &Cluster, interval_seconds: u32, node: Option<&str>, from: DateTime<Utc>) -> Self {
+    pub fn new(
+        cluster: &Cluster,
+        interval_seconds: u32,
+        node: Option<&str>,
+        from: DateTime<Utc>,
+    ) -> Self {
         let interval = Duration::seconds(i64::from(interval_seconds));
         let allocations = cluster
             .allocations
@@ -45,21 +53,34 @@ impl Simulation {
             .filter_map(|allocation| {
                 let node = cluster.nodes.iter().find(|n| n.id == allocation.node)?;
                 // First interval that starts at or after `from`.
-                let since_start = (from - allocation.started_at).num_nanoseconds().unwrap_or(i64::MAX);
+                let since_start = (from - allocation.started_at)
+                    .num_nanoseconds()
+                    .unwrap_or(i64::MAX);
                 let step = interval.num_nanoseconds().unwrap_or(i64::MAX);
-                let next_interval = if since_start <= 0 { 0 } else { (since_start + step - 1) / step };
+                let next_interval = if since_start <= 0 {
+                    0
+                } else {
+                    (since_start + step - 1) / step
+                };
                 Some(MeteredAllocation {
                     tenant_id: allocation.tenant.clone(),
                     allocation_id: allocation.id.clone(),
                     node_id: node.id.clone(),
                     sku: node.sku.clone(),
-                    gpu_uuids: allocation.gpus.iter().map(|index| gpu_uuid(&node.id, *index)).collect(),
+                    gpu_uuids: allocation
+                        .gpus
+                        .iter()
+                        .map(|index| gpu_uuid(&node.id, *index))
+                        .collect(),
                     started_at: allocation.started_at,
                     next_interval,
                 })
             })
             .collect();
-        Self { interval, allocations }
+        Self {
+            interval,
+            allocations,
+        }
     }
 
     pub fn gpu_count(&self) -> usize {
@@ -68,7 +89,10 @@ impl Simulation {
 
     /// When the next interval ends: the simulated instant of the next emission.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
-        self.allocations.iter().map(|a| self.interval_end(a, a.next_interval)).min()
+        self.allocations
+            .iter()
+            .map(|a| self.interval_end(a, a.next_interval))
+            .min()
     }
 
     fn interval_end(&self, allocation: &MeteredAllocation, k: i64) -> DateTime<Utc> {
@@ -114,7 +138,9 @@ mod tests {
     use gpubill_platform::config::{AllocationSpec, NodeSpec, TenantSpec};
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn cluster() -> Cluster {
@@ -144,7 +170,10 @@ mod tests {
         let mut out = Vec::new();
         sim.emit_until(at("2026-11-01T00:00:25Z"), &mut out);
         assert_eq!(out.len(), 4);
-        assert_eq!(out.iter().map(|e| e.data.seq).collect::<Vec<_>>(), [1, 1, 2, 2]);
+        assert_eq!(
+            out.iter().map(|e| e.data.seq).collect::<Vec<_>>(),
+            [1, 1, 2, 2]
+        );
         assert_eq!(out[2].data.interval_start, at("2026-11-01T00:00:10Z"));
         assert_eq!(out[2].data.interval_end, at("2026-11-01T00:00:20Z"));
         assert_eq!(sim.next_due(), Some(at("2026-11-01T00:00:30Z")));

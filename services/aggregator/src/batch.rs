@@ -31,7 +31,11 @@ pub struct AcceptedEvent {
 
 impl AcceptedEvent {
     pub fn position(&self) -> StreamPosition {
-        (self.usage.allocation_id.clone(), self.usage.gpu_uuid.clone(), self.usage.seq)
+        (
+            self.usage.allocation_id.clone(),
+            self.usage.gpu_uuid.clone(),
+            self.usage.seq,
+        )
     }
 }
 
@@ -53,11 +57,19 @@ pub struct Batch {
 }
 
 /// Decodes, validates and rates every record.
-pub fn classify(records: &[Record], validator: &Validator, price_book: &PriceBook, now: DateTime<Utc>) -> Batch {
+pub fn classify(
+    records: &[Record],
+    validator: &Validator,
+    price_book: &PriceBook,
+    now: DateTime<Utc>,
+) -> Batch {
     let mut batch = Batch::default();
     let mut seen: HashSet<StreamPosition> = HashSet::with_capacity(records.len());
     for record in records {
-        let next = batch.next_offsets.entry(record.partition).or_insert(record.offset + 1);
+        let next = batch
+            .next_offsets
+            .entry(record.partition)
+            .or_insert(record.offset + 1);
         *next = (*next).max(record.offset + 1);
         match accept(record, validator, price_book, now) {
             Ok(event) => {
@@ -76,7 +88,12 @@ pub fn classify(records: &[Record], validator: &Validator, price_book: &PriceBoo
     batch
 }
 
-fn accept(record: &Record, validator: &Validator, price_book: &PriceBook, now: DateTime<Utc>) -> Result<AcceptedEvent, Rejection> {
+fn accept(
+    record: &Record,
+    validator: &Validator,
+    price_book: &PriceBook,
+    now: DateTime<Utc>,
+) -> Result<AcceptedEvent, Rejection> {
     let payload = record.payload.as_deref().ok_or_else(|| Rejection {
         reason: "invalid_json",
         detail: "record has no value".into(),
@@ -84,7 +101,13 @@ fn accept(record: &Record, validator: &Validator, price_book: &PriceBook, now: D
     let event = decode_usage_event(payload)?;
     validator.check(&event, price_book, now)?;
     let data = event.data;
-    let segments = rate_interval(price_book, &data.sku, data.interval_start, data.interval_end).map_err(|error| Rejection {
+    let segments = rate_interval(
+        price_book,
+        &data.sku,
+        data.interval_start,
+        data.interval_end,
+    )
+    .map_err(|error| Rejection {
         reason: "sku_unpriced",
         detail: error.to_string(),
     })?;
@@ -109,28 +132,41 @@ fn accept(record: &Record, validator: &Validator, price_book: &PriceBook, now: D
 
 /// The rated-usage rows of an accepted event, one per segment.
 pub fn rated_rows(event: &AcceptedEvent) -> impl Iterator<Item = NewRatedUsage> + '_ {
-    event.segments.iter().enumerate().map(|(index, segment)| NewRatedUsage {
-        allocation_id: event.usage.allocation_id.clone(),
-        gpu_uuid: event.usage.gpu_uuid.clone(),
-        seq: event.usage.seq,
-        segment: i16::try_from(index).unwrap_or(i16::MAX),
-        tenant_id: event.usage.tenant_id.clone(),
-        sku: event.usage.sku.clone(),
-        period: segment.period.first_day(),
-        segment_start: segment.start,
-        segment_end: segment.end,
-        gpu_seconds: segment.gpu_seconds,
-        price_per_gpu_hour: segment.price_per_gpu_hour,
-        amount: segment.amount,
-    })
+    event
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(index, segment)| NewRatedUsage {
+            allocation_id: event.usage.allocation_id.clone(),
+            gpu_uuid: event.usage.gpu_uuid.clone(),
+            seq: event.usage.seq,
+            segment: i16::try_from(index).unwrap_or(i16::MAX),
+            tenant_id: event.usage.tenant_id.clone(),
+            sku: event.usage.sku.clone(),
+            period: segment.period.first_day(),
+            segment_start: segment.start,
+            segment_end: segment.end,
+            gpu_seconds: segment.gpu_seconds,
+            price_per_gpu_hour: segment.price_per_gpu_hour,
+            amount: segment.amount,
+        })
 }
 
 /// Ledger postings for newly applied events: one per tenant, SKU, period and price.
-pub fn postings<'a>(batch_id: Uuid, applied: impl IntoIterator<Item = &'a AcceptedEvent>) -> Vec<NewLedgerEntry> {
-    let mut sums: BTreeMap<(String, String, chrono::NaiveDate, Decimal), (Decimal, Decimal, i32)> = BTreeMap::new();
+pub fn postings<'a>(
+    batch_id: Uuid,
+    applied: impl IntoIterator<Item = &'a AcceptedEvent>,
+) -> Vec<NewLedgerEntry> {
+    let mut sums: BTreeMap<(String, String, chrono::NaiveDate, Decimal), (Decimal, Decimal, i32)> =
+        BTreeMap::new();
     for event in applied {
         for segment in &event.segments {
-            let key = (event.usage.tenant_id.clone(), event.usage.sku.clone(), segment.period.first_day(), segment.price_per_gpu_hour);
+            let key = (
+                event.usage.tenant_id.clone(),
+                event.usage.sku.clone(),
+                segment.period.first_day(),
+                segment.price_per_gpu_hour,
+            );
             let sum = sums.entry(key).or_default();
             sum.0 += segment.gpu_seconds;
             sum.1 += segment.amount;
@@ -138,16 +174,21 @@ pub fn postings<'a>(batch_id: Uuid, applied: impl IntoIterator<Item = &'a Accept
         }
     }
     sums.into_iter()
-        .map(|((tenant_id, sku, period, price_per_gpu_hour), (gpu_seconds, amount, segment_count))| NewLedgerEntry {
-            batch_id,
-            tenant_id,
-            sku,
-            period,
-            price_per_gpu_hour,
-            gpu_seconds,
-            amount,
-            segment_count,
-        })
+        .map(
+            |(
+                (tenant_id, sku, period, price_per_gpu_hour),
+                (gpu_seconds, amount, segment_count),
+            )| NewLedgerEntry {
+                batch_id,
+                tenant_id,
+                sku,
+                period,
+                price_per_gpu_hour,
+                gpu_seconds,
+                amount,
+                segment_count,
+            },
+        )
         .collect()
 }
 
@@ -168,14 +209,24 @@ mod tests {
 
     fn classify_all(records: &[Record]) -> Batch {
         let validator = Validator::new(3600, 300, ["t1".to_owned()]);
-        classify(records, &validator, &price_book(), at("2026-11-23T12:00:00Z"))
+        classify(
+            records,
+            &validator,
+            &price_book(),
+            at("2026-11-23T12:00:00Z"),
+        )
     }
 
     #[test]
     fn separates_good_bad_and_repeated_records() {
         let first = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z").encode();
         let second = event(2, "2026-11-23T10:00:10Z", "2026-11-23T10:00:20Z").encode();
-        let batch = classify_all(&[record(10, &first), record(11, b"{oops"), record(12, &first), record(13, &second)]);
+        let batch = classify_all(&[
+            record(10, &first),
+            record(11, b"{oops"),
+            record(12, &first),
+            record(13, &second),
+        ]);
         assert_eq!(batch.accepted.len(), 2);
         assert_eq!(batch.duplicates_in_batch, 1);
         assert_eq!(batch.dead_letters.len(), 1);
@@ -204,7 +255,21 @@ mod tests {
         assert_eq!(rows.len(), 3);
         let entries = postings(Uuid::nil(), &batch.accepted);
         assert_eq!(entries.len(), 2);
-        assert_eq!((entries[0].period.to_string().as_str(), entries[0].gpu_seconds, entries[0].segment_count), ("2026-10-01", dec!(5), 1));
-        assert_eq!((entries[1].period.to_string().as_str(), entries[1].gpu_seconds, entries[1].segment_count), ("2026-11-01", dec!(15), 2));
+        assert_eq!(
+            (
+                entries[0].period.to_string().as_str(),
+                entries[0].gpu_seconds,
+                entries[0].segment_count
+            ),
+            ("2026-10-01", dec!(5), 1)
+        );
+        assert_eq!(
+            (
+                entries[1].period.to_string().as_str(),
+                entries[1].gpu_seconds,
+                entries[1].segment_count
+            ),
+            ("2026-11-01", dec!(15), 2)
+        );
     }
 }

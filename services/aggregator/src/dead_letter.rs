@@ -54,7 +54,8 @@ impl DeadLetterProducer {
                     key: header::SOURCE_OFFSET,
                     value: Some(&offset),
                 });
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
+            let mut record: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&self.topic).headers(headers);
             if let Some(key) = &letter.record.key {
                 record = record.key(key.as_slice());
             }

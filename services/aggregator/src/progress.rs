@@ -7,7 +7,11 @@ use gpubill_platform::db::{PgPool, with_conn};
 use gpubill_platform::kafka::high_watermarks;
 
 /// Records of `kafka.usage_topic` not yet committed by `consumer`, over all partitions.
-pub async fn consumer_lag(pool: &PgPool, kafka: &KafkaSettings, consumer: &str) -> Result<i64, AggregatorError> {
+pub async fn consumer_lag(
+    pool: &PgPool,
+    kafka: &KafkaSettings,
+    consumer: &str,
+) -> Result<i64, AggregatorError> {
     let topic = kafka.usage_topic.clone();
     let watermarks = {
         let kafka = kafka.clone();

@@ -60,17 +60,25 @@ impl AggregatorStats {
 }
 
 /// Runs until `shutdown` is triggered, counting into `stats`.
-pub async fn run(config: &Config, pool: PgPool, stats: Arc<AggregatorStats>, mut shutdown: Shutdown) -> Result<(), AggregatorError> {
+pub async fn run(
+    config: &Config,
+    pool: PgPool,
+    stats: Arc<AggregatorStats>,
+    mut shutdown: Shutdown,
+) -> Result<(), AggregatorError> {
     let kafka = &config.settings.kafka;
     let settings = &config.settings.aggregator;
     let topic = kafka.usage_topic.as_str();
     ensure_topics(kafka, &[&kafka.usage_topic, &kafka.dead_letter_topic]).await?;
 
-    let consumer: StreamConsumer = consumer_config(kafka, &format!("gpubill-{}", settings.consumer_name)).create()?;
+    let consumer: StreamConsumer =
+        consumer_config(kafka, &format!("gpubill-{}", settings.consumer_name)).create()?;
     let partitions = partition_count(&consumer, topic)?;
     let Some(offsets) = retry(settings, &mut shutdown, "load offsets", || {
         let (consumer_name, topic) = (settings.consumer_name.clone(), topic.to_owned());
-        with_conn(&pool, move |conn| load_offsets(conn, &consumer_name, &topic))
+        with_conn(&pool, move |conn| {
+            load_offsets(conn, &consumer_name, &topic)
+        })
     })
     .await?
     else {
@@ -78,7 +86,9 @@ pub async fn run(config: &Config, pool: PgPool, stats: Arc<AggregatorStats>, mut
     };
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions {
-        let offset = offsets.get(&partition).map_or(Offset::Beginning, |next| Offset::Offset(*next));
+        let offset = offsets
+            .get(&partition)
+            .map_or(Offset::Beginning, |next| Offset::Offset(*next));
         assignment.add_partition_offset(topic, partition, offset)?;
     }
     consumer.assign(&assignment)?;
@@ -86,7 +96,11 @@ pub async fn run(config: &Config, pool: PgPool, stats: Arc<AggregatorStats>, mut
 
     let dead_letters = Arc::new(DeadLetterProducer::new(kafka)?);
     let price_book = &config.price_book;
-    let mut validator = Validator::new(settings.max_interval_seconds, settings.max_future_seconds, Vec::new());
+    let mut validator = Validator::new(
+        settings.max_interval_seconds,
+        settings.max_future_seconds,
+        Vec::new(),
+    );
     let mut tenants_loaded = false;
 
     while !shutdown.is_triggered() {
@@ -98,8 +112,17 @@ pub async fn run(config: &Config, pool: PgPool, stats: Arc<AggregatorStats>, mut
         let mut batch = classify(&records, &validator, price_book, Utc::now());
         // Tenants are read lazily and re-read when an event names one we do not know yet, so a
         // tenant created after start-up is accepted without a restart.
-        if !tenants_loaded || batch.dead_letters.iter().any(|letter| letter.rejection.reason == "unknown_tenant") {
-            let Some(tenants) = retry(settings, &mut shutdown, "load tenants", || with_conn(&pool, load_tenants)).await? else {
+        if !tenants_loaded
+            || batch
+                .dead_letters
+                .iter()
+                .any(|letter| letter.rejection.reason == "unknown_tenant")
+        {
+            let Some(tenants) = retry(settings, &mut shutdown, "load tenants", || {
+                with_conn(&pool, load_tenants)
+            })
+            .await?
+            else {
                 break;
             };
             validator.set_tenants(tenants);
@@ -111,7 +134,12 @@ pub async fn run(config: &Config, pool: PgPool, stats: Arc<AggregatorStats>, mut
         if !batch.dead_letters.is_empty() {
             let published = retry(settings, &mut shutdown, "publish dead letters", || {
                 let (dead_letters, batch) = (dead_letters.clone(), batch.clone());
-                async move { dead_letters.publish(&batch.dead_letters).await.map_err(AggregatorError::from) }
+                async move {
+                    dead_letters
+                        .publish(&batch.dead_letters)
+                        .await
+                        .map_err(AggregatorError::from)
+                }
             })
             .await?;
             if published.is_none() {
@@ -119,8 +147,14 @@ pub async fn run(config: &Config, pool: PgPool, stats: Arc<AggregatorStats>, mut
             }
         }
         let Some(applied) = retry(settings, &mut shutdown, "apply batch", || {
-            let (consumer_name, topic, batch) = (settings.consumer_name.clone(), topic.to_owned(), batch.clone());
-            with_conn(&pool, move |conn| apply_batch(conn, &consumer_name, &topic, &batch))
+            let (consumer_name, topic, batch) = (
+                settings.consumer_name.clone(),
+                topic.to_owned(),
+                batch.clone(),
+            );
+            with_conn(&pool, move |conn| {
+                apply_batch(conn, &consumer_name, &topic, &batch)
+            })
         })
         .await?
         else {
@@ -130,7 +164,10 @@ pub async fn run(config: &Config, pool: PgPool, stats: Arc<AggregatorStats>, mut
         AggregatorStats::add(&stats.batches, 1);
         AggregatorStats::add(&stats.records, records.len());
         AggregatorStats::add(&stats.applied, applied.new_events);
-        AggregatorStats::add(&stats.duplicates, applied.duplicates + batch.duplicates_in_batch);
+        AggregatorStats::add(
+            &stats.duplicates,
+            applied.duplicates + batch.duplicates_in_batch,
+        );
         AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
         log_batch(&batch, &records, applied.new_events, started);
     }
@@ -158,7 +195,11 @@ fn log_batch(batch: &Batch, records: &[Record], applied: usize, started: Instant
 }
 
 /// Collects up to `batch_max_events` records, waiting at most `batch_max_wait_ms`.
-async fn collect(consumer: &StreamConsumer, settings: &AggregatorSettings, shutdown: &mut Shutdown) -> Vec<Record> {
+async fn collect(
+    consumer: &StreamConsumer,
+    settings: &AggregatorSettings,
+    shutdown: &mut Shutdown,
+) -> Vec<Record> {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(settings.batch_max_wait_ms);
     let mut records = Vec::new();
     while records.len() < settings.batch_max_events {
@@ -184,7 +225,12 @@ async fn collect(consumer: &StreamConsumer, settings: &AggregatorSettings, shutd
 
 /// Retries `attempt` with exponential backoff until it succeeds (`Some`) or shutdown is
 /// triggered (`None`). Broken invariants are not retried: they are bugs, not outages.
-async fn retry<T, F, Fut>(settings: &AggregatorSettings, shutdown: &mut Shutdown, what: &str, mut attempt: F) -> Result<Option<T>, AggregatorError>
+async fn retry<T, F, Fut>(
+    settings: &AggregatorSettings,
+    shutdown: &mut Shutdown,
+    what: &str,
+    mut attempt: F,
+) -> Result<Option<T>, AggregatorError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AggregatorError>>,

@@ -7,7 +7,9 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 use gpubill_schema::models::NewRatedUsage;
-use gpubill_schema::schema::{consumer_offsets, ledger_entries, rated_usage, tenants, usage_events};
+use gpubill_schema::schema::{
+    consumer_offsets, ledger_entries, rated_usage, tenants, usage_events,
+};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
 
@@ -26,7 +28,11 @@ pub struct Applied {
 }
 
 /// The next offset to consume per partition of `topic`, as committed by `consumer`.
-pub fn load_offsets(conn: &mut PgConnection, consumer: &str, topic: &str) -> Result<BTreeMap<i32, i64>, AggregatorError> {
+pub fn load_offsets(
+    conn: &mut PgConnection,
+    consumer: &str,
+    topic: &str,
+) -> Result<BTreeMap<i32, i64>, AggregatorError> {
     let rows: Vec<(i32, i64)> = consumer_offsets::table
         .filter(consumer_offsets::consumer.eq(consumer))
         .filter(consumer_offsets::topic.eq(topic))
@@ -41,7 +47,12 @@ pub fn load_tenants(conn: &mut PgConnection) -> Result<Vec<String>, AggregatorEr
 
 /// Writes a batch atomically. Offsets only move forward: an attempt to move one back (a second
 /// writer on the same partition) fails the whole transaction.
-pub fn apply_batch(conn: &mut PgConnection, consumer: &str, topic: &str, batch: &Batch) -> Result<Applied, AggregatorError> {
+pub fn apply_batch(
+    conn: &mut PgConnection,
+    consumer: &str,
+    topic: &str,
+    batch: &Batch,
+) -> Result<Applied, AggregatorError> {
     conn.transaction(|conn| {
         let mut inserted: HashSet<StreamPosition> = HashSet::with_capacity(batch.accepted.len());
         for chunk in batch.accepted.chunks(ROWS_PER_STATEMENT) {

@@ -39,7 +39,11 @@ pub struct Validator {
 }
 
 impl Validator {
-    pub fn new(max_interval_seconds: i64, max_future_seconds: i64, tenants: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(
+        max_interval_seconds: i64,
+        max_future_seconds: i64,
+        tenants: impl IntoIterator<Item = String>,
+    ) -> Self {
         Self {
             max_interval: Duration::seconds(max_interval_seconds),
             max_future: Duration::seconds(max_future_seconds),
@@ -56,34 +60,59 @@ impl Validator {
     }
 
     /// Checks an event that decoded; `now` is the aggregator's clock.
-    pub fn check(&self, event: &UsageEventV1, price_book: &PriceBook, now: DateTime<Utc>) -> Result<(), Rejection> {
+    pub fn check(
+        &self,
+        event: &UsageEventV1,
+        price_book: &PriceBook,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
         let data = &event.data;
         if data.interval_end <= data.interval_start {
             return Err(Rejection::new(
                 "invalid_interval",
-                format!("interval_end {} is not after interval_start {}", data.interval_end, data.interval_start),
+                format!(
+                    "interval_end {} is not after interval_start {}",
+                    data.interval_end, data.interval_start
+                ),
             ));
         }
         if data.interval_end - data.interval_start > self.max_interval {
             return Err(Rejection::new(
                 "interval_too_long",
-                format!("interval of {} s exceeds the maximum of {} s", (data.interval_end - data.interval_start).num_seconds(), self.max_interval.num_seconds()),
+                format!(
+                    "interval of {} s exceeds the maximum of {} s",
+                    (data.interval_end - data.interval_start).num_seconds(),
+                    self.max_interval.num_seconds()
+                ),
             ));
         }
         if data.interval_end > now + self.max_future {
             return Err(Rejection::new(
                 "future_interval",
-                format!("interval_end {} is more than {} s ahead of {now}", data.interval_end, self.max_future.num_seconds()),
+                format!(
+                    "interval_end {} is more than {} s ahead of {now}",
+                    data.interval_end,
+                    self.max_future.num_seconds()
+                ),
             ));
         }
         let Some(sku) = price_book.sku(&data.sku) else {
-            return Err(Rejection::new("unknown_sku", format!("SKU `{}` is not in the price book", data.sku)));
+            return Err(Rejection::new(
+                "unknown_sku",
+                format!("SKU `{}` is not in the price book", data.sku),
+            ));
         };
         if sku.version_at(data.interval_start).is_none() {
-            return Err(Rejection::new("sku_unpriced", format!("SKU `{}` has no price at {}", data.sku, data.interval_start)));
+            return Err(Rejection::new(
+                "sku_unpriced",
+                format!("SKU `{}` has no price at {}", data.sku, data.interval_start),
+            ));
         }
         if !self.tenants.contains(&data.tenant_id) {
-            return Err(Rejection::new("unknown_tenant", format!("tenant `{}` is not known", data.tenant_id)));
+            return Err(Rejection::new(
+                "unknown_tenant",
+                format!("tenant `{}` is not known", data.tenant_id),
+            ));
         }
         Ok(())
     }
@@ -96,7 +125,9 @@ pub(crate) mod tests {
     use gpubill_schema::event::UsageDataV1;
 
     pub(crate) fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     pub(crate) fn price_book() -> PriceBook {
@@ -132,22 +163,46 @@ pub(crate) mod tests {
 
     fn reason(event: &UsageEventV1) -> Option<&'static str> {
         let validator = Validator::new(3600, 300, ["t1".to_owned()]);
-        validator.check(event, &price_book(), at("2026-11-23T12:00:00Z")).err().map(|r| r.reason)
+        validator
+            .check(event, &price_book(), at("2026-11-23T12:00:00Z"))
+            .err()
+            .map(|r| r.reason)
     }
 
     #[test]
     fn accepts_a_good_event() {
-        assert_eq!(reason(&event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z")), None);
+        assert_eq!(
+            reason(&event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z")),
+            None
+        );
     }
 
     #[test]
     fn rejects_each_rule_with_its_reason() {
-        assert_eq!(reason(&event(1, "2026-11-23T10:00:10Z", "2026-11-23T10:00:10Z")), Some("invalid_interval"));
-        assert_eq!(reason(&event(1, "2026-11-23T10:00:10Z", "2026-11-23T10:00:00Z")), Some("invalid_interval"));
-        assert_eq!(reason(&event(1, "2026-11-23T08:00:00Z", "2026-11-23T09:00:01Z")), Some("interval_too_long"));
-        assert_eq!(reason(&event(1, "2026-11-23T08:00:00Z", "2026-11-23T09:00:00Z")), None);
-        assert_eq!(reason(&event(1, "2026-11-23T12:05:00Z", "2026-11-23T12:05:01Z")), Some("future_interval"));
-        assert_eq!(reason(&event(1, "2025-11-23T10:00:00Z", "2025-11-23T10:00:10Z")), Some("sku_unpriced"));
+        assert_eq!(
+            reason(&event(1, "2026-11-23T10:00:10Z", "2026-11-23T10:00:10Z")),
+            Some("invalid_interval")
+        );
+        assert_eq!(
+            reason(&event(1, "2026-11-23T10:00:10Z", "2026-11-23T10:00:00Z")),
+            Some("invalid_interval")
+        );
+        assert_eq!(
+            reason(&event(1, "2026-11-23T08:00:00Z", "2026-11-23T09:00:01Z")),
+            Some("interval_too_long")
+        );
+        assert_eq!(
+            reason(&event(1, "2026-11-23T08:00:00Z", "2026-11-23T09:00:00Z")),
+            None
+        );
+        assert_eq!(
+            reason(&event(1, "2026-11-23T12:05:00Z", "2026-11-23T12:05:01Z")),
+            Some("future_interval")
+        );
+        assert_eq!(
+            reason(&event(1, "2025-11-23T10:00:00Z", "2025-11-23T10:00:10Z")),
+            Some("sku_unpriced")
+        );
         let mut unknown_sku = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
         unknown_sku.data.sku = "A100".into();
         assert_eq!(reason(&unknown_sku), Some("unknown_sku"));

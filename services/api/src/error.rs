@@ -81,7 +81,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::Internal(detail) => tracing::error!(%detail, "request failed"),
-            Self::Unavailable(source) => tracing::warn!(error = %source, "request failed: ledger unavailable"),
+            Self::Unavailable(source) => {
+                tracing::warn!(error = %source, "request failed: ledger unavailable")
+            }
             _ => {}
         }
         HttpResponse::build(self.status_code()).json(ErrorBody {

@@ -33,13 +33,21 @@ impl AppState {
 
 /// Binds the API to `address` (port 0 picks a free port) and returns the server, not yet
 /// running, with the address it listens on.
-pub fn bind(state: AppState, address: &str, workers: usize) -> std::io::Result<(Server, SocketAddr)> {
+pub fn bind(
+    state: AppState,
+    address: &str,
+    workers: usize,
+) -> std::io::Result<(Server, SocketAddr)> {
     let data = web::Data::new(state);
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes::configure))
-        .workers(workers)
-        .disable_signals()
-        .shutdown_timeout(10)
-        .bind(address)?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(routes::configure)
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(10)
+    .bind(address)?;
     let bound = server
         .addrs()
         .first()

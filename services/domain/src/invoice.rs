@@ -49,10 +49,17 @@ pub struct DraftInvoice {
 impl DraftInvoice {
     /// Computes an invoice from rated usage. Inputs with the same SKU and price are merged into
     /// one line; lines are ordered by SKU, then price.
-    pub fn compute(period: BillingPeriod, currency: &str, inputs: impl IntoIterator<Item = LineInput>, vat_rate: Decimal) -> Self {
+    pub fn compute(
+        period: BillingPeriod,
+        currency: &str,
+        inputs: impl IntoIterator<Item = LineInput>,
+        vat_rate: Decimal,
+    ) -> Self {
         let mut merged: BTreeMap<(String, Decimal), Decimal> = BTreeMap::new();
         for input in inputs {
-            *merged.entry((input.sku, input.price_per_gpu_hour)).or_default() += input.gpu_seconds;
+            *merged
+                .entry((input.sku, input.price_per_gpu_hour))
+                .or_default() += input.gpu_seconds;
         }
         let lines: Vec<InvoiceLine> = merged
             .into_iter()
@@ -82,7 +89,8 @@ impl DraftInvoice {
 }
 
 fn quantity_hours(gpu_seconds: Decimal) -> Decimal {
-    let mut hours = (gpu_seconds / SECONDS_PER_HOUR).round_dp_with_strategy(QUANTITY_PLACES, RoundingStrategy::MidpointNearestEven);
+    let mut hours = (gpu_seconds / SECONDS_PER_HOUR)
+        .round_dp_with_strategy(QUANTITY_PLACES, RoundingStrategy::MidpointNearestEven);
     hours.rescale(QUANTITY_PLACES);
     hours
 }
@@ -118,7 +126,10 @@ mod tests {
             dec!(0.20),
         );
         assert_eq!(invoice.lines.len(), 2);
-        assert_eq!(invoice.lines[0].quantity_gpu_hours.to_string(), "192.000000");
+        assert_eq!(
+            invoice.lines[0].quantity_gpu_hours.to_string(),
+            "192.000000"
+        );
         assert_eq!(invoice.lines[0].amount.to_string(), "478.08");
         // 20 s × 0.99 / 3600 = 0.0055 → half-even → 0.01
         assert_eq!(invoice.lines[1].quantity_gpu_hours.to_string(), "0.005556");
@@ -131,7 +142,11 @@ mod tests {
     #[test]
     fn line_amount_rounds_half_even_on_the_exact_quantity() {
         // 18 s at 0.25 per hour = 0.00125 → 0.00; 162 s at 0.25 = 0.01125 → 0.01; 54 s at 1.00 = 0.015 → 0.02
-        let amount = |seconds, price| DraftInvoice::compute(period(), "EUR", [input("X", price, seconds)], Decimal::ZERO).lines[0].amount;
+        let amount = |seconds, price| {
+            DraftInvoice::compute(period(), "EUR", [input("X", price, seconds)], Decimal::ZERO)
+                .lines[0]
+                .amount
+        };
         assert_eq!(amount(dec!(18), dec!(0.25)), dec!(0.00));
         assert_eq!(amount(dec!(162), dec!(0.25)), dec!(0.01));
         assert_eq!(amount(dec!(54), dec!(1.00)), dec!(0.02));
@@ -141,7 +156,8 @@ mod tests {
     #[test]
     fn vat_rounds_half_even_on_the_subtotal() {
         // subtotal 0.125 is impossible (lines are in cents); 0.05 × 0.20 = 0.010; 0.25 × 0.1 = 0.025 → 0.02
-        let invoice = DraftInvoice::compute(period(), "EUR", [input("X", dec!(1), dec!(900))], dec!(0.1));
+        let invoice =
+            DraftInvoice::compute(period(), "EUR", [input("X", dec!(1), dec!(900))], dec!(0.1));
         assert_eq!(invoice.subtotal, dec!(0.25));
         assert_eq!(invoice.vat, dec!(0.02));
         assert_eq!(invoice.total, dec!(0.27));

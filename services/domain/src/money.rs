@@ -15,7 +15,8 @@ pub const SECONDS_PER_HOUR: Decimal = Decimal::from_parts(3600, 0, 0, false, 0);
 /// Half-even is used because it is unbiased over many lines: rounding every midpoint up would
 /// overcharge systematically by half a cent on a quarter of the lines that hit one.
 pub fn round_to_cents(amount: Decimal) -> Decimal {
-    let mut rounded = amount.round_dp_with_strategy(CENT_PLACES, RoundingStrategy::MidpointNearestEven);
+    let mut rounded =
+        amount.round_dp_with_strategy(CENT_PLACES, RoundingStrategy::MidpointNearestEven);
     rounded.rescale(CENT_PLACES);
     rounded
 }

@@ -93,7 +93,10 @@ impl FromStr for BillingPeriod {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let malformed = || PeriodError::Malformed(text.to_owned());
         let (year, month) = text.split_once('-').ok_or_else(malformed)?;
-        if year.len() != 4 || month.len() != 2 || !(year.bytes().chain(month.bytes())).all(|b| b.is_ascii_digit()) {
+        if year.len() != 4
+            || month.len() != 2
+            || !(year.bytes().chain(month.bytes())).all(|b| b.is_ascii_digit())
+        {
             return Err(malformed());
         }
         let year = year.parse().map_err(|_| malformed())?;
@@ -123,11 +126,31 @@ mod tests {
 
     #[test]
     fn rejects_malformed_and_out_of_range() {
-        for text in ["2026-1", "26-11", "2026/11", "2026-11-01", "", "abcd-ef", "+026-11"] {
-            assert!(matches!(text.parse::<BillingPeriod>(), Err(PeriodError::Malformed(_))), "{text}");
+        for text in [
+            "2026-1",
+            "26-11",
+            "2026/11",
+            "2026-11-01",
+            "",
+            "abcd-ef",
+            "+026-11",
+        ] {
+            assert!(
+                matches!(
+                    text.parse::<BillingPeriod>(),
+                    Err(PeriodError::Malformed(_))
+                ),
+                "{text}"
+            );
         }
         for text in ["2026-00", "2026-13", "1999-12"] {
-            assert!(matches!(text.parse::<BillingPeriod>(), Err(PeriodError::OutOfRange(_))), "{text}");
+            assert!(
+                matches!(
+                    text.parse::<BillingPeriod>(),
+                    Err(PeriodError::OutOfRange(_))
+                ),
+                "{text}"
+            );
         }
     }
 }

@@ -92,11 +92,18 @@ impl PriceBook {
 impl SkuPrices {
     /// The version in force at `instant`, if the SKU had a price then.
     pub fn version_at(&self, instant: DateTime<Utc>) -> Option<&PriceVersion> {
-        self.versions.iter().rev().find(|version| version.effective_from <= instant)
+        self.versions
+            .iter()
+            .rev()
+            .find(|version| version.effective_from <= instant)
     }
 
     /// Instants strictly inside `(start, end)` where the price changes.
-    pub fn changes_within(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+    pub fn changes_within(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
         self.versions
             .iter()
             .map(|version| version.effective_from)
@@ -107,7 +114,10 @@ impl SkuPrices {
 fn validate_sku(sku: &SkuPrices) -> Result<(), PriceBookError> {
     let id_ok = !sku.sku.is_empty()
         && sku.sku.len() <= 64
-        && sku.sku.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        && sku
+            .sku
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     if !id_ok {
         return Err(PriceBookError::BadSkuId(sku.sku.clone()));
     }
@@ -140,7 +150,9 @@ pub(crate) mod tests {
     use rust_decimal::dec;
 
     pub(crate) fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     pub(crate) fn h100(versions: &[(&str, Decimal)]) -> SkuPrices {
@@ -159,29 +171,60 @@ pub(crate) mod tests {
 
     #[test]
     fn finds_the_version_in_force() {
-        let sku = h100(&[("2026-01-01T00:00:00Z", dec!(2.49)), ("2026-11-15T12:00:00Z", dec!(2.19))]);
+        let sku = h100(&[
+            ("2026-01-01T00:00:00Z", dec!(2.49)),
+            ("2026-11-15T12:00:00Z", dec!(2.19)),
+        ]);
         assert_eq!(sku.version_at(at("2025-12-31T23:59:59Z")), None);
-        assert_eq!(sku.version_at(at("2026-11-15T11:59:59Z")).unwrap().price_per_gpu_hour, dec!(2.49));
-        assert_eq!(sku.version_at(at("2026-11-15T12:00:00Z")).unwrap().price_per_gpu_hour, dec!(2.19));
+        assert_eq!(
+            sku.version_at(at("2026-11-15T11:59:59Z"))
+                .unwrap()
+                .price_per_gpu_hour,
+            dec!(2.49)
+        );
+        assert_eq!(
+            sku.version_at(at("2026-11-15T12:00:00Z"))
+                .unwrap()
+                .price_per_gpu_hour,
+            dec!(2.19)
+        );
     }
 
     #[test]
     fn rejects_invalid_books() {
         let good = h100(&[("2026-01-01T00:00:00Z", dec!(2.49))]);
-        assert_eq!(PriceBook::new("eur", vec![good.clone()]), Err(PriceBookError::BadCurrency("eur".into())));
+        assert_eq!(
+            PriceBook::new("eur", vec![good.clone()]),
+            Err(PriceBookError::BadCurrency("eur".into()))
+        );
         assert_eq!(PriceBook::new("EUR", vec![]), Err(PriceBookError::Empty));
         assert!(matches!(
             PriceBook::new("EUR", vec![good.clone(), good.clone()]),
             Err(PriceBookError::DuplicateSku(_))
         ));
-        let unordered = h100(&[("2026-02-01T00:00:00Z", dec!(2.49)), ("2026-01-01T00:00:00Z", dec!(2.19))]);
-        assert!(matches!(PriceBook::new("EUR", vec![unordered]), Err(PriceBookError::UnorderedVersions { .. })));
+        let unordered = h100(&[
+            ("2026-02-01T00:00:00Z", dec!(2.49)),
+            ("2026-01-01T00:00:00Z", dec!(2.19)),
+        ]);
+        assert!(matches!(
+            PriceBook::new("EUR", vec![unordered]),
+            Err(PriceBookError::UnorderedVersions { .. })
+        ));
         for price in [dec!(0), dec!(-1), dec!(1.0000001)] {
             let bad = h100(&[("2026-01-01T00:00:00Z", price)]);
-            assert!(matches!(PriceBook::new("EUR", vec![bad]), Err(PriceBookError::BadPrice { .. })), "{price}");
+            assert!(
+                matches!(
+                    PriceBook::new("EUR", vec![bad]),
+                    Err(PriceBookError::BadPrice { .. })
+                ),
+                "{price}"
+            );
         }
         let mut bad_id = good;
         bad_id.sku = "H100 SXM".into();
-        assert!(matches!(PriceBook::new("EUR", vec![bad_id]), Err(PriceBookError::BadSkuId(_))));
+        assert!(matches!(
+            PriceBook::new("EUR", vec![bad_id]),
+            Err(PriceBookError::BadSkuId(_))
+        ));
     }
 }

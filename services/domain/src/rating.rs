@@ -27,7 +27,10 @@ pub enum RatingError {
     #[error("SKU `{sku}` has no price in force at {at}")]
     NoPriceInForce { sku: String, at: DateTime<Utc> },
     #[error("interval end {end} is not after its start {start}")]
-    EmptyInterval { start: DateTime<Utc>, end: DateTime<Utc> },
+    EmptyInterval {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
 }
 
 /// Exact length of `[start, end)` in seconds, to the nanosecond. One GPU for that long is that
@@ -51,7 +54,9 @@ pub fn rate_interval(
     if end <= start {
         return Err(RatingError::EmptyInterval { start, end });
     }
-    let prices = book.sku(sku).ok_or_else(|| RatingError::UnknownSku(sku.to_owned()))?;
+    let prices = book
+        .sku(sku)
+        .ok_or_else(|| RatingError::UnknownSku(sku.to_owned()))?;
 
     let mut cuts: Vec<DateTime<Utc>> = prices.changes_within(start, end).collect();
     let mut period = BillingPeriod::containing(start);
@@ -66,10 +71,13 @@ pub fn rate_interval(
     let mut segments = Vec::with_capacity(cuts.len());
     let mut segment_start = start;
     for segment_end in cuts {
-        let version = prices.version_at(segment_start).ok_or_else(|| RatingError::NoPriceInForce {
-            sku: sku.to_owned(),
-            at: segment_start,
-        })?;
+        let version =
+            prices
+                .version_at(segment_start)
+                .ok_or_else(|| RatingError::NoPriceInForce {
+                    sku: sku.to_owned(),
+                    at: segment_start,
+                })?;
         let seconds = gpu_seconds(segment_start, segment_end);
         segments.push(RatedSegment {
             period: BillingPeriod::containing(segment_start),
@@ -101,14 +109,23 @@ mod tests {
     fn book() -> PriceBook {
         PriceBook::new(
             "EUR",
-            vec![h100(&[("2026-01-01T00:00:00Z", dec!(2.49)), ("2026-11-15T12:00:00Z", dec!(2.19))])],
+            vec![h100(&[
+                ("2026-01-01T00:00:00Z", dec!(2.49)),
+                ("2026-11-15T12:00:00Z", dec!(2.19)),
+            ])],
         )
         .unwrap()
     }
 
     #[test]
     fn ten_second_interval() {
-        let segments = rate_interval(&book(), "H100-SXM5-80GB", at("2026-11-02T10:00:00Z"), at("2026-11-02T10:00:10Z")).unwrap();
+        let segments = rate_interval(
+            &book(),
+            "H100-SXM5-80GB",
+            at("2026-11-02T10:00:00Z"),
+            at("2026-11-02T10:00:10Z"),
+        )
+        .unwrap();
         assert_eq!(segments.len(), 1);
         assert_eq!(segments[0].gpu_seconds, dec!(10));
         assert_eq!(segments[0].price_per_gpu_hour, dec!(2.49));
@@ -119,9 +136,21 @@ mod tests {
     #[test]
     fn sub_second_interval_is_exact_to_the_nanosecond() {
         let start = at("2026-11-02T10:00:00Z");
-        let segments = rate_interval(&book(), "H100-SXM5-80GB", start, start + Duration::nanoseconds(250_000_001)).unwrap();
+        let segments = rate_interval(
+            &book(),
+            "H100-SXM5-80GB",
+            start,
+            start + Duration::nanoseconds(250_000_001),
+        )
+        .unwrap();
         assert_eq!(segments[0].gpu_seconds, dec!(0.250000001));
-        let millis = rate_interval(&book(), "H100-SXM5-80GB", start, start + Duration::milliseconds(1)).unwrap();
+        let millis = rate_interval(
+            &book(),
+            "H100-SXM5-80GB",
+            start,
+            start + Duration::milliseconds(1),
+        )
+        .unwrap();
         assert_eq!(millis[0].gpu_seconds, dec!(0.001));
         // 3.6 million one-millisecond intervals are one GPU-hour: one hourly price, to the cent.
         assert_eq!(round_to_cents(millis[0].amount * dec!(3600000)), dec!(2.49));
@@ -129,14 +158,26 @@ mod tests {
 
     #[test]
     fn interval_crossing_an_hour_is_one_segment() {
-        let segments = rate_interval(&book(), "H100-SXM5-80GB", at("2026-11-02T10:59:55Z"), at("2026-11-02T11:00:05Z")).unwrap();
+        let segments = rate_interval(
+            &book(),
+            "H100-SXM5-80GB",
+            at("2026-11-02T10:59:55Z"),
+            at("2026-11-02T11:00:05Z"),
+        )
+        .unwrap();
         assert_eq!(segments.len(), 1);
         assert_eq!(segments[0].gpu_seconds, dec!(10));
     }
 
     #[test]
     fn interval_crossing_a_month_is_split_into_both_periods() {
-        let segments = rate_interval(&book(), "H100-SXM5-80GB", at("2026-10-31T23:59:57Z"), at("2026-11-01T00:00:07Z")).unwrap();
+        let segments = rate_interval(
+            &book(),
+            "H100-SXM5-80GB",
+            at("2026-10-31T23:59:57Z"),
+            at("2026-11-01T00:00:07Z"),
+        )
+        .unwrap();
         assert_eq!(segments.len(), 2);
         assert_eq!(segments[0].period.to_string(), "2026-10");
         assert_eq!(segments[0].gpu_seconds, dec!(3));
@@ -147,16 +188,40 @@ mod tests {
 
     #[test]
     fn interval_crossing_a_year_is_split() {
-        let segments = rate_interval(&book(), "H100-SXM5-80GB", at("2026-12-31T23:59:59Z"), at("2027-01-01T00:00:01Z")).unwrap();
-        assert_eq!(segments.iter().map(|s| s.period.to_string()).collect::<Vec<_>>(), ["2026-12", "2027-01"]);
+        let segments = rate_interval(
+            &book(),
+            "H100-SXM5-80GB",
+            at("2026-12-31T23:59:59Z"),
+            at("2027-01-01T00:00:01Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            segments
+                .iter()
+                .map(|s| s.period.to_string())
+                .collect::<Vec<_>>(),
+            ["2026-12", "2027-01"]
+        );
     }
 
     #[test]
     fn interval_crossing_a_price_change_uses_both_prices() {
-        let segments = rate_interval(&book(), "H100-SXM5-80GB", at("2026-11-15T11:30:00Z"), at("2026-11-15T12:30:00Z")).unwrap();
+        let segments = rate_interval(
+            &book(),
+            "H100-SXM5-80GB",
+            at("2026-11-15T11:30:00Z"),
+            at("2026-11-15T12:30:00Z"),
+        )
+        .unwrap();
         assert_eq!(segments.len(), 2);
-        assert_eq!((segments[0].price_per_gpu_hour, segments[0].gpu_seconds), (dec!(2.49), dec!(1800)));
-        assert_eq!((segments[1].price_per_gpu_hour, segments[1].gpu_seconds), (dec!(2.19), dec!(1800)));
+        assert_eq!(
+            (segments[0].price_per_gpu_hour, segments[0].gpu_seconds),
+            (dec!(2.49), dec!(1800))
+        );
+        assert_eq!(
+            (segments[1].price_per_gpu_hour, segments[1].gpu_seconds),
+            (dec!(2.19), dec!(1800))
+        );
         let total: Decimal = segments.iter().map(|s| s.amount).sum();
         assert_eq!(total, dec!(2.34));
     }
@@ -168,10 +233,18 @@ mod tests {
             rate_interval(&book(), "A100", start, start + Duration::seconds(1)),
             Err(RatingError::UnknownSku("A100".into()))
         );
-        assert!(matches!(rate_interval(&book(), "H100-SXM5-80GB", start, start), Err(RatingError::EmptyInterval { .. })));
+        assert!(matches!(
+            rate_interval(&book(), "H100-SXM5-80GB", start, start),
+            Err(RatingError::EmptyInterval { .. })
+        ));
         let early = at("2025-12-31T23:59:50Z");
         assert!(matches!(
-            rate_interval(&book(), "H100-SXM5-80GB", early, early + Duration::seconds(5)),
+            rate_interval(
+                &book(),
+                "H100-SXM5-80GB",
+                early,
+                early + Duration::seconds(5)
+            ),
             Err(RatingError::NoPriceInForce { .. })
         ));
     }

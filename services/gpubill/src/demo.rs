@@ -41,7 +41,12 @@ pub struct DemoArgs {
     timeout_seconds: u64,
 }
 
-pub async fn run(config: &Config, args: DemoArgs, trigger: ShutdownTrigger, stop: Shutdown) -> Result<()> {
+pub async fn run(
+    config: &Config,
+    args: DemoArgs,
+    trigger: ShutdownTrigger,
+    stop: Shutdown,
+) -> Result<()> {
     if !(args.hours.is_finite() && args.hours > 0.0) {
         bail!("--hours must be a positive number, got {}", args.hours);
     }
@@ -68,17 +73,38 @@ pub async fn run(config: &Config, args: DemoArgs, trigger: ShutdownTrigger, stop
 
     let stats = Arc::new(AggregatorStats::default());
     let aggregator = {
-        let (config, pool, stats, stop) = (config.clone(), pool.clone(), stats.clone(), stop.clone());
+        let (config, pool, stats, stop) =
+            (config.clone(), pool.clone(), stats.clone(), stop.clone());
         tokio::spawn(async move { gpubill_aggregator::run(&config, pool, stats, stop).await })
     };
-    let bind = args.bind.clone().unwrap_or_else(|| config.settings.http.bind.clone());
-    let (server, address) = gpubill_api::bind(gpubill_api::AppState::new(config, pool.clone()), &bind, config.settings.http.workers)
-        .with_context(|| format!("cannot listen on {bind} (http.bind, or --bind)"))?;
+    let bind = args
+        .bind
+        .clone()
+        .unwrap_or_else(|| config.settings.http.bind.clone());
+    let (server, address) = gpubill_api::bind(
+        gpubill_api::AppState::new(config, pool.clone()),
+        &bind,
+        config.settings.http.workers,
+    )
+    .with_context(|| format!("cannot listen on {bind} (http.bind, or --bind)"))?;
     let server_handle = server.handle();
     let api = tokio::spawn(server);
 
-    println!("gpubill demo: {} nodes, {} tenants, {} allocations", config.cluster.nodes.len(), config.cluster.tenants.len(), config.cluster.allocations.len());
-    println!("metering {from} .. {until} ({} simulated hours, speed {})", args.hours, if args.speed == 0.0 { "max".to_owned() } else { args.speed.to_string() });
+    println!(
+        "gpubill demo: {} nodes, {} tenants, {} allocations",
+        config.cluster.nodes.len(),
+        config.cluster.tenants.len(),
+        config.cluster.allocations.len()
+    );
+    println!(
+        "metering {from} .. {until} ({} simulated hours, speed {})",
+        args.hours,
+        if args.speed == 0.0 {
+            "max".to_owned()
+        } else {
+            args.speed.to_string()
+        }
+    );
 
     let started = Instant::now();
     let window = gpubill_agent::RunWindow {
@@ -86,7 +112,15 @@ pub async fn run(config: &Config, args: DemoArgs, trigger: ShutdownTrigger, stop
         until: Some(until),
         speed: args.speed,
     };
-    let report = gpubill_agent::run(kafka, &config.settings.agent, &config.cluster, None, window, stop.clone()).await?;
+    let report = gpubill_agent::run(
+        kafka,
+        &config.settings.agent,
+        &config.cluster,
+        None,
+        window,
+        stop.clone(),
+    )
+    .await?;
     let produced_in = started.elapsed();
 
     let deadline = Instant::now() + std::time::Duration::from_secs(args.timeout_seconds);
@@ -102,7 +136,10 @@ pub async fn run(config: &Config, args: DemoArgs, trigger: ShutdownTrigger, stop
             break;
         }
         if Instant::now() > deadline || stop.is_triggered() {
-            bail!("the ledger is still {lag} records behind the broker after {:?}", started.elapsed());
+            bail!(
+                "the ledger is still {lag} records behind the broker after {:?}",
+                started.elapsed()
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -112,13 +149,21 @@ pub async fn run(config: &Config, args: DemoArgs, trigger: ShutdownTrigger, stop
     let periods = periods_between(from, until);
     for tenant in &config.cluster.tenants {
         for period in &periods {
-            let url = format!("http://{address}/v1/tenants/{}/invoices/draft?period={period}", tenant.id);
+            let url = format!(
+                "http://{address}/v1/tenants/{}/invoices/draft?period={period}",
+                tenant.id
+            );
             let invoice = fetch_invoice(url).await?;
             println!("\n{}", invoice_table::render(&invoice, &tenant.name));
         }
     }
 
-    println!("events produced:        {:>10}  in {:.2?} ({:.0} events/s)", report.events, produced_in, report.events_per_second());
+    println!(
+        "events produced:        {:>10}  in {:.2?} ({:.0} events/s)",
+        report.events,
+        produced_in,
+        report.events_per_second()
+    );
     println!("events billed:          {:>10}", counted.applied);
     println!("duplicates dropped:     {:>10}", counted.duplicates);
     println!("dead-lettered:          {:>10}", counted.dead_lettered);
@@ -128,7 +173,12 @@ pub async fn run(config: &Config, args: DemoArgs, trigger: ShutdownTrigger, stop
         end_to_end,
         report.events as f64 / end_to_end.as_secs_f64().max(1e-9)
     );
-    println!("API: http://{address}  (try /v1/tenants/{}/usage?from={}&to={})", config.cluster.tenants.first().map_or("", |t| t.id.as_str()), from.format("%Y-%m-%dT%H:%M:%SZ"), until.format("%Y-%m-%dT%H:%M:%SZ"));
+    println!(
+        "API: http://{address}  (try /v1/tenants/{}/usage?from={}&to={})",
+        config.cluster.tenants.first().map_or("", |t| t.id.as_str()),
+        from.format("%Y-%m-%dT%H:%M:%SZ"),
+        until.format("%Y-%m-%dT%H:%M:%SZ")
+    );
 
     if !args.exit {
         println!("serving until Ctrl-C");
@@ -158,8 +208,13 @@ fn periods_between(from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<BillingPeri
 
 async fn fetch_invoice(url: String) -> Result<Invoice> {
     tokio::task::spawn_blocking(move || -> Result<Invoice> {
-        let mut response = ureq::get(&url).call().with_context(|| format!("GET {url}"))?;
-        response.body_mut().read_json().with_context(|| format!("GET {url}: unexpected body"))
+        let mut response = ureq::get(&url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        response
+            .body_mut()
+            .read_json()
+            .with_context(|| format!("GET {url}: unexpected body"))
     })
     .await
     .context("HTTP client task failed")?

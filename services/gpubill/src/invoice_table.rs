@@ -26,19 +26,36 @@ pub struct Line {
 pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
     let mut out = String::new();
     let rule = "-".repeat(74);
-    let _ = writeln!(out, "Draft invoice  {} ({})  period {}  {}", tenant_name, invoice.tenant_id, invoice.period, invoice.currency);
+    let _ = writeln!(
+        out,
+        "Draft invoice  {} ({})  period {}  {}",
+        tenant_name, invoice.tenant_id, invoice.period, invoice.currency
+    );
     let _ = writeln!(out, "{rule}");
-    let _ = writeln!(out, "{:<22} {:>18} {:>16} {:>14}", "SKU", "GPU-hours", "unit price/h", "amount");
+    let _ = writeln!(
+        out,
+        "{:<22} {:>18} {:>16} {:>14}",
+        "SKU", "GPU-hours", "unit price/h", "amount"
+    );
     let _ = writeln!(out, "{rule}");
     if invoice.lines.is_empty() {
         let _ = writeln!(out, "{:<22}", "(no usage)");
     }
     for line in &invoice.lines {
-        let _ = writeln!(out, "{:<22} {:>18} {:>16} {:>14}", line.sku, line.quantity_gpu_hours, line.unit_price, line.amount);
+        let _ = writeln!(
+            out,
+            "{:<22} {:>18} {:>16} {:>14}",
+            line.sku, line.quantity_gpu_hours, line.unit_price, line.amount
+        );
     }
     let _ = writeln!(out, "{rule}");
     let _ = writeln!(out, "{:>58} {:>15}", "subtotal", invoice.subtotal);
-    let _ = writeln!(out, "{:>58} {:>15}", format!("VAT {}", invoice.vat_rate), invoice.vat);
+    let _ = writeln!(
+        out,
+        "{:>58} {:>15}",
+        format!("VAT {}", invoice.vat_rate),
+        invoice.vat
+    );
     let _ = writeln!(out, "{:>58} {:>15}", "total", invoice.total);
     out
 }

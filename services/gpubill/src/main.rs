@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Debug, Parser)]
-#[command(name = "gpubill", version, about = "Usage metering and billing for a GPU cloud")]
+#[command(
+    name = "gpubill",
+    version,
+    about = "Usage metering and billing for a GPU cloud"
+)]
 struct Cli {
     /// Directory holding default.toml, pricebook.toml and cluster.toml [default: $GPUBILL_CONFIG_DIR or ./config]
     #[arg(long, global = true)]
@@ -59,7 +63,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     init_tracing(matches!(cli.command, Command::Demo(_)));
     let config = Config::load(&config_dir(cli.config_dir)).context("invalid configuration")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(dispatch(cli.command, config))
 }
 
@@ -69,13 +76,33 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
     match command {
         Command::Migrate => {
             let applied = setup::prepare_ledger(&config).await?.1;
-            println!("migrations applied: {}", if applied.is_empty() { "none pending".to_owned() } else { applied.join(", ") });
+            println!(
+                "migrations applied: {}",
+                if applied.is_empty() {
+                    "none pending".to_owned()
+                } else {
+                    applied.join(", ")
+                }
+            );
             println!("tenants loaded: {}", config.cluster.tenants.len());
         }
         Command::Agent(args) => {
             let window = agent_window(&args, config.settings.agent.speed)?;
-            let report = gpubill_agent::run(&config.settings.kafka, &config.settings.agent, &config.cluster, args.node.as_deref(), window, stop).await?;
-            println!("{} events produced in {:.2?} ({:.0} events/s)", report.events, report.elapsed, report.events_per_second());
+            let report = gpubill_agent::run(
+                &config.settings.kafka,
+                &config.settings.agent,
+                &config.cluster,
+                args.node.as_deref(),
+                window,
+                stop,
+            )
+            .await?;
+            println!(
+                "{} events produced in {:.2?} ({:.0} events/s)",
+                report.events,
+                report.elapsed,
+                report.events_per_second()
+            );
         }
         Command::Aggregator => {
             let (pool, _) = setup::prepare_ledger(&config).await?;
@@ -94,15 +121,22 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
 fn agent_window(args: &AgentArgs, default_speed: f64) -> Result<gpubill_agent::RunWindow> {
     let from = match args.from {
         Some(from) => from,
-        None => Utc::now().duration_trunc(Duration::seconds(1)).context("cannot read the clock")?,
+        None => Utc::now()
+            .duration_trunc(Duration::seconds(1))
+            .context("cannot read the clock")?,
     };
     let until = match args.hours {
-        Some(hours) if hours.is_finite() && hours > 0.0 => Some(from + Duration::milliseconds((hours * 3_600_000.0) as i64)),
+        Some(hours) if hours.is_finite() && hours > 0.0 => {
+            Some(from + Duration::milliseconds((hours * 3_600_000.0) as i64))
+        }
         Some(hours) => anyhow::bail!("--hours must be a positive number, got {hours}"),
         None => None,
     };
     let speed = args.speed.unwrap_or(default_speed);
-    anyhow::ensure!(speed.is_finite() && speed >= 0.0, "--speed must be a number >= 0, got {speed}");
+    anyhow::ensure!(
+        speed.is_finite() && speed >= 0.0,
+        "--speed must be a number >= 0, got {speed}"
+    );
     Ok(gpubill_agent::RunWindow { from, until, speed })
 }
 

@@ -15,7 +15,12 @@ pub async fn prepare_ledger(config: &Config) -> Result<(PgPool, Vec<String>)> {
         Ok::<_, db::DbError>(applied)
     })
     .await
-    .with_context(|| format!("cannot prepare the ledger database (database.url = {})", redact(&config.settings.database.url)))?;
+    .with_context(|| {
+        format!(
+            "cannot prepare the ledger database (database.url = {})",
+            redact(&config.settings.database.url)
+        )
+    })?;
     Ok((pool, applied))
 }
 
@@ -37,7 +42,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_the_password_only() {
-        assert_eq!(super::redact("postgres://u:secret@h:5432/d"), "postgres://u:***@h:5432/d");
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
         assert_eq!(super::redact("postgres://h/d"), "postgres://h/d");
     }
 }

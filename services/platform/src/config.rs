@@ -15,7 +15,10 @@ pub const ENV_PREFIX: &str = "GPUBILL_";
 /// `GPUBILL_*` variables that are not settings keys.
 const NON_KEY_VARIABLES: [&str; 2] = ["GPUBILL_CONFIG_DIR", "GPUBILL_LOG"];
 /// Conventional variables honoured as aliases: variable, section, key.
-const ALIASES: [(&str, &str, &str); 2] = [("DATABASE_URL", "database", "url"), ("KAFKA_BROKERS", "kafka", "brokers")];
+const ALIASES: [(&str, &str, &str); 2] = [
+    ("DATABASE_URL", "database", "url"),
+    ("KAFKA_BROKERS", "kafka", "brokers"),
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {message}")]
@@ -175,7 +178,10 @@ impl Config {
     }
 
     /// As [`Config::load`], with the environment given explicitly.
-    pub fn load_with_env(dir: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+    pub fn load_with_env(
+        dir: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let settings_path = dir.join("default.toml");
         let settings = load_settings(&settings_path, &read(&settings_path)?, env)?;
         let price_book_path = dir.join("pricebook.toml");
@@ -192,7 +198,9 @@ impl Config {
         }
         let cluster_path = dir.join("cluster.toml");
         let cluster: Cluster = parse_toml(&cluster_path, &read(&cluster_path)?)?;
-        cluster.validate(&price_book).map_err(|message| ConfigError::new(&cluster_path, message))?;
+        cluster
+            .validate(&price_book)
+            .map_err(|message| ConfigError::new(&cluster_path, message))?;
         Ok(Self {
             settings,
             price_book,
@@ -213,52 +221,89 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::new(path, e.to_string().trim_end().replace('\n', " ")))
+    toml::from_str(text)
+        .map_err(|e| ConfigError::new(path, e.to_string().trim_end().replace('\n', " ")))
 }
 
 fn env_name(section: &str, key: &str) -> String {
-    format!("{ENV_PREFIX}{}_{}", section.to_uppercase(), key.to_uppercase())
+    format!(
+        "{ENV_PREFIX}{}_{}",
+        section.to_uppercase(),
+        key.to_uppercase()
+    )
 }
 
-fn load_settings(path: &Path, text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
+fn load_settings(
+    path: &Path,
+    text: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, ConfigError> {
     let mut table: toml::Table = parse_toml(path, text)?;
     let env: HashMap<String, String> = env.into_iter().collect();
 
     let mut known = BTreeSet::new();
     for (section, body) in table.iter_mut() {
-        let Some(body) = body.as_table_mut() else { continue };
+        let Some(body) = body.as_table_mut() else {
+            continue;
+        };
         for (key, value) in body.iter_mut() {
             let name = env_name(section, key);
-            let alias = ALIASES.iter().find(|(_, s, k)| s == section && k == key).map(|(alias, _, _)| *alias);
-            let override_value = env.get(&name).map(|v| (name.as_str(), v)).or_else(|| alias.and_then(|a| env.get(a).map(|v| (a, v))));
+            let alias = ALIASES
+                .iter()
+                .find(|(_, s, k)| s == section && k == key)
+                .map(|(alias, _, _)| *alias);
+            let override_value = env
+                .get(&name)
+                .map(|v| (name.as_str(), v))
+                .or_else(|| alias.and_then(|a| env.get(a).map(|v| (a, v))));
             if let Some((variable, raw)) = override_value {
-                *value = typed_like(value, raw)
-                    .map_err(|expected| ConfigError::new(path, format!("key `{section}.{key}`: {variable}={raw:?} is not {expected}")))?;
+                *value = typed_like(value, raw).map_err(|expected| {
+                    ConfigError::new(
+                        path,
+                        format!("key `{section}.{key}`: {variable}={raw:?} is not {expected}"),
+                    )
+                })?;
             }
             known.insert(name);
         }
     }
     if let Some(unknown) = env
         .keys()
-        .filter(|name| name.starts_with(ENV_PREFIX) && !known.contains(*name) && !NON_KEY_VARIABLES.contains(&name.as_str()))
+        .filter(|name| {
+            name.starts_with(ENV_PREFIX)
+                && !known.contains(*name)
+                && !NON_KEY_VARIABLES.contains(&name.as_str())
+        })
         .min()
     {
-        return Err(ConfigError::new(path, format!("environment variable {unknown} does not name a settings key")));
+        return Err(ConfigError::new(
+            path,
+            format!("environment variable {unknown} does not name a settings key"),
+        ));
     }
 
-    let settings: Settings = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::new(path, e.to_string().trim_end().replace('\n', " ")))?;
-    settings.validate().map_err(|message| ConfigError::new(path, message))?;
+    let settings: Settings =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                ConfigError::new(path, e.to_string().trim_end().replace('\n', " "))
+            })?;
+    settings
+        .validate()
+        .map_err(|message| ConfigError::new(path, message))?;
     Ok(settings)
 }
 
 /// Parses an override as the same TOML type as the value it replaces.
 fn typed_like(current: &toml::Value, raw: &str) -> Result<toml::Value, &'static str> {
     Ok(match current {
-        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| "an integer")?),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| "an integer")?)
+        }
         toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|_| "a number")?),
-        toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().map_err(|_| "true or false")?),
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(raw.trim().parse().map_err(|_| "true or false")?)
+        }
         _ => toml::Value::String(raw.to_owned()),
     })
 }
@@ -280,13 +325,41 @@ fn key_env(key: &str) -> String {
 impl Settings {
     fn validate(&self) -> Result<(), String> {
         let k = &self.kafka;
-        check(!k.brokers.trim().is_empty(), "kafka.brokers", "must list at least one broker")?;
-        check(is_topic_name(&k.usage_topic), "kafka.usage_topic", "must be a Kafka topic name ([a-zA-Z0-9._-], 1..249)")?;
-        check(is_topic_name(&k.dead_letter_topic), "kafka.dead_letter_topic", "must be a Kafka topic name ([a-zA-Z0-9._-], 1..249)")?;
-        check(k.dead_letter_topic != k.usage_topic, "kafka.dead_letter_topic", "must differ from kafka.usage_topic")?;
-        check((1..=1000).contains(&k.partitions), "kafka.partitions", "must be within 1..=1000")?;
-        check((1..=10).contains(&k.replication_factor), "kafka.replication_factor", "must be within 1..=10")?;
-        check(["v4", "v6", "any"].contains(&k.address_family.as_str()), "kafka.address_family", "must be v4, v6 or any")?;
+        check(
+            !k.brokers.trim().is_empty(),
+            "kafka.brokers",
+            "must list at least one broker",
+        )?;
+        check(
+            is_topic_name(&k.usage_topic),
+            "kafka.usage_topic",
+            "must be a Kafka topic name ([a-zA-Z0-9._-], 1..249)",
+        )?;
+        check(
+            is_topic_name(&k.dead_letter_topic),
+            "kafka.dead_letter_topic",
+            "must be a Kafka topic name ([a-zA-Z0-9._-], 1..249)",
+        )?;
+        check(
+            k.dead_letter_topic != k.usage_topic,
+            "kafka.dead_letter_topic",
+            "must differ from kafka.usage_topic",
+        )?;
+        check(
+            (1..=1000).contains(&k.partitions),
+            "kafka.partitions",
+            "must be within 1..=1000",
+        )?;
+        check(
+            (1..=10).contains(&k.replication_factor),
+            "kafka.replication_factor",
+            "must be within 1..=10",
+        )?;
+        check(
+            ["v4", "v6", "any"].contains(&k.address_family.as_str()),
+            "kafka.address_family",
+            "must be v4, v6 or any",
+        )?;
 
         let d = &self.database;
         check(
@@ -294,11 +367,27 @@ impl Settings {
             "database.url",
             "must be a postgres:// URL",
         )?;
-        check((1..=256).contains(&d.pool_size), "database.pool_size", "must be within 1..=256")?;
-        check((1..=300).contains(&d.connect_timeout_seconds), "database.connect_timeout_seconds", "must be within 1..=300")?;
+        check(
+            (1..=256).contains(&d.pool_size),
+            "database.pool_size",
+            "must be within 1..=256",
+        )?;
+        check(
+            (1..=300).contains(&d.connect_timeout_seconds),
+            "database.connect_timeout_seconds",
+            "must be within 1..=300",
+        )?;
 
-        check(self.http.bind.parse::<SocketAddr>().is_ok(), "http.bind", "must be an address:port such as 127.0.0.1:8080")?;
-        check((1..=64).contains(&self.http.workers), "http.workers", "must be within 1..=64")?;
+        check(
+            self.http.bind.parse::<SocketAddr>().is_ok(),
+            "http.bind",
+            "must be an address:port such as 127.0.0.1:8080",
+        )?;
+        check(
+            (1..=64).contains(&self.http.workers),
+            "http.workers",
+            "must be within 1..=64",
+        )?;
 
         let a = &self.aggregator;
         check(
@@ -306,17 +395,53 @@ impl Settings {
             "aggregator.consumer_name",
             "must be 1..=64 characters",
         )?;
-        check((1..=100_000).contains(&a.batch_max_events), "aggregator.batch_max_events", "must be within 1..=100000")?;
-        check((1..=60_000).contains(&a.batch_max_wait_ms), "aggregator.batch_max_wait_ms", "must be within 1..=60000")?;
-        check((1..=86_400).contains(&a.max_interval_seconds), "aggregator.max_interval_seconds", "must be within 1..=86400")?;
-        check((0..=86_400).contains(&a.max_future_seconds), "aggregator.max_future_seconds", "must be within 0..=86400")?;
-        check(a.retry_initial_ms >= 1, "aggregator.retry_initial_ms", "must be at least 1")?;
-        check(a.retry_max_ms >= a.retry_initial_ms, "aggregator.retry_max_ms", "must be at least aggregator.retry_initial_ms")?;
+        check(
+            (1..=100_000).contains(&a.batch_max_events),
+            "aggregator.batch_max_events",
+            "must be within 1..=100000",
+        )?;
+        check(
+            (1..=60_000).contains(&a.batch_max_wait_ms),
+            "aggregator.batch_max_wait_ms",
+            "must be within 1..=60000",
+        )?;
+        check(
+            (1..=86_400).contains(&a.max_interval_seconds),
+            "aggregator.max_interval_seconds",
+            "must be within 1..=86400",
+        )?;
+        check(
+            (0..=86_400).contains(&a.max_future_seconds),
+            "aggregator.max_future_seconds",
+            "must be within 0..=86400",
+        )?;
+        check(
+            a.retry_initial_ms >= 1,
+            "aggregator.retry_initial_ms",
+            "must be at least 1",
+        )?;
+        check(
+            a.retry_max_ms >= a.retry_initial_ms,
+            "aggregator.retry_max_ms",
+            "must be at least aggregator.retry_initial_ms",
+        )?;
 
         let g = &self.agent;
-        check((1..=3600).contains(&g.interval_seconds), "agent.interval_seconds", "must be within 1..=3600")?;
-        check(g.speed.is_finite() && g.speed >= 0.0, "agent.speed", "must be a finite number >= 0 (0 = as fast as possible)")?;
-        check((1..=1_000_000).contains(&g.max_in_flight), "agent.max_in_flight", "must be within 1..=1000000")?;
+        check(
+            (1..=3600).contains(&g.interval_seconds),
+            "agent.interval_seconds",
+            "must be within 1..=3600",
+        )?;
+        check(
+            g.speed.is_finite() && g.speed >= 0.0,
+            "agent.speed",
+            "must be a finite number >= 0 (0 = as fast as possible)",
+        )?;
+        check(
+            (1..=1_000_000).contains(&g.max_in_flight),
+            "agent.max_in_flight",
+            "must be within 1..=1000000",
+        )?;
 
         let b = &self.billing;
         check(
@@ -334,7 +459,10 @@ impl Settings {
 }
 
 fn is_topic_name(name: &str) -> bool {
-    (1..=249).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    (1..=249).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 fn parse_price_book(path: &Path, text: &str) -> Result<PriceBook, ConfigError> {
@@ -364,10 +492,16 @@ impl Cluster {
         for tenant in &self.tenants {
             let id_ok = !tenant.id.is_empty()
                 && tenant.id.len() <= 63
-                && tenant.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && tenant
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !tenant.id.starts_with('-');
             if !id_ok {
-                return Err(format!("tenant id `{}`: use 1..63 of [a-z0-9-], not starting with '-'", tenant.id));
+                return Err(format!(
+                    "tenant id `{}`: use 1..63 of [a-z0-9-], not starting with '-'",
+                    tenant.id
+                ));
             }
             if tenant.name.trim().is_empty() {
                 return Err(format!("tenant `{}`: key `name` is empty", tenant.id));
@@ -382,33 +516,57 @@ impl Cluster {
                 return Err(format!("node id `{}` is empty or listed twice", node.id));
             }
             if !price_book.contains_sku(&node.sku) {
-                return Err(format!("node `{}`: key `sku` = `{}` is not in the price book", node.id, node.sku));
+                return Err(format!(
+                    "node `{}`: key `sku` = `{}` is not in the price book",
+                    node.id, node.sku
+                ));
             }
             if !(1..=16).contains(&node.gpus) {
-                return Err(format!("node `{}`: key `gpus` must be within 1..=16", node.id));
+                return Err(format!(
+                    "node `{}`: key `gpus` must be within 1..=16",
+                    node.id
+                ));
             }
         }
         let mut allocation_ids = BTreeSet::new();
         let mut taken = BTreeSet::new();
         for allocation in &self.allocations {
             if allocation.id.is_empty() || !allocation_ids.insert(allocation.id.as_str()) {
-                return Err(format!("allocation id `{}` is empty or listed twice", allocation.id));
+                return Err(format!(
+                    "allocation id `{}` is empty or listed twice",
+                    allocation.id
+                ));
             }
             if !tenants.contains(allocation.tenant.as_str()) {
-                return Err(format!("allocation `{}`: key `tenant` = `{}` is not a listed tenant", allocation.id, allocation.tenant));
+                return Err(format!(
+                    "allocation `{}`: key `tenant` = `{}` is not a listed tenant",
+                    allocation.id, allocation.tenant
+                ));
             }
-            let node = nodes
-                .get(allocation.node.as_str())
-                .ok_or_else(|| format!("allocation `{}`: key `node` = `{}` is not a listed node", allocation.id, allocation.node))?;
+            let node = nodes.get(allocation.node.as_str()).ok_or_else(|| {
+                format!(
+                    "allocation `{}`: key `node` = `{}` is not a listed node",
+                    allocation.id, allocation.node
+                )
+            })?;
             if allocation.gpus.is_empty() {
-                return Err(format!("allocation `{}`: key `gpus` is empty", allocation.id));
+                return Err(format!(
+                    "allocation `{}`: key `gpus` is empty",
+                    allocation.id
+                ));
             }
             for gpu in &allocation.gpus {
                 if *gpu >= node.gpus {
-                    return Err(format!("allocation `{}`: GPU index {gpu} is beyond node `{}`'s {} GPUs", allocation.id, node.id, node.gpus));
+                    return Err(format!(
+                        "allocation `{}`: GPU index {gpu} is beyond node `{}`'s {} GPUs",
+                        allocation.id, node.id, node.gpus
+                    ));
                 }
                 if !taken.insert((node.id.as_str(), *gpu)) {
-                    return Err(format!("allocation `{}`: GPU {gpu} of node `{}` is already allocated", allocation.id, node.id));
+                    return Err(format!(
+                        "allocation `{}`: GPU {gpu} of node `{}` is already allocated",
+                        allocation.id, node.id
+                    ));
                 }
             }
         }
@@ -425,7 +583,10 @@ mod tests {
     }
 
     fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::load_with_env(&repo_config_dir(), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        Config::load_with_env(
+            &repo_config_dir(),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
     }
 
     #[test]
@@ -454,31 +615,61 @@ mod tests {
 
     #[test]
     fn the_prefixed_variable_wins_over_the_alias() {
-        let config = load(&[("DATABASE_URL", "postgres://alias/x"), ("GPUBILL_DATABASE_URL", "postgres://explicit/x")]).unwrap();
+        let config = load(&[
+            ("DATABASE_URL", "postgres://alias/x"),
+            ("GPUBILL_DATABASE_URL", "postgres://explicit/x"),
+        ])
+        .unwrap();
         assert_eq!(config.settings.database.url, "postgres://explicit/x");
     }
 
     #[test]
     fn errors_name_the_key_and_variable() {
-        let error = load(&[("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "lots")]).unwrap_err().to_string();
-        assert!(error.contains("aggregator.batch_max_events") && error.contains("not an integer"), "{error}");
+        let error = load(&[("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("aggregator.batch_max_events") && error.contains("not an integer"),
+            "{error}"
+        );
 
-        let error = load(&[("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "0")]).unwrap_err().to_string();
-        assert!(error.contains("`aggregator.batch_max_events` (env GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS)"), "{error}");
+        let error = load(&[("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(
+                "`aggregator.batch_max_events` (env GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS)"
+            ),
+            "{error}"
+        );
 
-        let error = load(&[("GPUBILL_HTTP_BIND", "localhost")]).unwrap_err().to_string();
+        let error = load(&[("GPUBILL_HTTP_BIND", "localhost")])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("http.bind"), "{error}");
 
-        let error = load(&[("GPUBILL_BILLING_VAT_RATE", "twenty")]).unwrap_err().to_string();
+        let error = load(&[("GPUBILL_BILLING_VAT_RATE", "twenty")])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("vat_rate"), "{error}");
 
-        let error = load(&[("GPUBILL_DATABASE_ULR", "postgres://x")]).unwrap_err().to_string();
-        assert!(error.contains("GPUBILL_DATABASE_ULR does not name a settings key"), "{error}");
+        let error = load(&[("GPUBILL_DATABASE_ULR", "postgres://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("GPUBILL_DATABASE_ULR does not name a settings key"),
+            "{error}"
+        );
     }
 
     #[test]
     fn unknown_keys_in_files_are_rejected() {
-        let error = load_settings(Path::new("default.toml"), "[kafka]\nbrokerz = \"x\"\n", Vec::new()).unwrap_err();
+        let error = load_settings(
+            Path::new("default.toml"),
+            "[kafka]\nbrokerz = \"x\"\n",
+            Vec::new(),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("brokerz"), "{error}");
     }
 
@@ -487,18 +678,38 @@ mod tests {
         let config = load(&[]).unwrap();
         let mut cluster = config.cluster.clone();
         cluster.allocations[1].node = "node-001".into();
-        assert!(cluster.validate(&config.price_book).unwrap_err().contains("already allocated"));
+        assert!(
+            cluster
+                .validate(&config.price_book)
+                .unwrap_err()
+                .contains("already allocated")
+        );
 
         let mut cluster = config.cluster.clone();
         cluster.allocations[0].tenant = "nobody".into();
-        assert!(cluster.validate(&config.price_book).unwrap_err().contains("not a listed tenant"));
+        assert!(
+            cluster
+                .validate(&config.price_book)
+                .unwrap_err()
+                .contains("not a listed tenant")
+        );
 
         let mut cluster = config.cluster.clone();
         cluster.allocations[0].gpus = vec![8];
-        assert!(cluster.validate(&config.price_book).unwrap_err().contains("beyond"));
+        assert!(
+            cluster
+                .validate(&config.price_book)
+                .unwrap_err()
+                .contains("beyond")
+        );
 
         let mut cluster = config.cluster;
         cluster.nodes[0].sku = "A100".into();
-        assert!(cluster.validate(&config.price_book).unwrap_err().contains("not in the price book"));
+        assert!(
+            cluster
+                .validate(&config.price_book)
+                .unwrap_err()
+                .contains("not in the price book")
+        );
     }
 }

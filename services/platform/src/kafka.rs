@@ -50,20 +50,31 @@ pub fn consumer_config(settings: &KafkaSettings, client_id: &str) -> ClientConfi
 
 /// Creates the topics that do not exist yet; existing topics are left as they are.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(settings, "gpubill-admin").create()?;
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(settings, "gpubill-admin").create()?;
     let new_topics: Vec<NewTopic> = topics
         .iter()
-        .map(|name| NewTopic::new(name, settings.partitions, TopicReplication::Fixed(settings.replication_factor)))
+        .map(|name| {
+            NewTopic::new(
+                name,
+                settings.partitions,
+                TopicReplication::Fixed(settings.replication_factor),
+            )
+        })
         .collect();
     let results = admin
-        .create_topics(&new_topics, &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT)))
+        .create_topics(
+            &new_topics,
+            &AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT)),
+        )
         .await?;
     for result in results {
         match result {
             Ok(topic) => tracing::info!(%topic, partitions = settings.partitions, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(KafkaError::AdminOp(code)).inspect_err(|_| tracing::error!(%topic, ?code, "cannot create topic"));
+                return Err(KafkaError::AdminOp(code))
+                    .inspect_err(|_| tracing::error!(%topic, ?code, "cannot create topic"));
             }
         }
     }
@@ -81,13 +92,18 @@ pub fn partition_count<C: Consumer>(consumer: &C, topic: &str) -> Result<i32, Ka
         .map(|t| t.partitions().len())
         .unwrap_or(0);
     if partitions == 0 {
-        return Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition));
+        return Err(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+        ));
     }
     Ok(i32::try_from(partitions).unwrap_or(i32::MAX))
 }
 
 /// The high watermark (next offset to be written) of every partition of `topic`.
-pub fn high_watermarks(settings: &KafkaSettings, topic: &str) -> Result<Vec<(i32, i64)>, KafkaError> {
+pub fn high_watermarks(
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<Vec<(i32, i64)>, KafkaError> {
     let consumer: BaseConsumer = client_config(settings, "gpubill-watermarks").create()?;
     let partitions = partition_count(&consumer, topic)?;
     (0..partitions)

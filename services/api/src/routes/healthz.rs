@@ -9,6 +9,11 @@ use gpubill_platform::db::with_conn;
 use serde_json::json;
 
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    with_conn(&state.pool, |conn| diesel::sql_query("SELECT 1").execute(conn).map_err(|e| ApiError::Unavailable(DbError::Query(e)))).await?;
+    with_conn(&state.pool, |conn| {
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map_err(|e| ApiError::Unavailable(DbError::Query(e)))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" })))
 }

@@ -70,11 +70,18 @@ impl InvoiceResponse {
     }
 }
 
-pub async fn invoice_draft(state: web::Data<AppState>, tenant: web::Path<String>, query: web::Query<DraftQuery>) -> Result<HttpResponse, ApiError> {
-    let period: BillingPeriod = query
-        .period
-        .parse()
-        .map_err(|e: gpubill_domain::PeriodError| ApiError::bad_request("invalid_period", e.to_string()))?;
+pub async fn invoice_draft(
+    state: web::Data<AppState>,
+    tenant: web::Path<String>,
+    query: web::Query<DraftQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let period: BillingPeriod =
+        query
+            .period
+            .parse()
+            .map_err(|e: gpubill_domain::PeriodError| {
+                ApiError::bad_request("invalid_period", e.to_string())
+            })?;
     let tenant_id = tenant.into_inner();
     let sums = {
         let tenant_id = tenant_id.clone();
@@ -84,17 +91,23 @@ pub async fn invoice_draft(state: web::Data<AppState>, tenant: web::Path<String>
                 .filter(ledger_entries::tenant_id.eq(&tenant_id))
                 .filter(ledger_entries::period.eq(period.first_day()))
                 .group_by((ledger_entries::sku, ledger_entries::price_per_gpu_hour))
-                .select((ledger_entries::sku, ledger_entries::price_per_gpu_hour, sum(ledger_entries::gpu_seconds)))
+                .select((
+                    ledger_entries::sku,
+                    ledger_entries::price_per_gpu_hour,
+                    sum(ledger_entries::gpu_seconds),
+                ))
                 .load::<(String, Decimal, Option<Decimal>)>(conn)
                 .map_err(ApiError::from)
         })
         .await?
     };
-    let inputs = sums.into_iter().map(|(sku, price_per_gpu_hour, gpu_seconds)| LineInput {
-        sku,
-        price_per_gpu_hour,
-        gpu_seconds: gpu_seconds.unwrap_or_default(),
-    });
+    let inputs = sums
+        .into_iter()
+        .map(|(sku, price_per_gpu_hour, gpu_seconds)| LineInput {
+            sku,
+            price_per_gpu_hour,
+            gpu_seconds: gpu_seconds.unwrap_or_default(),
+        });
     let invoice = DraftInvoice::compute(period, &state.currency, inputs, state.vat_rate);
     Ok(HttpResponse::Ok().json(InvoiceResponse::new(tenant_id, invoice)))
 }

@@ -13,11 +13,18 @@ use gpubill_schema::schema::tenants;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .app_data(web::QueryConfig::default().error_handler(|error, _| ApiError::bad_request("invalid_query", error.to_string()).into()))
-        .app_data(web::PathConfig::default().error_handler(|error, _| ApiError::bad_request("invalid_path", error.to_string()).into()))
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            ApiError::bad_request("invalid_query", error.to_string()).into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|error, _| {
+            ApiError::bad_request("invalid_path", error.to_string()).into()
+        }))
         .route("/healthz", web::get().to(healthz::healthz))
         .route("/v1/tenants/{tenant}/usage", web::get().to(usage::usage))
-        .route("/v1/tenants/{tenant}/invoices/draft", web::get().to(invoice_draft::invoice_draft))
+        .route(
+            "/v1/tenants/{tenant}/invoices/draft",
+            web::get().to(invoice_draft::invoice_draft),
+        )
         .default_service(web::to(not_found));
 }
 
@@ -27,9 +34,15 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 
 /// Fails with 404 `tenant_not_found` unless the tenant exists.
 pub(crate) fn require_tenant(conn: &mut PgConnection, tenant_id: &str) -> Result<(), ApiError> {
-    let found: i64 = tenants::table.filter(tenants::tenant_id.eq(tenant_id)).count().get_result(conn)?;
+    let found: i64 = tenants::table
+        .filter(tenants::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)?;
     if found == 0 {
-        return Err(ApiError::not_found("tenant_not_found", format!("tenant `{tenant_id}` does not exist")));
+        return Err(ApiError::not_found(
+            "tenant_not_found",
+            format!("tenant `{tenant_id}` does not exist"),
+        ));
     }
     Ok(())
 }

@@ -55,14 +55,26 @@ struct ClippedUsage {
 fn parse_instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(value)
         .map(|instant| instant.with_timezone(&Utc))
-        .map_err(|e| ApiError::bad_request("invalid_query", format!("`{name}` must be an RFC 3339 timestamp such as 2026-11-01T00:00:00Z: {e}")))
+        .map_err(|e| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("`{name}` must be an RFC 3339 timestamp such as 2026-11-01T00:00:00Z: {e}"),
+            )
+        })
 }
 
-pub async fn usage(state: web::Data<AppState>, tenant: web::Path<String>, query: web::Query<UsageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn usage(
+    state: web::Data<AppState>,
+    tenant: web::Path<String>,
+    query: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let from = parse_instant("from", &query.from)?;
     let to = parse_instant("to", &query.to)?;
     if to <= from {
-        return Err(ApiError::bad_request("invalid_query", "`to` must be after `from`"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`to` must be after `from`",
+        ));
     }
     let tenant_id = tenant.into_inner();
     let rows = {

@@ -1,0 +1,20 @@
+# gpubill: the two commands a newcomer needs are `make demo` and `make test`.
+.PHONY: demo test up down build fmt
+
+demo:            ## bring up Postgres and the broker, run the demo, print the invoices
+	scripts/demo.sh --exit
+
+test:            ## every check and test, against real Postgres and a real broker
+	scripts/test.sh
+
+up:              ## start Postgres and the broker only; prints the environment to use
+	scripts/up.sh
+
+down:            ## stop what the scripts started
+	scripts/down.sh
+
+build:
+	cargo build --workspace
+
+fmt:
+	cargo fmt --all
