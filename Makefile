@@ -1,8 +1,8 @@
 # gpubill: the two commands a newcomer needs are `make demo` and `make test`.
 .PHONY: demo test up down build fmt
 
-demo:            ## bring up Postgres and the broker, run the demo, print the invoices
-	scripts/demo.sh --exit
+demo:            ## bring up Postgres and the broker, run the demo, print the invoices, serve the API
+	scripts/demo.sh
 
 test:            ## every check and test, against real Postgres and a real broker
 	scripts/test.sh

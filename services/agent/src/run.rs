@@ -5,7 +5,7 @@ use crate::simulation::Simulation;
 use chrono::{DateTime, Utc};
 use gpubill_platform::Shutdown;
 use gpubill_platform::config::{AgentSettings, Cluster, KafkaSettings};
-use gpubill_platform::kafka::producer_config;
+use gpubill_platform::kafka::{DeliveredOffsets, producer_config};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use std::collections::VecDeque;
@@ -22,10 +22,12 @@ pub struct RunWindow {
     pub speed: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentReport {
     pub events: u64,
     pub elapsed: Duration,
+    /// Where the acknowledged events ended, per partition.
+    pub delivered: DeliveredOffsets,
 }
 
 impl AgentReport {
@@ -63,6 +65,7 @@ pub async fn run(
     let mut in_flight: VecDeque<DeliveryFuture> = VecDeque::new();
     let mut events = Vec::new();
     let mut produced: u64 = 0;
+    let mut delivered = DeliveredOffsets::default();
     let mut shutdown_wait = shutdown.clone();
 
     while let Some(due) = simulation.next_due() {
@@ -91,7 +94,7 @@ pub async fn run(
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                         record = returned;
-                        await_oldest(&mut in_flight).await?;
+                        await_oldest(&mut in_flight, &mut delivered).await?;
                         if in_flight.is_empty() {
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
@@ -101,17 +104,18 @@ pub async fn run(
             }
             produced += 1;
             while in_flight.len() >= agent.max_in_flight {
-                await_oldest(&mut in_flight).await?;
+                await_oldest(&mut in_flight, &mut delivered).await?;
             }
         }
     }
     while !in_flight.is_empty() {
-        await_oldest(&mut in_flight).await?;
+        await_oldest(&mut in_flight, &mut delivered).await?;
     }
     producer.flush(Duration::from_secs(30))?;
     let report = AgentReport {
         events: produced,
         elapsed: started.elapsed(),
+        delivered,
     };
     tracing::info!(
         events = report.events,
@@ -121,12 +125,18 @@ pub async fn run(
     Ok(report)
 }
 
-async fn await_oldest(in_flight: &mut VecDeque<DeliveryFuture>) -> Result<(), AgentError> {
+async fn await_oldest(
+    in_flight: &mut VecDeque<DeliveryFuture>,
+    delivered: &mut DeliveredOffsets,
+) -> Result<(), AgentError> {
     let Some(delivery) = in_flight.pop_front() else {
         return Ok(());
     };
     match delivery.await {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(delivery)) => {
+            delivered.record(delivery.partition, delivery.offset);
+            Ok(())
+        }
         Ok(Err((error, _))) => Err(AgentError::Delivery(error)),
         Err(_) => Err(AgentError::DeliveryCancelled),
     }

@@ -15,5 +15,5 @@ pub mod store;
 pub mod validate;
 
 pub use error::AggregatorError;
-pub use progress::consumer_lag;
+pub use progress::uncommitted;
 pub use run::{AggregatorStats, StatsSnapshot, run};

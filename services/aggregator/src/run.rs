@@ -12,7 +12,7 @@ use crate::validate::Validator;
 use chrono::Utc;
 use gpubill_platform::config::{AggregatorSettings, Config};
 use gpubill_platform::db::{PgPool, with_conn};
-use gpubill_platform::kafka::{consumer_config, ensure_topics, partition_count};
+use gpubill_platform::kafka::{RESUME_REWIND, consumer_config, ensure_topics, partition_count};
 use gpubill_platform::{DbError, Shutdown};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -86,9 +86,9 @@ pub async fn run(
     };
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions {
-        let offset = offsets
-            .get(&partition)
-            .map_or(Offset::Beginning, |next| Offset::Offset(*next));
+        let offset = offsets.get(&partition).map_or(Offset::Beginning, |next| {
+            Offset::Offset((next - RESUME_REWIND).max(0))
+        });
         assignment.add_partition_offset(topic, partition, offset)?;
     }
     consumer.assign(&assignment)?;
@@ -104,7 +104,13 @@ pub async fn run(
     let mut tenants_loaded = false;
 
     while !shutdown.is_triggered() {
-        let records = collect(&consumer, settings, &mut shutdown).await;
+        let mut records = collect(&consumer, settings, &mut shutdown).await;
+        // The rewind on resume re-reads up to RESUME_REWIND committed records per partition.
+        records.retain(|record| {
+            offsets
+                .get(&record.partition)
+                .is_none_or(|committed| record.offset >= *committed)
+        });
         if records.is_empty() {
             continue;
         }

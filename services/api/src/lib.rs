@@ -4,13 +4,13 @@
 pub mod error;
 pub mod routes;
 
-use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use gpubill_platform::config::Config;
 use gpubill_platform::{PgPool, Shutdown};
 use rust_decimal::Decimal;
 use std::net::SocketAddr;
 
+pub use actix_web::dev::{Server, ServerHandle};
 pub use error::ApiError;
 
 /// What every handler can reach.

@@ -11,7 +11,7 @@ use crate::invoice_table::{self, Invoice};
 use crate::setup::prepare_ledger;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
-use gpubill_aggregator::{AggregatorStats, consumer_lag};
+use gpubill_aggregator::{AggregatorStats, uncommitted};
 use gpubill_domain::BillingPeriod;
 use gpubill_platform::config::Config;
 use gpubill_platform::kafka::ensure_topics;
@@ -131,7 +131,13 @@ pub async fn run(
                 _ => bail!("the aggregator stopped before the ledger caught up"),
             };
         }
-        let lag = consumer_lag(&pool, kafka, &config.settings.aggregator.consumer_name).await?;
+        let lag = uncommitted(
+            &pool,
+            &config.settings.aggregator.consumer_name,
+            &kafka.usage_topic,
+            &report.delivered,
+        )
+        .await?;
         if lag == 0 {
             break;
         }

@@ -5,12 +5,21 @@ use crate::config::KafkaSettings;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// How long metadata and watermark look-ups may take.
+/// How long metadata look-ups may take.
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most records a gpubill producer puts in one record batch, and how far a consumer rewinds when
+/// it resumes at a stored offset. Apache Kafka answers a fetch that starts inside a record batch
+/// with the whole batch and the client skips the records before the offset; Tansu 0.6 answers
+/// with the *next* batch, which would silently skip the rest of the batch the offset is in.
+/// Fetching from `offset − RESUME_REWIND` always lands at or before the offset as long as no
+/// batch is larger, and the consumer drops what it already committed. Correct on both brokers.
+pub const RESUME_REWIND: i64 = 1000;
 
 /// Settings common to producers, consumers and admin clients.
 pub fn client_config(settings: &KafkaSettings, client_id: &str) -> ClientConfig {
@@ -31,6 +40,7 @@ pub fn producer_config(settings: &KafkaSettings, client_id: &str) -> ClientConfi
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
+        .set("batch.num.messages", RESUME_REWIND.to_string())
         .set("delivery.timeout.ms", "120000");
     config
 }
@@ -99,17 +109,27 @@ pub fn partition_count<C: Consumer>(consumer: &C, topic: &str) -> Result<i32, Ka
     Ok(i32::try_from(partitions).unwrap_or(i32::MAX))
 }
 
-/// The high watermark (next offset to be written) of every partition of `topic`.
-pub fn high_watermarks(
-    settings: &KafkaSettings,
-    topic: &str,
-) -> Result<Vec<(i32, i64)>, KafkaError> {
-    let consumer: BaseConsumer = client_config(settings, "gpubill-watermarks").create()?;
-    let partitions = partition_count(&consumer, topic)?;
-    (0..partitions)
-        .map(|partition| {
-            let (_, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT)?;
-            Ok((partition, high))
-        })
-        .collect()
+/// The end of what a producer has had acknowledged: per partition, the offset after the last
+/// delivered record. Progress is measured against this rather than against the broker's high
+/// watermarks, which some Kafka-protocol brokers (Tansu 0.6) report as the start of the last
+/// record batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveredOffsets(BTreeMap<i32, i64>);
+
+impl DeliveredOffsets {
+    pub fn record(&mut self, partition: i32, offset: i64) {
+        let next = self.0.entry(partition).or_insert(offset + 1);
+        *next = (*next).max(offset + 1);
+    }
+
+    /// Per partition, the offset after the last delivered record.
+    pub fn next_offsets(&self) -> &BTreeMap<i32, i64> {
+        &self.0
+    }
+
+    pub fn merge(&mut self, other: &DeliveredOffsets) {
+        for (partition, next) in &other.0 {
+            self.record(*partition, next - 1);
+        }
+    }
 }

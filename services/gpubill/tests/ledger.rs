@@ -1,0 +1,74 @@
+//! Invariants the database itself enforces, whatever the code does: the ledger is append-only and
+//! consumed offsets never move backwards.
+
+mod support;
+
+use diesel::RunQueryDsl;
+use gpubill_aggregator::AggregatorError;
+use gpubill_aggregator::batch::Batch;
+use gpubill_aggregator::store::{apply_batch, load_offsets};
+use std::collections::BTreeMap;
+use support::TestEnv;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_entries_cannot_be_changed_or_removed() {
+    let env = TestEnv::new().await;
+    let outcomes = env
+        .conn(|conn| {
+            diesel::sql_query(
+                "INSERT INTO ledger_entries (batch_id, tenant_id, sku, period, price_per_gpu_hour, gpu_seconds, amount, segment_count) \
+                 VALUES (gen_random_uuid(), 'mistral-lab', 'H100-SXM5-80GB', '2026-11-01', 2.49, 10, 0.0069, 1)",
+            )
+            .execute(conn)
+            .expect("append");
+            [
+                "UPDATE ledger_entries SET amount = 0",
+                "DELETE FROM ledger_entries",
+                "TRUNCATE ledger_entries",
+            ]
+            .map(|statement| diesel::sql_query(statement).execute(conn).map_err(|e| e.to_string()))
+        })
+        .await;
+    for outcome in outcomes {
+        let error = outcome.expect_err("the database must refuse");
+        assert!(error.contains("append-only"), "{error}");
+    }
+    let bad_period = env
+        .conn(|conn| {
+            diesel::sql_query(
+                "INSERT INTO ledger_entries (batch_id, tenant_id, sku, period, price_per_gpu_hour, gpu_seconds, amount, segment_count) \
+                 VALUES (gen_random_uuid(), 'mistral-lab', 'H100-SXM5-80GB', '2026-11-02', 2.49, 10, 0.0069, 1)",
+            )
+            .execute(conn)
+        })
+        .await;
+    assert!(bad_period.is_err(), "a period is the first day of a month");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_offsets_only_move_forward() {
+    let env = TestEnv::new().await;
+    let topic = env.config.settings.kafka.usage_topic.clone();
+    let result = env
+        .conn(move |conn| {
+            let batch_at = |next: i64| Batch {
+                next_offsets: BTreeMap::from([(3, next)]),
+                ..Batch::default()
+            };
+            apply_batch(conn, "aggregator", &topic, &batch_at(100)).expect("first commit");
+            apply_batch(conn, "aggregator", &topic, &batch_at(100))
+                .expect("same offset again is harmless");
+            let backwards = apply_batch(conn, "aggregator", &topic, &batch_at(42));
+            (
+                backwards,
+                load_offsets(conn, "aggregator", &topic).expect("offsets"),
+            )
+        })
+        .await;
+    assert!(
+        matches!(result.0, Err(AggregatorError::Invariant(_))),
+        "{:?}",
+        result.0
+    );
+    assert_eq!(result.1, BTreeMap::from([(3, 100)]));
+}

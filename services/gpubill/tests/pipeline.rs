@@ -1,0 +1,418 @@
+//! The metering path end to end on the real broker and the real Postgres: events in, invoices out,
+//! to the cent; bad records on the dead-letter topic; duplicates dropped; restarts harmless.
+
+mod support;
+
+use chrono::{DateTime, Duration, Utc};
+use gpubill_platform::config::{AllocationSpec, Cluster, NodeSpec};
+use gpubill_schema::event::{UsageDataV1, UsageEventV1, dead_letter_headers};
+use rdkafka::Message;
+use serde_json::Value;
+use support::{TestEnv, cents, div_round_half_even, header};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn usage(
+    tenant: &str,
+    allocation: &str,
+    gpu: &str,
+    sku: &str,
+    seq: u64,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> UsageEventV1 {
+    UsageEventV1::new(
+        UsageDataV1 {
+            tenant_id: tenant.into(),
+            allocation_id: allocation.into(),
+            node_id: "node-001".into(),
+            gpu_uuid: gpu.into(),
+            sku: sku.into(),
+            seq,
+            interval_start: start,
+            interval_end: end,
+        },
+        end,
+    )
+}
+
+/// What the test expects, in milliseconds of GPU time per (tenant, period, SKU).
+#[derive(Default)]
+struct Expected {
+    millis: std::collections::BTreeMap<(&'static str, &'static str, &'static str), i128>,
+}
+
+impl Expected {
+    fn add(
+        &mut self,
+        tenant: &'static str,
+        period: &'static str,
+        sku: &'static str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) {
+        *self.millis.entry((tenant, period, sku)).or_default() +=
+            (end - start).num_milliseconds() as i128;
+    }
+
+    /// Invoice total in cents: lines rounded half-even from exact milliseconds × price in cents,
+    /// VAT 20 % rounded half-even on the subtotal. Integer arithmetic only.
+    fn invoice(&self, tenant: &str, period: &str) -> (i128, i128, i128) {
+        let price_cents = |sku: &str| match sku {
+            "H100-SXM5-80GB" => 249,
+            "L40S-48GB" => 99,
+            other => panic!("no test price for {other}"),
+        };
+        let subtotal: i128 = self
+            .millis
+            .iter()
+            .filter(|((t, p, _), _)| *t == tenant && *p == period)
+            .map(|((_, _, sku), millis)| div_round_half_even(millis * price_cents(sku), 3_600_000))
+            .sum();
+        let vat = div_round_half_even(subtotal * 20, 100);
+        (subtotal, vat, subtotal + vat)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoices_are_exact_to_the_cent_and_bad_records_are_dead_lettered() {
+    let env = TestEnv::new().await;
+    let mut expected = Expected::default();
+    let mut records: Vec<(&str, Vec<u8>)> = Vec::new();
+    let h100 = "H100-SXM5-80GB";
+
+    // mistral-lab: 10 s, 0.5 s and 9.5 s on GPU A; an interval across the October/November
+    // boundary on GPU B; one hour of L40S on another allocation.
+    let a1 = [
+        (1, at("2026-11-02T10:00:00Z"), at("2026-11-02T10:00:10Z")),
+        (
+            2,
+            at("2026-11-02T10:00:10Z"),
+            at("2026-11-02T10:00:10.500Z"),
+        ),
+        (
+            3,
+            at("2026-11-02T10:00:10.500Z"),
+            at("2026-11-02T10:00:20Z"),
+        ),
+    ];
+    for (seq, start, end) in a1 {
+        records.push((
+            "m-1",
+            usage("mistral-lab", "m-1", "GPU-A", h100, seq, start, end).encode(),
+        ));
+        expected.add("mistral-lab", "2026-11", h100, start, end);
+    }
+    records.push((
+        "m-1",
+        usage(
+            "mistral-lab",
+            "m-1",
+            "GPU-B",
+            h100,
+            1,
+            at("2026-10-31T23:59:55Z"),
+            at("2026-11-01T00:00:05Z"),
+        )
+        .encode(),
+    ));
+    expected.add(
+        "mistral-lab",
+        "2026-10",
+        h100,
+        at("2026-10-31T23:59:55Z"),
+        at("2026-11-01T00:00:00Z"),
+    );
+    expected.add(
+        "mistral-lab",
+        "2026-11",
+        h100,
+        at("2026-11-01T00:00:00Z"),
+        at("2026-11-01T00:00:05Z"),
+    );
+    records.push((
+        "m-2",
+        usage(
+            "mistral-lab",
+            "m-2",
+            "GPU-C",
+            "L40S-48GB",
+            1,
+            at("2026-11-03T00:00:00Z"),
+            at("2026-11-03T01:00:00Z"),
+        )
+        .encode(),
+    ));
+    expected.add(
+        "mistral-lab",
+        "2026-11",
+        "L40S-48GB",
+        at("2026-11-03T00:00:00Z"),
+        at("2026-11-03T01:00:00Z"),
+    );
+
+    // helix-bio: 8 GPUs × 100 intervals of 7.25 s.
+    for gpu in 0..8 {
+        let gpu_uuid: &'static str = Box::leak(format!("GPU-H{gpu}").into_boxed_str());
+        for seq in 1..=100u64 {
+            let start =
+                at("2026-11-05T08:00:00Z") + Duration::milliseconds(7250 * (seq as i64 - 1));
+            let end = start + Duration::milliseconds(7250);
+            records.push((
+                "h-1",
+                usage("helix-bio", "h-1", gpu_uuid, h100, seq, start, end).encode(),
+            ));
+            expected.add("helix-bio", "2026-11", h100, start, end);
+        }
+    }
+
+    // One duplicate (the first event again), one malformed record, one unknown tenant.
+    let duplicate = records[0].1.clone();
+    records.push(("m-1", duplicate));
+    let malformed =
+        br#"{"specversion":"1.0","type":"gpubill.gpu.usage.v1","data":{"tenant_id":"mistral-lab""#
+            .to_vec();
+    records.push(("m-1", malformed.clone()));
+    records.push((
+        "x-1",
+        usage(
+            "nobody",
+            "x-1",
+            "GPU-X",
+            h100,
+            1,
+            at("2026-11-02T10:00:00Z"),
+            at("2026-11-02T10:00:10Z"),
+        )
+        .encode(),
+    ));
+
+    env.produce_raw(&records).await;
+    let aggregator = env.start_aggregator();
+    env.wait_caught_up().await;
+    let api = env.start_api();
+
+    for (tenant, period) in [
+        ("mistral-lab", "2026-11"),
+        ("mistral-lab", "2026-10"),
+        ("helix-bio", "2026-11"),
+    ] {
+        let (status, invoice) = api
+            .get(&format!(
+                "/v1/tenants/{tenant}/invoices/draft?period={period}"
+            ))
+            .await;
+        assert_eq!(status, 200, "{invoice}");
+        let (subtotal, vat, total) = expected.invoice(tenant, period);
+        assert_eq!(
+            invoice["subtotal"],
+            Value::from(cents(subtotal)),
+            "{tenant} {period}: {invoice}"
+        );
+        assert_eq!(
+            invoice["vat"],
+            Value::from(cents(vat)),
+            "{tenant} {period}: {invoice}"
+        );
+        assert_eq!(
+            invoice["total"],
+            Value::from(cents(total)),
+            "{tenant} {period}: {invoice}"
+        );
+        assert_eq!(invoice["status"], "draft");
+    }
+    // The figures themselves, so a wrong expectation cannot hide behind a matching wrong result.
+    assert_eq!(expected.invoice("helix-bio", "2026-11"), (401, 80, 481));
+    let (_, mistral) = api
+        .get("/v1/tenants/mistral-lab/invoices/draft?period=2026-11")
+        .await;
+    assert_eq!(mistral["lines"][0]["sku"], "H100-SXM5-80GB");
+    assert_eq!(mistral["lines"][0]["gpu_seconds"], "25");
+    assert_eq!(mistral["lines"][0]["amount"], "0.02");
+    assert_eq!(mistral["lines"][1]["quantity_gpu_hours"], "1.000000");
+    assert_eq!(mistral["lines"][1]["amount"], "0.99");
+    assert_eq!(mistral["total"], "1.21");
+
+    // Usage over a window that cuts two intervals: 5 s + 0.5 s + 4.5 s.
+    let (status, usage) = api
+        .get("/v1/tenants/mistral-lab/usage?from=2026-11-02T10:00:05Z&to=2026-11-02T10:00:15Z")
+        .await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["skus"][0]["gpu_seconds"], "10");
+    assert_eq!(usage["skus"][0]["amount"], "0.01");
+
+    let stats = aggregator.stop().await;
+    assert_eq!(stats.applied, 3 + 1 + 1 + 800);
+    assert_eq!(stats.duplicates, 1);
+    assert_eq!(stats.dead_lettered, 2);
+
+    let dlq_topic = env.config.settings.kafka.dead_letter_topic.clone();
+    let mut letters = env.read_topic(&dlq_topic, 2);
+    assert_eq!(
+        letters.len(),
+        2,
+        "exactly the two bad records are dead-lettered"
+    );
+    letters.sort_by_key(|m| header(m, dead_letter_headers::REASON));
+    assert_eq!(
+        header(&letters[0], dead_letter_headers::REASON).as_deref(),
+        Some("invalid_json")
+    );
+    assert_eq!(
+        letters[0].payload(),
+        Some(malformed.as_slice()),
+        "the original bytes are kept"
+    );
+    assert_eq!(letters[0].key(), Some(b"m-1".as_slice()));
+    assert!(header(&letters[0], dead_letter_headers::SOURCE_OFFSET).is_some());
+    assert_eq!(
+        header(&letters[0], dead_letter_headers::SOURCE_TOPIC),
+        Some(env.config.settings.kafka.usage_topic.clone())
+    );
+    assert_eq!(
+        header(&letters[1], dead_letter_headers::REASON).as_deref(),
+        Some("unknown_tenant")
+    );
+    api.stop().await;
+}
+
+/// A small cluster for the restart test: 3 GPUs on two allocations.
+fn small_cluster(base: &Cluster) -> Cluster {
+    Cluster {
+        tenants: base.tenants.clone(),
+        nodes: vec![NodeSpec {
+            id: "node-001".into(),
+            sku: "H100-SXM5-80GB".into(),
+            gpus: 8,
+        }],
+        allocations: vec![
+            AllocationSpec {
+                id: "r-1".into(),
+                tenant: "mistral-lab".into(),
+                node: "node-001".into(),
+                gpus: vec![0, 1],
+                started_at: at("2026-11-10T00:00:00Z"),
+            },
+            AllocationSpec {
+                id: "r-2".into(),
+                tenant: "nordic-nlp".into(),
+                node: "node-001".into(),
+                gpus: vec![2],
+                started_at: at("2026-11-10T00:30:00Z"),
+            },
+        ],
+    }
+}
+
+async fn meter_two_hours(env: &TestEnv) -> u64 {
+    let cluster = small_cluster(&env.config.cluster);
+    let window = gpubill_agent::RunWindow {
+        from: at("2026-11-10T00:00:00Z"),
+        until: Some(at("2026-11-10T02:00:00Z")),
+        speed: 0.0,
+    };
+    let (_trigger, stop) = gpubill_platform::shutdown::channel();
+    let report = gpubill_agent::run(
+        &env.config.settings.kafka,
+        &env.config.settings.agent,
+        &cluster,
+        None,
+        window,
+        stop,
+    )
+    .await
+    .expect("agent run");
+    env.note_delivered(&report.delivered);
+    report.events
+}
+
+/// Everything the ledger holds that does not depend on batch boundaries or wall-clock time.
+async fn ledger_fingerprint(env: &TestEnv) -> Vec<String> {
+    env.conn(|conn| {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            line: String,
+        }
+        let queries = [
+            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, event_id, tenant_id, sku, interval_start, interval_end, gpu_seconds, source_partition, source_offset) AS line FROM usage_events ORDER BY 1",
+            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, segment, period, segment_start, segment_end, gpu_seconds, price_per_gpu_hour, amount) AS line FROM rated_usage ORDER BY 1",
+            "SELECT concat_ws('|', tenant_id, sku, period, price_per_gpu_hour, sum(gpu_seconds), sum(amount), sum(segment_count)) AS line FROM ledger_entries GROUP BY tenant_id, sku, period, price_per_gpu_hour ORDER BY 1",
+        ];
+        queries
+            .iter()
+            .flat_map(|query| diesel::sql_query(*query).load::<Line>(conn).expect("fingerprint query"))
+            .map(|row| row.line)
+            .collect()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_the_aggregator_mid_stream_leaves_the_same_ledger_as_an_uninterrupted_run() {
+    let small_batches = [
+        ("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "20"),
+        ("GPUBILL_AGGREGATOR_BATCH_MAX_WAIT_MS", "20"),
+    ];
+    let interrupted = TestEnv::with_settings(&small_batches).await;
+    let uninterrupted = TestEnv::with_settings(&small_batches).await;
+    let events = meter_two_hours(&interrupted).await;
+    assert_eq!(events, meter_two_hours(&uninterrupted).await);
+    assert_eq!(events, 2 * 720 + 540);
+
+    let first = interrupted.start_aggregator();
+    while first.stats.snapshot().applied < 300 {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let before_restart = first.stop().await;
+    let lag_at_restart = interrupted.lag().await;
+    assert!(
+        lag_at_restart > 0,
+        "the aggregator must stop mid-stream (it had applied {})",
+        before_restart.applied
+    );
+
+    let second = interrupted.start_aggregator();
+    interrupted.wait_caught_up().await;
+    let after_restart = second.stop().await;
+    assert_eq!(
+        after_restart.duplicates, 0,
+        "the restarted aggregator resumes at the offsets committed in Postgres"
+    );
+    assert_eq!(before_restart.applied + after_restart.applied, events);
+
+    let reference = uninterrupted.start_aggregator();
+    uninterrupted.wait_caught_up().await;
+    assert_eq!(reference.stop().await.applied, events);
+
+    let left = ledger_fingerprint(&interrupted).await;
+    assert_eq!(
+        left.len() as u64,
+        events + events + 2,
+        "every event, every segment, one ledger line per tenant"
+    );
+    assert_eq!(left, ledger_fingerprint(&uninterrupted).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_whole_topic_bills_nothing_twice() {
+    let env = TestEnv::new().await;
+    let events = meter_two_hours(&env).await;
+    let first = env.start_aggregator();
+    env.wait_caught_up().await;
+    assert_eq!(first.stop().await.applied, events);
+    let before = ledger_fingerprint(&env).await;
+
+    // The agent re-sends the same window (a restarted agent does exactly this).
+    assert_eq!(meter_two_hours(&env).await, events);
+    let second = env.start_aggregator();
+    env.wait_caught_up().await;
+    let replay = second.stop().await;
+    assert_eq!((replay.applied, replay.duplicates), (0, events));
+    assert_eq!(ledger_fingerprint(&env).await, before);
+}
