@@ -4,13 +4,23 @@
 # started is stopped at the end, so no process is left behind.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-started_broker=""
-cleanup() { [ -n "$started_broker" ] && "$ROOT/scripts/broker.sh" down; }
+# At exit, stop what this run started and nothing else.
+broker_was_running=no
+if [ -n "${KAFKA_BROKERS:-}" ] || { [ -f "$RUN_DIR/tansu.pid" ] && kill -0 "$(cat "$RUN_DIR/tansu.pid")" 2>/dev/null; }; then
+  broker_was_running=yes
+fi
+postgres_was_started=no
+[ -f "$RUN_DIR/postgres.started" ] && postgres_was_started=yes
+cleanup() {
+  local status=$?
+  if [ "$broker_was_running" = no ]; then "$ROOT/scripts/broker.sh" down; fi
+  if [ "$postgres_was_started" = no ] && [ -z "${DATABASE_URL_GIVEN:-}" ]; then "$ROOT/scripts/postgres.sh" down; fi
+  exit "$status"
+}
+DATABASE_URL_GIVEN="${DATABASE_URL:-}"
 trap cleanup EXIT
 
-[ -f "$RUN_DIR/tansu.pid" ] || started_broker=yes
 eval "$("$ROOT/scripts/up.sh")"
-[ -n "${started_broker}" ] && [ ! -f "$RUN_DIR/tansu.pid" ] && started_broker=""
 
 cd "$ROOT"
 log "cargo fmt --check"

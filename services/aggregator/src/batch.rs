@@ -3,7 +3,7 @@
 //! postings for the events that turn out to be new. Pure.
 
 use crate::validate::{Rejection, Validator};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use gpubill_domain::{PriceBook, RatedSegment, gpu_seconds, rate_interval};
 use gpubill_schema::event::decode_usage_event;
 use gpubill_schema::models::{NewLedgerEntry, NewRatedUsage, NewUsageEvent};
@@ -152,44 +152,41 @@ pub fn rated_rows(event: &AcceptedEvent) -> impl Iterator<Item = NewRatedUsage> 
         })
 }
 
+/// What a ledger posting sums over: tenant, SKU, period (first day) and price.
+type PostingKey = (String, String, NaiveDate, Decimal);
+
 /// Ledger postings for newly applied events: one per tenant, SKU, period and price.
 pub fn postings<'a>(
     batch_id: Uuid,
     applied: impl IntoIterator<Item = &'a AcceptedEvent>,
 ) -> Vec<NewLedgerEntry> {
-    let mut sums: BTreeMap<(String, String, chrono::NaiveDate, Decimal), (Decimal, Decimal, i32)> =
-        BTreeMap::new();
+    let mut sums: BTreeMap<PostingKey, NewLedgerEntry> = BTreeMap::new();
     for event in applied {
         for segment in &event.segments {
-            let key = (
-                event.usage.tenant_id.clone(),
-                event.usage.sku.clone(),
+            let (tenant_id, sku, period, price) = (
+                &event.usage.tenant_id,
+                &event.usage.sku,
                 segment.period.first_day(),
                 segment.price_per_gpu_hour,
             );
-            let sum = sums.entry(key).or_default();
-            sum.0 += segment.gpu_seconds;
-            sum.1 += segment.amount;
-            sum.2 += 1;
+            let entry = sums
+                .entry((tenant_id.clone(), sku.clone(), period, price))
+                .or_insert_with(|| NewLedgerEntry {
+                    batch_id,
+                    tenant_id: tenant_id.clone(),
+                    sku: sku.clone(),
+                    period,
+                    price_per_gpu_hour: price,
+                    gpu_seconds: Decimal::ZERO,
+                    amount: Decimal::ZERO,
+                    segment_count: 0,
+                });
+            entry.gpu_seconds += segment.gpu_seconds;
+            entry.amount += segment.amount;
+            entry.segment_count += 1;
         }
     }
-    sums.into_iter()
-        .map(
-            |(
-                (tenant_id, sku, period, price_per_gpu_hour),
-                (gpu_seconds, amount, segment_count),
-            )| NewLedgerEntry {
-                batch_id,
-                tenant_id,
-                sku,
-                period,
-                price_per_gpu_hour,
-                gpu_seconds,
-                amount,
-                segment_count,
-            },
-        )
-        .collect()
+    sums.into_values().collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The HTTP API's contract for bad requests: a 4xx with a machine-readable JSON body, never a
 //! panic, an HTML page or an empty answer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod support;
 
 use support::TestEnv;

@@ -1,6 +1,8 @@
 //! Invariants the database itself enforces, whatever the code does: the ledger is append-only and
 //! consumed offsets never move backwards.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod support;
 
 use diesel::RunQueryDsl;

@@ -1,6 +1,8 @@
 //! The metering path end to end on the real broker and the real Postgres: events in, invoices out,
 //! to the cent; bad records on the dead-letter topic; duplicates dropped; restarts harmless.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod support;
 
 use chrono::{DateTime, Duration, Utc};

@@ -3,6 +3,7 @@
 //! so tests run in parallel and leave nothing behind.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use gpubill_aggregator::AggregatorStats;
