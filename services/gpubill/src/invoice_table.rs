@@ -59,3 +59,21 @@ pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
     let _ = writeln!(out, "{:>58} {:>15}", "total", invoice.total);
     out
 }
+
+/// `0.20` as `20 %`; anything unparsable is shown as it came.
+fn percent(rate: &str) -> String {
+    match rate.parse::<rust_decimal::Decimal>() {
+        Ok(rate) => format!("{} %", (rate * rust_decimal::Decimal::ONE_HUNDRED).normalize()),
+        Err(_) => rate.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vat_rate_as_percent() {
+        assert_eq!(super::percent("0.20"), "20 %");
+        assert_eq!(super::percent("0.055"), "5.5 %");
+        assert_eq!(super::percent("x"), "x");
+    }
+}
