@@ -63,7 +63,10 @@ pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
 /// `0.20` as `20 %`; anything unparsable is shown as it came.
 fn percent(rate: &str) -> String {
     match rate.parse::<rust_decimal::Decimal>() {
-        Ok(rate) => format!("{} %", (rate * rust_decimal::Decimal::ONE_HUNDRED).normalize()),
+        Ok(rate) => format!(
+            "{} %",
+            (rate * rust_decimal::Decimal::ONE_HUNDRED).normalize()
+        ),
         Err(_) => rate.to_owned(),
     }
 }

@@ -12,38 +12,39 @@ use gpubill_aggregator::store::{apply_batch, load_offsets};
 use std::collections::BTreeMap;
 use support::TestEnv;
 
+/// Appends one posting for `period` (a date), straight in SQL, as any client could.
+fn insert_entry(conn: &mut diesel::PgConnection, period: &str) -> diesel::QueryResult<usize> {
+    diesel::sql_query(
+        "INSERT INTO ledger_entries (batch_id, tenant_id, sku, period, price_per_gpu_hour, gpu_seconds, amount, segment_count) \
+         VALUES (gen_random_uuid(), 'mistral-lab', 'H100-SXM5-80GB', $1::date, 2.49, 10, 0.0069, 1)",
+    )
+    .bind::<diesel::sql_types::Text, _>(period)
+    .execute(conn)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_entries_cannot_be_changed_or_removed() {
     let env = TestEnv::new().await;
     let outcomes = env
         .conn(|conn| {
-            diesel::sql_query(
-                "INSERT INTO ledger_entries (batch_id, tenant_id, sku, period, price_per_gpu_hour, gpu_seconds, amount, segment_count) \
-                 VALUES (gen_random_uuid(), 'mistral-lab', 'H100-SXM5-80GB', '2026-11-01', 2.49, 10, 0.0069, 1)",
-            )
-            .execute(conn)
-            .expect("append");
+            insert_entry(conn, "2026-11-01").expect("append");
             [
                 "UPDATE ledger_entries SET amount = 0",
                 "DELETE FROM ledger_entries",
                 "TRUNCATE ledger_entries",
             ]
-            .map(|statement| diesel::sql_query(statement).execute(conn).map_err(|e| e.to_string()))
+            .map(|statement| {
+                diesel::sql_query(statement)
+                    .execute(conn)
+                    .map_err(|e| e.to_string())
+            })
         })
         .await;
     for outcome in outcomes {
         let error = outcome.expect_err("the database must refuse");
         assert!(error.contains("append-only"), "{error}");
     }
-    let bad_period = env
-        .conn(|conn| {
-            diesel::sql_query(
-                "INSERT INTO ledger_entries (batch_id, tenant_id, sku, period, price_per_gpu_hour, gpu_seconds, amount, segment_count) \
-                 VALUES (gen_random_uuid(), 'mistral-lab', 'H100-SXM5-80GB', '2026-11-02', 2.49, 10, 0.0069, 1)",
-            )
-            .execute(conn)
-        })
-        .await;
+    let bad_period = env.conn(|conn| insert_entry(conn, "2026-11-02")).await;
     assert!(bad_period.is_err(), "a period is the first day of a month");
 }
 
