@@ -1,7 +1,7 @@
 //! Row models for the ledger tables: `New*` structs are what services insert, the others what
 //! they read back.
 
-use crate::schema::{consumer_offsets, ledger_entries, rated_usage, tenants, usage_events};
+use crate::schema::{ledger_entries, rated_usage, tenants, usage_events};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -59,28 +59,4 @@ pub struct NewLedgerEntry {
     pub gpu_seconds: Decimal,
     pub amount: Decimal,
     pub segment_count: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
-#[diesel(table_name = ledger_entries)]
-pub struct LedgerEntry {
-    pub entry_id: i64,
-    pub batch_id: Uuid,
-    pub tenant_id: String,
-    pub sku: String,
-    pub period: NaiveDate,
-    pub price_per_gpu_hour: Decimal,
-    pub gpu_seconds: Decimal,
-    pub amount: Decimal,
-    pub segment_count: i32,
-    pub booked_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]
-#[diesel(table_name = consumer_offsets)]
-pub struct ConsumerOffset {
-    pub consumer: String,
-    pub topic: String,
-    pub partition: i32,
-    pub next_offset: i64,
 }

@@ -51,10 +51,6 @@ impl Validator {
         }
     }
 
-    pub fn knows_tenant(&self, tenant_id: &str) -> bool {
-        self.tenants.contains(tenant_id)
-    }
-
     pub fn set_tenants(&mut self, tenants: impl IntoIterator<Item = String>) {
         self.tenants = tenants.into_iter().collect();
     }

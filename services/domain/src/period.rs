@@ -34,22 +34,6 @@ impl BillingPeriod {
         }
     }
 
-    /// Builds a period from the first day of its month, as stored in the ledger.
-    pub fn from_first_day(day: NaiveDate) -> Self {
-        Self {
-            year: day.year(),
-            month: day.month(),
-        }
-    }
-
-    pub fn year(self) -> i32 {
-        self.year
-    }
-
-    pub fn month(self) -> u32 {
-        self.month
-    }
-
     /// First day of the month: the ledger's key for the period.
     pub fn first_day(self) -> NaiveDate {
         // Valid by construction: month is 1..=12 and day 1 exists in every month.

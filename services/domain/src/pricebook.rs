@@ -83,10 +83,6 @@ impl PriceBook {
     pub fn contains_sku(&self, sku: &str) -> bool {
         self.skus.contains_key(sku)
     }
-
-    pub fn skus(&self) -> impl Iterator<Item = &SkuPrices> {
-        self.skus.values()
-    }
 }
 
 impl SkuPrices {

@@ -53,7 +53,7 @@ pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
     let _ = writeln!(
         out,
         "{:>58} {:>15}",
-        format!("VAT {}", invoice.vat_rate),
+        format!("VAT {}", percent(&invoice.vat_rate)),
         invoice.vat
     );
     let _ = writeln!(out, "{:>58} {:>15}", "total", invoice.total);

@@ -21,10 +21,6 @@ impl ShutdownTrigger {
         self.0.send_replace(true);
     }
 
-    pub fn subscribe(&self) -> Shutdown {
-        Shutdown(self.0.subscribe())
-    }
-
     /// Pulls the trigger on the first SIGINT or SIGTERM.
     pub fn on_signals(&self) {
         let trigger = self.clone();
