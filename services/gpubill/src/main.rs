@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use gpubill_platform::config::{Config, config_dir};
 use gpubill_platform::shutdown;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Debug, Parser)]
@@ -59,8 +60,19 @@ struct AgentArgs {
     speed: Option<f64>,
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+/// Prints a failure as one line of causes (`context: cause: cause`) and exits 1: configuration
+/// and connection errors are for operators, not backtraces.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("gpubill: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     init_tracing(matches!(cli.command, Command::Demo(_)));
     let config = Config::load(&config_dir(cli.config_dir)).context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
