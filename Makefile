@@ -1,5 +1,5 @@
 # gpubill: the two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: demo test up down build fmt
+.PHONY: demo test up down reset build fmt
 
 demo:            ## bring up Postgres and the broker, run the demo, print the invoices, serve the API
 	scripts/demo.sh
@@ -10,8 +10,11 @@ test:            ## every check and test, against real Postgres and a real broke
 up:              ## start Postgres and the broker only; prints the environment to use
 	scripts/up.sh
 
-down:            ## stop what the scripts started
+down:            ## stop what the scripts started (data is kept)
 	scripts/down.sh
+
+reset:           ## delete the demo's broker data and ledger database together
+	scripts/reset.sh
 
 build:
 	cargo build --workspace

@@ -3,7 +3,9 @@
 #   scripts/broker.sh up     start Tansu on 127.0.0.1:9092 (install it if needed)
 #   scripts/broker.sh down   stop the broker this script started
 # With KAFKA_BROKERS set, that cluster is used as it is and nothing is started.
-# TANSU_STORAGE picks the storage engine (default memory://tansu/; sqlite://PATH survives restarts).
+# TANSU_STORAGE picks the storage engine. The default, sqlite://tansu.db (a path relative to .run/),
+# keeps topics across broker restarts, as the offsets stored in the ledger expect; the tests use
+# memory://tansu/, faster, with topics of their own that need not outlive the run.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 TANSU_VERSION=0.6.0
@@ -37,13 +39,15 @@ up() {
   fi
   local bin
   bin="$(find_tansu)"
+  bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
   log "starting Tansu broker on $HOST:$PORT ($bin)"
   # setsid: the broker outlives this script and is stopped by `down`, not by the shell's job control.
-  setsid "$bin" broker \
+  # Tansu resolves sqlite paths against its working directory.
+  (cd "$RUN_DIR" && exec setsid "$bin" broker \
     --listener-url "tcp://$HOST:$PORT" \
     --advertised-listener-url "tcp://$HOST:$PORT" \
-    --storage-engine "${TANSU_STORAGE:-memory://tansu/}" \
-    >"$RUN_DIR/tansu.log" 2>&1 < /dev/null &
+    --storage-engine "${TANSU_STORAGE:-sqlite://tansu.db}" \
+    >"$RUN_DIR/tansu.log" 2>&1 < /dev/null) &
   echo $! >"$PID_FILE"
   wait_for_port "$HOST" "$PORT" 30 "Tansu"
   echo "$HOST:$PORT"

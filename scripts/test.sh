@@ -18,6 +18,8 @@ cleanup() {
   exit "$status"
 }
 DATABASE_URL_GIVEN="${DATABASE_URL:-}"
+# A broker started for the tests keeps its topics in memory: each test makes its own.
+export TANSU_STORAGE="${TANSU_STORAGE:-memory://tansu/}"
 trap cleanup EXIT
 
 eval "$("$ROOT/scripts/up.sh")"

@@ -12,10 +12,13 @@ use crate::validate::Validator;
 use chrono::Utc;
 use gpubill_platform::config::{AggregatorSettings, Config};
 use gpubill_platform::db::{PgPool, with_conn};
-use gpubill_platform::kafka::{RESUME_REWIND, consumer_config, ensure_topics, partition_count};
+use gpubill_platform::kafka::{
+    METADATA_TIMEOUT, RESUME_REWIND, consumer_config, ensure_topics, partition_count,
+};
 use gpubill_platform::{DbError, Shutdown};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +87,7 @@ pub async fn run(
     else {
         return Ok(());
     };
+    ensure_offsets_within_log(&consumer, topic, &offsets)?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions {
         let offset = offsets.get(&partition).map_or(Offset::Beginning, |next| {
@@ -178,6 +182,29 @@ pub async fn run(
         log_batch(&batch, &records, applied.new_events, started);
     }
     tracing::info!(stats = ?stats.snapshot(), "aggregator stopped");
+    Ok(())
+}
+
+/// Refuses to resume at a stored offset beyond the end of the log: that happens when the topic
+/// was recreated or the broker lost data, and consuming from there would silently skip every new
+/// record below the stored offset. The high watermark may trail the true end by one record batch
+/// on some brokers (Tansu 0.6), hence the tolerance of `RESUME_REWIND`.
+fn ensure_offsets_within_log(
+    consumer: &StreamConsumer,
+    topic: &str,
+    offsets: &BTreeMap<i32, i64>,
+) -> Result<(), AggregatorError> {
+    for (partition, stored) in offsets {
+        let (_, log_end) = consumer.fetch_watermarks(topic, *partition, METADATA_TIMEOUT)?;
+        if *stored > log_end + RESUME_REWIND {
+            return Err(AggregatorError::OffsetsBeyondLog {
+                topic: topic.to_owned(),
+                partition: *partition,
+                stored: *stored,
+                log_end,
+            });
+        }
+    }
     Ok(())
 }
 

@@ -418,3 +418,28 @@ async fn replaying_the_whole_topic_bills_nothing_twice() {
     assert_eq!((replay.applied, replay.duplicates), (0, events));
     assert_eq!(ledger_fingerprint(&env).await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_to_resume_beyond_the_end_of_the_log() {
+    // The ledger remembers offsets of a topic that has since been recreated (empty).
+    let env = TestEnv::new().await;
+    let topic = env.config.settings.kafka.usage_topic.clone();
+    env.conn(move |conn| {
+        let batch = gpubill_aggregator::batch::Batch {
+            next_offsets: std::collections::BTreeMap::from([(0, 5000)]),
+            ..Default::default()
+        };
+        gpubill_aggregator::store::apply_batch(conn, "aggregator", &topic, &batch).unwrap();
+    })
+    .await;
+    let (_trigger, stop) = gpubill_platform::shutdown::channel();
+    let stats = std::sync::Arc::new(gpubill_aggregator::AggregatorStats::default());
+    let outcome = gpubill_aggregator::run(&env.config, env.pool.clone(), stats.clone(), stop).await;
+    match outcome {
+        Err(gpubill_aggregator::AggregatorError::OffsetsBeyondLog {
+            partition, stored, ..
+        }) => assert_eq!((partition, stored), (0, 5000)),
+        other => panic!("expected OffsetsBeyondLog, got {other:?}"),
+    }
+    assert_eq!(stats.snapshot().records, 0);
+}
