@@ -15,7 +15,7 @@ use gpubill_platform::db::{PgPool, with_conn};
 use gpubill_platform::kafka::{
     METADATA_TIMEOUT, RESUME_REWIND, consumer_config, ensure_topics, partition_count,
 };
-use gpubill_platform::{DbError, Shutdown};
+use gpubill_platform::{DbError, Shutdown, failpoint};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -155,6 +155,7 @@ pub async fn run(
             if published.is_none() {
                 break;
             }
+            failpoint::hit("aggregator.after_dead_letters");
         }
         let Some(applied) = retry(settings, &mut shutdown, "apply batch", || {
             let (consumer_name, topic, batch) = (
@@ -171,6 +172,7 @@ pub async fn run(
             break;
         };
 
+        failpoint::hit("aggregator.after_commit");
         AggregatorStats::add(&stats.batches, 1);
         AggregatorStats::add(&stats.records, records.len());
         AggregatorStats::add(&stats.applied, applied.new_events);

@@ -6,6 +6,7 @@ use crate::error::AggregatorError;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
+use gpubill_platform::failpoint;
 use gpubill_schema::models::NewRatedUsage;
 use gpubill_schema::schema::{
     consumer_offsets, ledger_entries, rated_usage, tenants, usage_events,
@@ -64,6 +65,7 @@ pub fn apply_batch(
                 .get_results(conn)?;
             inserted.extend(keys);
         }
+        failpoint::hit("aggregator.mid_batch");
         let applied: Vec<&AcceptedEvent> = batch.accepted.iter().filter(|event| inserted.contains(&event.position())).collect();
         if applied.len() != inserted.len() {
             return Err(AggregatorError::Invariant(format!(
@@ -101,6 +103,7 @@ pub fn apply_batch(
                 )));
             }
         }
+        failpoint::hit("aggregator.before_commit");
         Ok(Applied {
             new_events: applied.len(),
             duplicates: batch.accepted.len() - applied.len(),

@@ -6,17 +6,13 @@
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
-use gpubill_platform::config::{AllocationSpec, Cluster, NodeSpec};
 use gpubill_schema::event::{UsageDataV1, UsageEventV1, dead_letter_headers};
 use rdkafka::Message;
 use serde_json::Value;
-use support::{TestEnv, cents, div_round_half_even, header};
-
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
+use support::{
+    TestEnv, at, cents, dead_letters, div_round_half_even, header, ledger_fingerprint, meter,
+    meter_two_hours, produce_poison,
+};
 
 fn usage(
     tenant: &str,
@@ -282,79 +278,6 @@ async fn invoices_are_exact_to_the_cent_and_bad_records_are_dead_lettered() {
     api.stop().await;
 }
 
-/// A small cluster for the restart test: 3 GPUs on two allocations.
-fn small_cluster(base: &Cluster) -> Cluster {
-    Cluster {
-        tenants: base.tenants.clone(),
-        nodes: vec![NodeSpec {
-            id: "node-001".into(),
-            sku: "H100-SXM5-80GB".into(),
-            gpus: 8,
-        }],
-        allocations: vec![
-            AllocationSpec {
-                id: "r-1".into(),
-                tenant: "mistral-lab".into(),
-                node: "node-001".into(),
-                gpus: vec![0, 1],
-                started_at: at("2026-11-10T00:00:00Z"),
-            },
-            AllocationSpec {
-                id: "r-2".into(),
-                tenant: "nordic-nlp".into(),
-                node: "node-001".into(),
-                gpus: vec![2],
-                started_at: at("2026-11-10T00:30:00Z"),
-            },
-        ],
-    }
-}
-
-async fn meter_two_hours(env: &TestEnv) -> u64 {
-    let cluster = small_cluster(&env.config.cluster);
-    let window = gpubill_agent::RunWindow {
-        from: at("2026-11-10T00:00:00Z"),
-        until: Some(at("2026-11-10T02:00:00Z")),
-        speed: 0.0,
-    };
-    let (_trigger, stop) = gpubill_platform::shutdown::channel();
-    let report = gpubill_agent::run(
-        &env.config.settings.kafka,
-        &env.config.settings.agent,
-        &cluster,
-        None,
-        window,
-        stop,
-    )
-    .await
-    .expect("agent run");
-    env.note_delivered(&report.delivered);
-    report.events
-}
-
-/// Everything the ledger holds that does not depend on batch boundaries or wall-clock time.
-async fn ledger_fingerprint(env: &TestEnv) -> Vec<String> {
-    env.conn(|conn| {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Line {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            line: String,
-        }
-        let queries = [
-            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, event_id, tenant_id, sku, interval_start, interval_end, gpu_seconds, source_partition, source_offset) AS line FROM usage_events ORDER BY 1",
-            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, segment, period, segment_start, segment_end, gpu_seconds, price_per_gpu_hour, amount) AS line FROM rated_usage ORDER BY 1",
-            "SELECT concat_ws('|', tenant_id, sku, period, price_per_gpu_hour, sum(gpu_seconds), sum(amount), sum(segment_count)) AS line FROM ledger_entries GROUP BY tenant_id, sku, period, price_per_gpu_hour ORDER BY 1",
-        ];
-        queries
-            .iter()
-            .flat_map(|query| diesel::sql_query(*query).load::<Line>(conn).expect("fingerprint query"))
-            .map(|row| row.line)
-            .collect()
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_aggregator_mid_stream_leaves_the_same_ledger_as_an_uninterrupted_run() {
     let small_batches = [
@@ -442,4 +365,35 @@ async fn refuses_to_resume_beyond_the_end_of_the_log() {
         other => panic!("expected OffsetsBeyondLog, got {other:?}"),
     }
     assert_eq!(stats.snapshot().records, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_records_between_good_ones_never_stop_the_partition() {
+    let env = TestEnv::new().await;
+    let reference = TestEnv::new().await;
+    // Good records, poison, more good records, all on allocation r-1's partition among others.
+    let mut events = meter(&env, "2026-11-10T00:00:00Z", "2026-11-10T01:00:00Z").await;
+    let reasons = produce_poison(&env).await;
+    events += meter(&env, "2026-11-10T01:00:00Z", "2026-11-10T02:00:00Z").await;
+    assert_eq!(meter_two_hours(&reference).await, events);
+
+    for target in [&env, &reference] {
+        let aggregator = target.start_aggregator();
+        target.wait_caught_up().await;
+        aggregator.stop().await;
+    }
+    assert_eq!(
+        ledger_fingerprint(&env).await,
+        ledger_fingerprint(&reference).await,
+        "every good record is billed, as without poison"
+    );
+    let letters = dead_letters(&env, reasons.len());
+    let mut got: Vec<&str> = letters.iter().map(|(reason, _)| reason.as_str()).collect();
+    let mut want = reasons.clone();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(
+        got, want,
+        "every poison record is on the dead-letter topic with its reason"
+    );
 }

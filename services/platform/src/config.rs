@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 /// Prefix of the environment variables that override settings.
 pub const ENV_PREFIX: &str = "GPUBILL_";
 /// `GPUBILL_*` variables that are not settings keys.
-const NON_KEY_VARIABLES: [&str; 2] = ["GPUBILL_CONFIG_DIR", "GPUBILL_LOG"];
+const NON_KEY_VARIABLES: [&str; 3] = [
+    "GPUBILL_CONFIG_DIR",
+    "GPUBILL_LOG",
+    crate::failpoint::FAILPOINT_VARIABLE,
+];
 /// Conventional variables honoured as aliases: variable, section, key.
 const ALIASES: [(&str, &str, &str); 2] = [
     ("DATABASE_URL", "database", "url"),

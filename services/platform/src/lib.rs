@@ -1,9 +1,10 @@
 //! What every gpubill service stands on: validated configuration (`config`), the Postgres pool
-//! and migrations (`db`), Kafka client settings and topic set-up (`kafka`), and cooperative
-//! shutdown (`shutdown`).
+//! and migrations (`db`), Kafka client settings and topic set-up (`kafka`), cooperative shutdown
+//! (`shutdown`) and crash-test failpoints (`failpoint`).
 
 pub mod config;
 pub mod db;
+pub mod failpoint;
 pub mod kafka;
 pub mod shutdown;
 

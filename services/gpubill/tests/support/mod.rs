@@ -5,12 +5,15 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use gpubill_aggregator::AggregatorStats;
 use gpubill_platform::config::Config;
+use gpubill_platform::config::{AllocationSpec, Cluster, NodeSpec};
 use gpubill_platform::db::{self, PgPool, with_conn};
 use gpubill_platform::kafka::{DeliveredOffsets, client_config, ensure_topics, producer_config};
 use gpubill_platform::{ShutdownTrigger, shutdown};
+use gpubill_schema::event::{UsageDataV1, UsageEventV1};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -30,6 +33,8 @@ fn required_env(name: &str) -> String {
 pub struct TestEnv {
     pub config: Config,
     pub pool: PgPool,
+    /// The settings variables this environment was configured with, for child processes.
+    env_vars: Vec<(String, String)>,
     /// Where everything produced to the usage topic so far ended, per partition.
     delivered: Mutex<DeliveredOffsets>,
     admin_url: String,
@@ -75,7 +80,8 @@ impl TestEnv {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
-        let config = Config::load_with_env(&config_dir, env).expect("test configuration is valid");
+        let config =
+            Config::load_with_env(&config_dir, env.clone()).expect("test configuration is valid");
 
         let pool = db::pool(&config.settings.database).expect("pool");
         let tenants = config.cluster.tenants.clone();
@@ -92,6 +98,7 @@ impl TestEnv {
         Self {
             config,
             pool,
+            env_vars: env,
             delivered: Mutex::default(),
             admin_url,
             database,
@@ -217,6 +224,39 @@ impl TestEnv {
         }
     }
 
+    /// Starts `gpubill aggregator` as a child process on this environment, with a failpoint armed
+    /// if given (`name:N`, see `gpubill_platform::failpoint`).
+    pub fn spawn_aggregator(&self, failpoint: Option<&str>) -> ChildAggregator {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gpubill"));
+        command
+            .arg("aggregator")
+            .envs(self.env_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(
+                "GPUBILL_CONFIG_DIR",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config"),
+            )
+            .env("GPUBILL_LOG", "error")
+            .env_remove(gpubill_platform::failpoint::FAILPOINT_VARIABLE)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(failpoint) = failpoint {
+            command.env(gpubill_platform::failpoint::FAILPOINT_VARIABLE, failpoint);
+        }
+        ChildAggregator(command.spawn().expect("spawn gpubill aggregator"))
+    }
+
+    /// Next offsets committed per partition.
+    pub async fn committed(&self) -> std::collections::BTreeMap<i32, i64> {
+        let (consumer, topic) = (
+            self.config.settings.aggregator.consumer_name.clone(),
+            self.config.settings.kafka.usage_topic.clone(),
+        );
+        self.conn(move |conn| {
+            gpubill_aggregator::store::load_offsets(conn, &consumer, &topic).expect("offsets")
+        })
+        .await
+    }
+
     pub fn start_api(&self) -> RunningApi {
         let state = gpubill_api::AppState::new(&self.config, self.pool.clone());
         let (server, address) = gpubill_api::bind(state, "127.0.0.1:0", 1).expect("bind the API");
@@ -253,6 +293,38 @@ impl RunningAggregator {
             .expect("aggregator task")
             .expect("aggregator result");
         self.stats.snapshot()
+    }
+}
+
+/// A `gpubill aggregator` child process; killed (SIGKILL) and reaped when dropped.
+pub struct ChildAggregator(std::process::Child);
+
+impl ChildAggregator {
+    /// Waits for the process to exit by itself, at most `seconds`.
+    pub async fn wait_exit(&mut self, seconds: u64) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("child status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the aggregator did not exit within {seconds} s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildAggregator {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -312,4 +384,174 @@ pub fn div_round_half_even(numerator: i128, denominator: i128) -> i128 {
 /// Formats cents as a two-place decimal string.
 pub fn cents(value: i128) -> String {
     format!("{}.{:02}", value / 100, value % 100)
+}
+
+/// A small cluster: 3 GPUs on two allocations of two tenants.
+pub fn small_cluster(base: &Cluster) -> Cluster {
+    Cluster {
+        tenants: base.tenants.clone(),
+        nodes: vec![NodeSpec {
+            id: "node-001".into(),
+            sku: "H100-SXM5-80GB".into(),
+            gpus: 8,
+        }],
+        allocations: vec![
+            AllocationSpec {
+                id: "r-1".into(),
+                tenant: "mistral-lab".into(),
+                node: "node-001".into(),
+                gpus: vec![0, 1],
+                started_at: at("2026-11-10T00:00:00Z"),
+            },
+            AllocationSpec {
+                id: "r-2".into(),
+                tenant: "nordic-nlp".into(),
+                node: "node-001".into(),
+                gpus: vec![2],
+                started_at: at("2026-11-10T00:30:00Z"),
+            },
+        ],
+    }
+}
+
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Meters the small cluster over `[from, until)` with the real agent, as fast as it goes.
+pub async fn meter(env: &TestEnv, from: &str, until: &str) -> u64 {
+    let cluster = small_cluster(&env.config.cluster);
+    let window = gpubill_agent::RunWindow {
+        from: at(from),
+        until: Some(at(until)),
+        speed: 0.0,
+    };
+    let (_trigger, stop) = shutdown::channel();
+    let report = gpubill_agent::run(
+        &env.config.settings.kafka,
+        &env.config.settings.agent,
+        &cluster,
+        None,
+        window,
+        stop,
+    )
+    .await
+    .expect("agent run");
+    env.note_delivered(&report.delivered);
+    report.events
+}
+
+/// Two hours of the small cluster: 2 × 720 + 540 events.
+pub async fn meter_two_hours(env: &TestEnv) -> u64 {
+    meter(env, "2026-11-10T00:00:00Z", "2026-11-10T02:00:00Z").await
+}
+
+/// Everything the ledger holds that does not depend on batch boundaries, wall-clock time or the
+/// offsets of records that were not billed.
+pub async fn ledger_fingerprint(env: &TestEnv) -> Vec<String> {
+    env.conn(|conn| {
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            line: String,
+        }
+        let queries = [
+            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, event_id, tenant_id, sku, interval_start, interval_end, gpu_seconds, source_partition) AS line FROM usage_events ORDER BY 1",
+            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, segment, period, segment_start, segment_end, gpu_seconds, price_per_gpu_hour, amount) AS line FROM rated_usage ORDER BY 1",
+            "SELECT concat_ws('|', tenant_id, sku, period, price_per_gpu_hour, sum(gpu_seconds), sum(amount), sum(segment_count)) AS line FROM ledger_entries GROUP BY tenant_id, sku, period, price_per_gpu_hour ORDER BY 1",
+        ];
+        queries
+            .iter()
+            .flat_map(|query| diesel::sql_query(*query).load::<Line>(conn).expect("fingerprint query"))
+            .map(|row| row.line)
+            .collect()
+    })
+    .await
+}
+
+/// Bad records, each with the reason the aggregator must give, all keyed like allocation `r-1`
+/// so they share its partition and sit between its good records.
+pub fn poison_records() -> Vec<(&'static str, Vec<u8>)> {
+    let good = UsageEventV1::new(
+        UsageDataV1 {
+            tenant_id: "mistral-lab".into(),
+            allocation_id: "r-1".into(),
+            node_id: "node-001".into(),
+            gpu_uuid: "GPU-poison".into(),
+            sku: "H100-SXM5-80GB".into(),
+            seq: 1,
+            interval_start: at("2026-11-10T00:00:00Z"),
+            interval_end: at("2026-11-10T00:00:10Z"),
+        },
+        at("2026-11-10T00:00:10Z"),
+    );
+    let variant = |edit: &dyn Fn(&mut UsageEventV1)| {
+        let mut event = good.clone();
+        edit(&mut event);
+        event.encode()
+    };
+    vec![
+        (
+            "invalid_json",
+            b"{\"specversion\": \"1.0\", \"type\"".to_vec(),
+        ),
+        (
+            "unknown_type",
+            variant(&|e| e.event_type = "gpubill.gpu.usage.v9".into()),
+        ),
+        (
+            "unknown_sku",
+            variant(&|e| e.data.sku = "B200-SXM-192GB".into()),
+        ),
+        (
+            "invalid_interval",
+            variant(&|e| e.data.interval_end = e.data.interval_start),
+        ),
+        (
+            "interval_too_long",
+            variant(&|e| e.data.interval_end = e.data.interval_start + chrono::Duration::hours(2)),
+        ),
+        (
+            "future_interval",
+            variant(&|e| {
+                e.data.interval_start = Utc::now() + chrono::Duration::days(1);
+                e.data.interval_end = e.data.interval_start + chrono::Duration::seconds(10);
+            }),
+        ),
+        (
+            "unknown_tenant",
+            variant(&|e| e.data.tenant_id = "nobody".into()),
+        ),
+    ]
+}
+
+/// Produces every poison record, keyed `r-1`.
+pub async fn produce_poison(env: &TestEnv) -> Vec<&'static str> {
+    let poison = poison_records();
+    let records: Vec<(&str, Vec<u8>)> = poison
+        .iter()
+        .map(|(_, bytes)| ("r-1", bytes.clone()))
+        .collect();
+    env.produce_raw(&records).await;
+    poison.iter().map(|(reason, _)| *reason).collect()
+}
+
+/// The dead-letter topic's records as (reason, source offset), sorted, read until `count` are there.
+pub fn dead_letters(env: &TestEnv, count: usize) -> Vec<(String, String)> {
+    let topic = env.config.settings.kafka.dead_letter_topic.clone();
+    let mut letters: Vec<(String, String)> = env
+        .read_topic(&topic, count)
+        .iter()
+        .map(|m| {
+            (
+                header(m, gpubill_schema::event::dead_letter_headers::REASON).unwrap_or_default(),
+                header(m, gpubill_schema::event::dead_letter_headers::SOURCE_OFFSET)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    letters.sort();
+    letters
 }
