@@ -8,7 +8,7 @@ use gpubill_domain::{PriceBook, RatedSegment, gpu_seconds, rate_interval};
 use gpubill_schema::event::decode_usage_event;
 use gpubill_schema::models::{NewLedgerEntry, NewRatedUsage, NewUsageEvent};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// A consumed record, owned.
@@ -27,6 +27,8 @@ pub type StreamPosition = (String, String, i64);
 pub struct AcceptedEvent {
     pub usage: NewUsageEvent,
     pub segments: Vec<RatedSegment>,
+    /// Index of the record it came from in the batch's records.
+    pub record_index: usize,
 }
 
 impl AcceptedEvent {
@@ -36,6 +38,57 @@ impl AcceptedEvent {
             self.usage.gpu_uuid.clone(),
             self.usage.seq,
         )
+    }
+
+    pub fn content(&self) -> EventContent {
+        EventContent::of(&self.usage)
+    }
+}
+
+/// What must be identical for two events at one stream position (or with one id) to be the same
+/// event. Timestamps are compared to the microsecond, the ledger's resolution; the quantity is
+/// exact, so no nanosecond of difference goes unnoticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventContent {
+    pub event_id: Uuid,
+    pub position: StreamPosition,
+    pub tenant_id: String,
+    pub node_id: String,
+    pub sku: String,
+    pub interval_start_micros: i64,
+    pub interval_end_micros: i64,
+    pub gpu_seconds: Decimal,
+}
+
+impl EventContent {
+    pub fn of(usage: &NewUsageEvent) -> Self {
+        Self {
+            event_id: usage.event_id,
+            position: (
+                usage.allocation_id.clone(),
+                usage.gpu_uuid.clone(),
+                usage.seq,
+            ),
+            tenant_id: usage.tenant_id.clone(),
+            node_id: usage.node_id.clone(),
+            sku: usage.sku.clone(),
+            interval_start_micros: usage.interval_start.timestamp_micros(),
+            interval_end_micros: usage.interval_end.timestamp_micros(),
+            gpu_seconds: usage.gpu_seconds.normalize(),
+        }
+    }
+
+    /// Why `self` conflicts with `earlier`, if it does; `None` means it is the same event again.
+    fn conflict_with(&self, earlier: &EventContent) -> Option<String> {
+        if self == earlier {
+            return None;
+        }
+        let (allocation, gpu, seq) = &earlier.position;
+        Some(format!(
+            "event {} at {}/{}/{} differs from event {} already at {allocation}/{gpu}/{seq} \
+             (same id or same stream position, different content)",
+            self.event_id, self.position.0, self.position.1, self.position.2, earlier.event_id
+        ))
     }
 }
 
@@ -47,11 +100,13 @@ pub struct DeadLetter {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
-    /// Valid events, at most one per stream position.
+    /// Valid events; after [`resolve_against_ledger`], only those new to the ledger, at most one
+    /// per stream position.
     pub accepted: Vec<AcceptedEvent>,
     pub dead_letters: Vec<DeadLetter>,
-    /// Valid events dropped because an earlier record of the same batch had their position.
-    pub duplicates_in_batch: usize,
+    /// Valid events dropped because an earlier record of the batch, or the ledger, already had
+    /// them, identical.
+    pub duplicates: usize,
     /// Per partition, the offset after the last record of the batch.
     pub next_offsets: BTreeMap<i32, i64>,
 }
@@ -64,21 +119,14 @@ pub fn classify(
     now: DateTime<Utc>,
 ) -> Batch {
     let mut batch = Batch::default();
-    let mut seen: HashSet<StreamPosition> = HashSet::with_capacity(records.len());
-    for record in records {
+    for (record_index, record) in records.iter().enumerate() {
         let next = batch
             .next_offsets
             .entry(record.partition)
             .or_insert(record.offset + 1);
         *next = (*next).max(record.offset + 1);
-        match accept(record, validator, price_book, now) {
-            Ok(event) => {
-                if seen.insert(event.position()) {
-                    batch.accepted.push(event);
-                } else {
-                    batch.duplicates_in_batch += 1;
-                }
-            }
+        match accept(record, record_index, validator, price_book, now) {
+            Ok(event) => batch.accepted.push(event),
             Err(rejection) => batch.dead_letters.push(DeadLetter {
                 record: record.clone(),
                 rejection,
@@ -88,8 +136,84 @@ pub fn classify(
     batch
 }
 
+/// Leaves in `accepted` only events new to the ledger and to the batch, one per stream position.
+/// What the ledger holds (`stored`) comes first, then the batch in order: an identical event
+/// again is a duplicate (dropped, counted); a different event with a used id or stream position
+/// is a `conflict` dead letter; neither is written.
+pub fn resolve_against_ledger(batch: &mut Batch, records: &[Record], stored: Vec<EventContent>) {
+    let mut seen = Seen::default();
+    for content in stored {
+        seen.check(content);
+    }
+    let accepted = std::mem::take(&mut batch.accepted);
+    for event in accepted {
+        match seen.check(event.content()) {
+            Verdict::New => batch.accepted.push(event),
+            Verdict::Duplicate => batch.duplicates += 1,
+            Verdict::Conflict(detail) => {
+                let fallback = Record {
+                    partition: event.usage.source_partition,
+                    offset: event.usage.source_offset,
+                    key: None,
+                    payload: None,
+                };
+                let record = records.get(event.record_index).unwrap_or(&fallback);
+                batch.dead_letters.push(conflict(record, detail));
+            }
+        }
+    }
+}
+
+fn conflict(record: &Record, detail: String) -> DeadLetter {
+    DeadLetter {
+        record: record.clone(),
+        rejection: Rejection {
+            reason: "conflict",
+            detail,
+        },
+    }
+}
+
+enum Verdict {
+    New,
+    Duplicate,
+    Conflict(String),
+}
+
+/// Events seen so far, by stream position and by id.
+#[derive(Default)]
+struct Seen {
+    by_position: HashMap<StreamPosition, EventContent>,
+    by_id: HashMap<Uuid, StreamPosition>,
+}
+
+impl Seen {
+    /// Classifies `content` against what was seen, and remembers it if it is new.
+    fn check(&mut self, content: EventContent) -> Verdict {
+        if let Some(earlier) = self.by_position.get(&content.position) {
+            return match content.conflict_with(earlier) {
+                None => Verdict::Duplicate,
+                Some(detail) => Verdict::Conflict(detail),
+            };
+        }
+        if let Some(earlier) = self
+            .by_id
+            .get(&content.event_id)
+            .and_then(|position| self.by_position.get(position))
+        {
+            // Same id at another position: always a conflict.
+            return Verdict::Conflict(content.conflict_with(earlier).unwrap_or_default());
+        }
+        self.by_id
+            .insert(content.event_id, content.position.clone());
+        self.by_position.insert(content.position.clone(), content);
+        Verdict::New
+    }
+}
+
 fn accept(
     record: &Record,
+    record_index: usize,
     validator: &Validator,
     price_book: &PriceBook,
     now: DateTime<Utc>,
@@ -127,6 +251,7 @@ fn accept(
             source_offset: record.offset,
         },
         segments,
+        record_index,
     })
 }
 
@@ -204,14 +329,17 @@ mod tests {
         }
     }
 
+    /// Classifies and resolves against an empty ledger, as the aggregator does for a first batch.
     fn classify_all(records: &[Record]) -> Batch {
         let validator = Validator::new(3600, 300, ["t1".to_owned()]);
-        classify(
+        let mut batch = classify(
             records,
             &validator,
             &price_book(),
             at("2026-11-23T12:00:00Z"),
-        )
+        );
+        resolve_against_ledger(&mut batch, records, Vec::new());
+        batch
     }
 
     #[test]
@@ -225,11 +353,56 @@ mod tests {
             record(13, &second),
         ]);
         assert_eq!(batch.accepted.len(), 2);
-        assert_eq!(batch.duplicates_in_batch, 1);
+        assert_eq!(batch.duplicates, 1);
         assert_eq!(batch.dead_letters.len(), 1);
         assert_eq!(batch.dead_letters[0].rejection.reason, "invalid_json");
         assert_eq!(batch.dead_letters[0].record.offset, 11);
         assert_eq!(batch.next_offsets, BTreeMap::from([(2, 14)]));
+    }
+
+    #[test]
+    fn same_position_or_same_id_with_other_content_is_a_conflict() {
+        let original = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
+        let mut longer = original.clone();
+        longer.data.interval_end = at("2026-11-23T10:00:11Z");
+        let mut moved = original.clone();
+        moved.data.seq = 7; // same id, another position
+        let batch = classify_all(&[
+            record(0, &original.encode()),
+            record(1, &longer.encode()),
+            record(2, &moved.encode()),
+            record(3, &original.encode()),
+        ]);
+        assert_eq!(batch.accepted.len(), 1);
+        assert_eq!(batch.duplicates, 1);
+        let conflicts: Vec<(i64, &str)> = batch
+            .dead_letters
+            .iter()
+            .map(|l| (l.record.offset, l.rejection.reason))
+            .collect();
+        assert_eq!(conflicts, [(1, "conflict"), (2, "conflict")]);
+    }
+
+    #[test]
+    fn the_ledger_decides_duplicates_and_conflicts() {
+        let stored = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
+        let mut changed = stored.clone();
+        changed.data.tenant_id = "t1".into();
+        changed.data.node_id = "n2".into();
+        let fresh = event(2, "2026-11-23T10:00:10Z", "2026-11-23T10:00:20Z");
+        let records = [record(0, &stored.encode()), record(1, &fresh.encode())];
+        let mut batch = classify_all(&records);
+        let in_ledger = batch.accepted[0].content();
+        resolve_against_ledger(&mut batch, &records, vec![in_ledger.clone()]);
+        assert_eq!((batch.accepted.len(), batch.duplicates), (1, 1));
+        assert_eq!(batch.accepted[0].usage.seq, 2);
+
+        let records = [record(5, &changed.encode())];
+        let mut batch = classify_all(&records);
+        resolve_against_ledger(&mut batch, &records, vec![in_ledger]);
+        assert!(batch.accepted.is_empty());
+        assert_eq!(batch.dead_letters[0].rejection.reason, "conflict");
+        assert_eq!(batch.dead_letters[0].record.offset, 5);
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! it succeeds. On shutdown the batch in hand is finished (or, while retrying, abandoned
 //! uncommitted) and the loop returns.
 
-use crate::batch::{Batch, Record, classify};
+use crate::batch::{Batch, Record, classify, resolve_against_ledger};
 use crate::dead_letter::DeadLetterProducer;
 use crate::error::AggregatorError;
-use crate::store::{apply_batch, load_offsets, load_tenants};
+use crate::store::{apply_batch, load_offsets, load_tenants, stored_contents};
 use crate::validate::Validator;
 use chrono::Utc;
 use gpubill_platform::config::{AggregatorSettings, Config};
@@ -139,6 +139,19 @@ pub async fn run(
             tenants_loaded = true;
             batch = classify(&records, &validator, price_book, Utc::now());
         }
+        // Events the ledger already holds are duplicates (dropped) or conflicts (dead-lettered),
+        // decided before anything is produced or written.
+        let accepted = Arc::new(std::mem::take(&mut batch.accepted));
+        let Some(stored) = retry(settings, &mut shutdown, "read stored events", || {
+            let accepted = accepted.clone();
+            with_conn(&pool, move |conn| stored_contents(conn, &accepted))
+        })
+        .await?
+        else {
+            break;
+        };
+        batch.accepted = Arc::try_unwrap(accepted).unwrap_or_else(|shared| (*shared).clone());
+        resolve_against_ledger(&mut batch, &records, stored);
         let batch = Arc::new(batch);
 
         if !batch.dead_letters.is_empty() {
@@ -176,10 +189,7 @@ pub async fn run(
         AggregatorStats::add(&stats.batches, 1);
         AggregatorStats::add(&stats.records, records.len());
         AggregatorStats::add(&stats.applied, applied.new_events);
-        AggregatorStats::add(
-            &stats.duplicates,
-            applied.duplicates + batch.duplicates_in_batch,
-        );
+        AggregatorStats::add(&stats.duplicates, applied.duplicates + batch.duplicates);
         AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
         log_batch(&batch, &records, applied.new_events, started);
     }

@@ -1,11 +1,11 @@
 //! The aggregator's Postgres side: reading consumed offsets and tenants, and applying a batch —
 //! usage rows, rated segments, ledger postings and the next offsets — in one transaction.
 
-use crate::batch::{AcceptedEvent, Batch, StreamPosition, postings, rated_rows};
+use crate::batch::{AcceptedEvent, Batch, EventContent, StreamPosition, postings, rated_rows};
 use crate::error::AggregatorError;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{Array, BigInt, Integer, Numeric, Text, Timestamptz};
 use gpubill_platform::failpoint;
 use gpubill_schema::models::NewRatedUsage;
 use gpubill_schema::schema::{
@@ -23,7 +23,7 @@ const ROWS_PER_STATEMENT: usize = 4000;
 pub struct Applied {
     /// Events written and billed.
     pub new_events: usize,
-    /// Valid events whose stream position was already in the ledger.
+    /// Valid events another writer put in the ledger between the batch's read and its write.
     pub duplicates: usize,
     pub ledger_entries: usize,
 }
@@ -44,6 +44,76 @@ pub fn load_offsets(
 
 pub fn load_tenants(conn: &mut PgConnection) -> Result<Vec<String>, AggregatorError> {
     Ok(tenants::table.select(tenants::tenant_id).load(conn)?)
+}
+
+/// The ledger's copies of events that share a stream position or an id with `accepted`.
+pub fn stored_contents(
+    conn: &mut PgConnection,
+    accepted: &[AcceptedEvent],
+) -> Result<Vec<EventContent>, AggregatorError> {
+    if accepted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let allocation_ids: Vec<&str> = accepted
+        .iter()
+        .map(|e| e.usage.allocation_id.as_str())
+        .collect();
+    let gpu_uuids: Vec<&str> = accepted.iter().map(|e| e.usage.gpu_uuid.as_str()).collect();
+    let seqs: Vec<i64> = accepted.iter().map(|e| e.usage.seq).collect();
+    let event_ids: Vec<Uuid> = accepted.iter().map(|e| e.usage.event_id).collect();
+    let rows: Vec<StoredEvent> = diesel::sql_query(
+        "SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
+                u.interval_start, u.interval_end, u.gpu_seconds \
+         FROM usage_events u \
+         JOIN unnest($1::text[], $2::text[], $3::int8[]) AS k(allocation_id, gpu_uuid, seq) \
+           ON (u.allocation_id, u.gpu_uuid, u.seq) = (k.allocation_id, k.gpu_uuid, k.seq) \
+         UNION \
+         SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
+                u.interval_start, u.interval_end, u.gpu_seconds \
+         FROM usage_events u WHERE u.event_id = ANY($4::uuid[])",
+    )
+    .bind::<Array<Text>, _>(&allocation_ids)
+    .bind::<Array<Text>, _>(&gpu_uuids)
+    .bind::<Array<BigInt>, _>(&seqs)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&event_ids)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| EventContent {
+            event_id: row.event_id,
+            position: (row.allocation_id, row.gpu_uuid, row.seq),
+            tenant_id: row.tenant_id,
+            node_id: row.node_id,
+            sku: row.sku,
+            interval_start_micros: row.interval_start.timestamp_micros(),
+            interval_end_micros: row.interval_end.timestamp_micros(),
+            gpu_seconds: row.gpu_seconds.normalize(),
+        })
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct StoredEvent {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    event_id: Uuid,
+    #[diesel(sql_type = Text)]
+    allocation_id: String,
+    #[diesel(sql_type = Text)]
+    gpu_uuid: String,
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = Text)]
+    tenant_id: String,
+    #[diesel(sql_type = Text)]
+    node_id: String,
+    #[diesel(sql_type = Text)]
+    sku: String,
+    #[diesel(sql_type = Timestamptz)]
+    interval_start: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    interval_end: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = Numeric)]
+    gpu_seconds: rust_decimal::Decimal,
 }
 
 /// Writes a batch atomically. Offsets only move forward: an attempt to move one back (a second

@@ -397,3 +397,44 @@ async fn poison_records_between_good_ones_never_stop_the_partition() {
         "every poison record is on the dead-letter topic with its reason"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_id_with_another_payload_is_a_conflict_and_writes_nothing() {
+    let env = TestEnv::new().await;
+    let h100 = "H100-SXM5-80GB";
+    let original = usage(
+        "mistral-lab",
+        "c-1",
+        "GPU-C",
+        h100,
+        1,
+        at("2026-11-02T10:00:00Z"),
+        at("2026-11-02T10:00:10Z"),
+    );
+    env.produce_raw(&[("c-1", original.encode())]).await;
+    let first = env.start_aggregator();
+    env.wait_caught_up().await;
+    first.stop().await;
+    let before = ledger_fingerprint(&env).await;
+
+    // Same id, ten more seconds; and the original again.
+    let mut inflated = original.clone();
+    inflated.data.interval_end = at("2026-11-02T10:00:20Z");
+    env.produce_raw(&[("c-1", inflated.encode()), ("c-1", original.encode())])
+        .await;
+    let second = env.start_aggregator();
+    env.wait_caught_up().await;
+    let stats = second.stop().await;
+    assert_eq!(
+        (stats.applied, stats.duplicates, stats.dead_lettered),
+        (0, 1, 1)
+    );
+    assert_eq!(
+        ledger_fingerprint(&env).await,
+        before,
+        "a conflict writes nothing"
+    );
+    let letters = dead_letters(&env, 1);
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].0, "conflict");
+}
