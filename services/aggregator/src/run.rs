@@ -31,7 +31,7 @@ pub struct AggregatorStats {
     pub records: AtomicU64,
     /// Events written to the ledger and billed.
     pub applied: AtomicU64,
-    /// Valid events dropped because their stream position was already billed.
+    /// Valid events dropped because the ledger or the batch already had them, identical.
     pub duplicates: AtomicU64,
     pub dead_lettered: AtomicU64,
 }
