@@ -139,7 +139,8 @@ pub fn classify(
 /// Leaves in `accepted` only events new to the ledger and to the batch, one per stream position.
 /// What the ledger holds (`stored`) comes first, then the batch in order: an identical event
 /// again is a duplicate (dropped, counted); a different event with a used id or stream position
-/// is a `conflict` dead letter; neither is written.
+/// is a `conflict` dead letter; an event whose interval overlaps another on the same GPU is an
+/// `overlapping_interval` dead letter; none of these is written.
 pub fn resolve_against_ledger(batch: &mut Batch, records: &[Record], stored: Vec<EventContent>) {
     let mut seen = Seen::default();
     for content in stored {
@@ -151,26 +152,33 @@ pub fn resolve_against_ledger(batch: &mut Batch, records: &[Record], stored: Vec
             Verdict::New => batch.accepted.push(event),
             Verdict::Duplicate => batch.duplicates += 1,
             Verdict::Conflict(detail) => {
-                let fallback = Record {
-                    partition: event.usage.source_partition,
-                    offset: event.usage.source_offset,
-                    key: None,
-                    payload: None,
-                };
-                let record = records.get(event.record_index).unwrap_or(&fallback);
-                batch.dead_letters.push(conflict(record, detail));
+                batch
+                    .dead_letters
+                    .push(dead_letter(source(records, &event), "conflict", detail))
             }
+            Verdict::Overlap(detail) => batch.dead_letters.push(dead_letter(
+                source(records, &event),
+                "overlapping_interval",
+                detail,
+            )),
         }
     }
 }
 
-fn conflict(record: &Record, detail: String) -> DeadLetter {
+/// The record an accepted event came from (always present; the fallback keeps its coordinates).
+fn source(records: &[Record], event: &AcceptedEvent) -> Record {
+    records.get(event.record_index).cloned().unwrap_or(Record {
+        partition: event.usage.source_partition,
+        offset: event.usage.source_offset,
+        key: None,
+        payload: None,
+    })
+}
+
+fn dead_letter(record: Record, reason: &'static str, detail: String) -> DeadLetter {
     DeadLetter {
-        record: record.clone(),
-        rejection: Rejection {
-            reason: "conflict",
-            detail,
-        },
+        record,
+        rejection: Rejection { reason, detail },
     }
 }
 
@@ -178,13 +186,16 @@ enum Verdict {
     New,
     Duplicate,
     Conflict(String),
+    Overlap(String),
 }
 
-/// Events seen so far, by stream position and by id.
+/// Events seen so far: by stream position, by id, and each GPU's intervals (disjoint, keyed by
+/// start) with the position that holds them.
 #[derive(Default)]
 struct Seen {
     by_position: HashMap<StreamPosition, EventContent>,
     by_id: HashMap<Uuid, StreamPosition>,
+    by_gpu: HashMap<String, BTreeMap<i64, (i64, StreamPosition)>>,
 }
 
 impl Seen {
@@ -204,6 +215,22 @@ impl Seen {
             // Same id at another position: always a conflict.
             return Verdict::Conflict(content.conflict_with(earlier).unwrap_or_default());
         }
+        let intervals = self.by_gpu.entry(content.position.1.clone()).or_default();
+        // Intervals kept here are disjoint, so only the last one starting before this one ends
+        // can overlap it.
+        if let Some((start, (end, position))) =
+            intervals.range(..content.interval_end_micros).next_back()
+            && *end > content.interval_start_micros
+        {
+            return Verdict::Overlap(format!(
+                "GPU {} is already billed over [{start}, {end}) µs since the epoch by {}/{}/{}",
+                content.position.1, position.0, position.1, position.2
+            ));
+        }
+        intervals.insert(
+            content.interval_start_micros,
+            (content.interval_end_micros, content.position.clone()),
+        );
         self.by_id
             .insert(content.event_id, content.position.clone());
         self.by_position.insert(content.position.clone(), content);
@@ -381,6 +408,65 @@ mod tests {
             .map(|l| (l.record.offset, l.rejection.reason))
             .collect();
         assert_eq!(conflicts, [(1, "conflict"), (2, "conflict")]);
+    }
+
+    #[test]
+    fn overlapping_intervals_on_one_gpu_are_rejected() {
+        let first = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
+        let adjacent = event(2, "2026-11-23T10:00:10Z", "2026-11-23T10:00:20Z");
+        // Fresh events with their own ids: a2 on the same GPU overlapping `first`, and a2 on another GPU.
+        let rebuilt = |edit: &dyn Fn(&mut gpubill_schema::event::UsageDataV1)| {
+            let mut data = event(1, "2026-11-23T10:00:05Z", "2026-11-23T10:00:15Z").data;
+            edit(&mut data);
+            gpubill_schema::event::UsageEventV1::new(data, at("2026-11-23T10:00:15Z"))
+        };
+        let other_allocation = rebuilt(&|d| d.allocation_id = "a2".into());
+        let other_gpu = rebuilt(&|d| {
+            d.allocation_id = "a2".into();
+            d.gpu_uuid = "GPU-2".into();
+        });
+        let records = [
+            record(0, &first.encode()),
+            record(1, &adjacent.encode()),
+            record(2, &other_allocation.encode()),
+            record(3, &other_gpu.encode()),
+        ];
+        let batch = classify_all(&records);
+        let kept: Vec<i64> = batch
+            .accepted
+            .iter()
+            .map(|e| e.usage.source_offset)
+            .collect();
+        assert_eq!(
+            kept,
+            [0, 1, 3],
+            "back-to-back intervals and other GPUs are fine: {:?}",
+            batch
+                .dead_letters
+                .iter()
+                .map(|l| &l.rejection)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            batch.dead_letters[0].rejection.reason,
+            "overlapping_interval"
+        );
+        assert_eq!(batch.dead_letters[0].record.offset, 2);
+
+        // Against the ledger: an interval inside a stored one.
+        let records = [record(9, &other_allocation.encode())];
+        let stored = classify_all(&[record(0, &first.encode())]).accepted[0].content();
+        let mut batch = classify(
+            &records,
+            &Validator::new(3600, 300, ["t1".to_owned()]),
+            &price_book(),
+            at("2026-11-23T12:00:00Z"),
+        );
+        resolve_against_ledger(&mut batch, &records, vec![stored]);
+        assert_eq!(
+            batch.dead_letters[0].rejection.reason,
+            "overlapping_interval"
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub fn load_tenants(conn: &mut PgConnection) -> Result<Vec<String>, AggregatorEr
     Ok(tenants::table.select(tenants::tenant_id).load(conn)?)
 }
 
-/// The ledger's copies of events that share a stream position or an id with `accepted`.
+/// The ledger's copies of events that share a stream position or an id with `accepted`, or
+/// whose interval overlaps one of theirs on the same GPU.
 pub fn stored_contents(
     conn: &mut PgConnection,
     accepted: &[AcceptedEvent],
@@ -61,6 +62,10 @@ pub fn stored_contents(
     let gpu_uuids: Vec<&str> = accepted.iter().map(|e| e.usage.gpu_uuid.as_str()).collect();
     let seqs: Vec<i64> = accepted.iter().map(|e| e.usage.seq).collect();
     let event_ids: Vec<Uuid> = accepted.iter().map(|e| e.usage.event_id).collect();
+    let starts: Vec<chrono::DateTime<chrono::Utc>> =
+        accepted.iter().map(|e| e.usage.interval_start).collect();
+    let ends: Vec<chrono::DateTime<chrono::Utc>> =
+        accepted.iter().map(|e| e.usage.interval_end).collect();
     let rows: Vec<StoredEvent> = diesel::sql_query(
         "SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
                 u.interval_start, u.interval_end, u.gpu_seconds \
@@ -70,12 +75,21 @@ pub fn stored_contents(
          UNION \
          SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
                 u.interval_start, u.interval_end, u.gpu_seconds \
-         FROM usage_events u WHERE u.event_id = ANY($4::uuid[])",
+         FROM usage_events u WHERE u.event_id = ANY($4::uuid[]) \
+         UNION \
+         SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
+                u.interval_start, u.interval_end, u.gpu_seconds \
+         FROM usage_events u \
+         JOIN unnest($2::text[], $5::timestamptz[], $6::timestamptz[]) AS k(gpu_uuid, interval_start, interval_end) \
+           ON u.gpu_uuid = k.gpu_uuid \
+          AND tstzrange(u.interval_start, u.interval_end) && tstzrange(k.interval_start, k.interval_end)",
     )
     .bind::<Array<Text>, _>(&allocation_ids)
     .bind::<Array<Text>, _>(&gpu_uuids)
     .bind::<Array<BigInt>, _>(&seqs)
     .bind::<Array<diesel::sql_types::Uuid>, _>(&event_ids)
+    .bind::<Array<Timestamptz>, _>(&starts)
+    .bind::<Array<Timestamptz>, _>(&ends)
     .load(conn)?;
     Ok(rows
         .into_iter()

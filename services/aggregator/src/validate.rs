@@ -11,8 +11,8 @@ use std::collections::HashSet;
 pub struct Rejection {
     /// Machine-readable, stable: `invalid_json`, `unknown_type`, `missing_field`,
     /// `invalid_field`, `invalid_interval`, `interval_too_long`, `future_interval`,
-    /// `unknown_sku`, `unknown_tenant`, `sku_unpriced`; and `conflict`, decided against the ledger
-    /// by `batch::resolve_against_ledger`.
+    /// `unknown_sku`, `unknown_tenant`, `sku_unpriced`; and `conflict` and `overlapping_interval`,
+    /// decided against the ledger by `batch::resolve_against_ledger`.
     pub reason: &'static str,
     pub detail: String,
 }

@@ -75,3 +75,53 @@ async fn committed_offsets_only_move_forward() {
     );
     assert_eq!(result.1, BTreeMap::from([(3, 100)]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gpu_cannot_be_billed_twice_for_the_same_instant() {
+    let env = TestEnv::new().await;
+    let insert = |allocation: &'static str, seq: i64, start: &'static str, end: &'static str| {
+        move |conn: &mut diesel::PgConnection| {
+            diesel::sql_query(
+                "INSERT INTO usage_events (allocation_id, gpu_uuid, seq, event_id, tenant_id, node_id, sku, \
+                 interval_start, interval_end, gpu_seconds, source_partition, source_offset) \
+                 VALUES ($1, 'GPU-1', $2, gen_random_uuid(), 'mistral-lab', 'node-001', 'H100-SXM5-80GB', \
+                 $3::timestamptz, $4::timestamptz, 10, 0, 0)",
+            )
+            .bind::<diesel::sql_types::Text, _>(allocation)
+            .bind::<diesel::sql_types::BigInt, _>(seq)
+            .bind::<diesel::sql_types::Text, _>(start)
+            .bind::<diesel::sql_types::Text, _>(end)
+            .execute(conn)
+            .map_err(|e| e.to_string())
+        }
+    };
+    env.conn(insert(
+        "a-1",
+        1,
+        "2026-11-02T10:00:00Z",
+        "2026-11-02T10:00:10Z",
+    ))
+    .await
+    .expect("first interval");
+    env.conn(insert(
+        "a-1",
+        2,
+        "2026-11-02T10:00:10Z",
+        "2026-11-02T10:00:20Z",
+    ))
+    .await
+    .expect("back to back is fine");
+    let overlap = env
+        .conn(insert(
+            "a-2",
+            1,
+            "2026-11-02T10:00:15Z",
+            "2026-11-02T10:00:25Z",
+        ))
+        .await;
+    assert!(
+        overlap
+            .expect_err("the database must refuse")
+            .contains("usage_events_no_overlap_per_gpu")
+    );
+}

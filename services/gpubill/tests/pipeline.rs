@@ -438,3 +438,46 @@ async fn a_used_id_with_another_payload_is_a_conflict_and_writes_nothing() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].0, "conflict");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpu_metered_twice_for_the_same_time_is_rejected_as_overlapping() {
+    let env = TestEnv::new().await;
+    let h100 = "H100-SXM5-80GB";
+    let first = usage(
+        "mistral-lab",
+        "o-1",
+        "GPU-O",
+        h100,
+        1,
+        at("2026-11-02T10:00:00Z"),
+        at("2026-11-02T10:00:10Z"),
+    );
+    let second = usage(
+        "helix-bio",
+        "o-2",
+        "GPU-O",
+        h100,
+        1,
+        at("2026-11-02T10:00:05Z"),
+        at("2026-11-02T10:00:15Z"),
+    );
+    let later = usage(
+        "helix-bio",
+        "o-2",
+        "GPU-O",
+        h100,
+        2,
+        at("2026-11-02T10:00:20Z"),
+        at("2026-11-02T10:00:30Z"),
+    );
+    env.produce_raw(&[("o-1", first.encode())]).await;
+    let aggregator = env.start_aggregator();
+    env.wait_caught_up().await;
+    env.produce_raw(&[("o-2", second.encode()), ("o-2", later.encode())])
+        .await;
+    env.wait_caught_up().await;
+    let stats = aggregator.stop().await;
+    assert_eq!((stats.applied, stats.dead_lettered), (2, 1));
+    let letters = dead_letters(&env, 1);
+    assert_eq!(letters[0].0, "overlapping_interval");
+}

@@ -1,0 +1,1 @@
+ALTER TABLE usage_events DROP CONSTRAINT usage_events_no_overlap_per_gpu;
