@@ -7,7 +7,7 @@
 use crate::batch::{Batch, Record, classify, resolve_against_ledger};
 use crate::dead_letter::DeadLetterProducer;
 use crate::error::AggregatorError;
-use crate::store::{apply_batch, load_offsets, load_tenants, stored_contents};
+use crate::store::{LookupKeys, apply_batch, load_offsets, load_tenants, stored_contents};
 use crate::validate::Validator;
 use chrono::Utc;
 use gpubill_platform::config::{AggregatorSettings, Config};
@@ -100,12 +100,18 @@ pub async fn run(
 
     let dead_letters = Arc::new(DeadLetterProducer::new(kafka)?);
     let price_book = &config.price_book;
+    let Some(tenants) = retry(settings, &mut shutdown, "load tenants", || {
+        with_conn(&pool, load_tenants)
+    })
+    .await?
+    else {
+        return Ok(());
+    };
     let mut validator = Validator::new(
         settings.max_interval_seconds,
         settings.max_future_seconds,
-        Vec::new(),
+        tenants,
     );
-    let mut tenants_loaded = false;
 
     while !shutdown.is_triggered() {
         let mut records = collect(&consumer, settings, &mut shutdown).await;
@@ -120,13 +126,12 @@ pub async fn run(
         }
         let started = Instant::now();
         let mut batch = classify(&records, &validator, price_book, Utc::now());
-        // Tenants are read lazily and re-read when an event names one we do not know yet, so a
-        // tenant created after start-up is accepted without a restart.
-        if !tenants_loaded
-            || batch
-                .dead_letters
-                .iter()
-                .any(|letter| letter.rejection.reason == "unknown_tenant")
+        // Tenants are re-read when an event names one we do not know yet, so a tenant created
+        // after start-up is accepted without a restart.
+        if batch
+            .dead_letters
+            .iter()
+            .any(|letter| letter.rejection.reason == "unknown_tenant")
         {
             let Some(tenants) = retry(settings, &mut shutdown, "load tenants", || {
                 with_conn(&pool, load_tenants)
@@ -136,21 +141,19 @@ pub async fn run(
                 break;
             };
             validator.set_tenants(tenants);
-            tenants_loaded = true;
             batch = classify(&records, &validator, price_book, Utc::now());
         }
         // Events the ledger already holds are duplicates (dropped) or conflicts (dead-lettered),
         // decided before anything is produced or written.
-        let accepted = Arc::new(std::mem::take(&mut batch.accepted));
+        let keys = Arc::new(LookupKeys::of(&batch.accepted));
         let Some(stored) = retry(settings, &mut shutdown, "read stored events", || {
-            let accepted = accepted.clone();
-            with_conn(&pool, move |conn| stored_contents(conn, &accepted))
+            let keys = keys.clone();
+            with_conn(&pool, move |conn| stored_contents(conn, &keys))
         })
         .await?
         else {
             break;
         };
-        batch.accepted = Arc::try_unwrap(accepted).unwrap_or_else(|shared| (*shared).clone());
         resolve_against_ledger(&mut batch, &records, stored);
         let batch = Arc::new(batch);
 

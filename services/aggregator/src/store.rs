@@ -46,26 +46,43 @@ pub fn load_tenants(conn: &mut PgConnection) -> Result<Vec<String>, AggregatorEr
     Ok(tenants::table.select(tenants::tenant_id).load(conn)?)
 }
 
-/// The ledger's copies of events that share a stream position or an id with `accepted`, or
-/// whose interval overlaps one of theirs on the same GPU.
+/// The keys a batch's accepted events are looked up by in the ledger, as owned arrays ready to
+/// bind (so the look-up can run on the blocking pool and be retried without the batch).
+#[derive(Debug, Clone, Default)]
+pub struct LookupKeys {
+    allocation_ids: Vec<String>,
+    gpu_uuids: Vec<String>,
+    seqs: Vec<i64>,
+    event_ids: Vec<Uuid>,
+    starts: Vec<chrono::DateTime<chrono::Utc>>,
+    ends: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl LookupKeys {
+    pub fn of(accepted: &[AcceptedEvent]) -> Self {
+        let mut keys = Self::default();
+        for event in accepted {
+            let usage = &event.usage;
+            keys.allocation_ids.push(usage.allocation_id.clone());
+            keys.gpu_uuids.push(usage.gpu_uuid.clone());
+            keys.seqs.push(usage.seq);
+            keys.event_ids.push(usage.event_id);
+            keys.starts.push(usage.interval_start);
+            keys.ends.push(usage.interval_end);
+        }
+        keys
+    }
+}
+
+/// The ledger's copies of events that share a stream position or an id with the looked-up
+/// events, or whose interval overlaps one of theirs on the same GPU.
 pub fn stored_contents(
     conn: &mut PgConnection,
-    accepted: &[AcceptedEvent],
+    keys: &LookupKeys,
 ) -> Result<Vec<EventContent>, AggregatorError> {
-    if accepted.is_empty() {
+    if keys.seqs.is_empty() {
         return Ok(Vec::new());
     }
-    let allocation_ids: Vec<&str> = accepted
-        .iter()
-        .map(|e| e.usage.allocation_id.as_str())
-        .collect();
-    let gpu_uuids: Vec<&str> = accepted.iter().map(|e| e.usage.gpu_uuid.as_str()).collect();
-    let seqs: Vec<i64> = accepted.iter().map(|e| e.usage.seq).collect();
-    let event_ids: Vec<Uuid> = accepted.iter().map(|e| e.usage.event_id).collect();
-    let starts: Vec<chrono::DateTime<chrono::Utc>> =
-        accepted.iter().map(|e| e.usage.interval_start).collect();
-    let ends: Vec<chrono::DateTime<chrono::Utc>> =
-        accepted.iter().map(|e| e.usage.interval_end).collect();
     let rows: Vec<StoredEvent> = diesel::sql_query(
         "SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
                 u.interval_start, u.interval_end, u.gpu_seconds \
@@ -84,12 +101,12 @@ pub fn stored_contents(
            ON u.gpu_uuid = k.gpu_uuid \
           AND tstzrange(u.interval_start, u.interval_end) && tstzrange(k.interval_start, k.interval_end)",
     )
-    .bind::<Array<Text>, _>(&allocation_ids)
-    .bind::<Array<Text>, _>(&gpu_uuids)
-    .bind::<Array<BigInt>, _>(&seqs)
-    .bind::<Array<diesel::sql_types::Uuid>, _>(&event_ids)
-    .bind::<Array<Timestamptz>, _>(&starts)
-    .bind::<Array<Timestamptz>, _>(&ends)
+    .bind::<Array<Text>, _>(&keys.allocation_ids)
+    .bind::<Array<Text>, _>(&keys.gpu_uuids)
+    .bind::<Array<BigInt>, _>(&keys.seqs)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&keys.event_ids)
+    .bind::<Array<Timestamptz>, _>(&keys.starts)
+    .bind::<Array<Timestamptz>, _>(&keys.ends)
     .load(conn)?;
     Ok(rows
         .into_iter()
