@@ -91,12 +91,8 @@ impl Simulation {
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
         self.allocations
             .iter()
-            .map(|a| self.interval_end(a, a.next_interval))
+            .map(|a| interval_bounds(a.started_at, self.interval, a.next_interval).1)
             .min()
-    }
-
-    fn interval_end(&self, allocation: &MeteredAllocation, k: i64) -> DateTime<Utc> {
-        allocation.started_at + self.interval * i32::try_from(k + 1).unwrap_or(i32::MAX)
     }
 
     /// Emits every interval that has ended by `now`, in time order per stream.
@@ -105,8 +101,7 @@ impl Simulation {
         for allocation in &mut self.allocations {
             loop {
                 let k = allocation.next_interval;
-                let start = allocation.started_at + interval * i32::try_from(k).unwrap_or(i32::MAX);
-                let end = start + interval;
+                let (start, end) = interval_bounds(allocation.started_at, interval, k);
                 if end > now {
                     break;
                 }
@@ -130,6 +125,16 @@ impl Simulation {
             }
         }
     }
+}
+
+/// `[start, end)` of interval `k` of a stream that started at `started_at`.
+fn interval_bounds(
+    started_at: DateTime<Utc>,
+    interval: Duration,
+    k: i64,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = started_at + interval * i32::try_from(k).unwrap_or(i32::MAX);
+    (start, start + interval)
 }
 
 #[cfg(test)]
