@@ -26,9 +26,7 @@ async fn produce_workload(env: &TestEnv) -> Vec<&'static str> {
 async fn reference() -> (Vec<String>, Vec<(String, String)>) {
     let env = TestEnv::with_settings(&SMALL_BATCHES).await;
     let reasons = produce_workload(&env).await;
-    let aggregator = env.start_aggregator();
-    env.wait_caught_up().await;
-    aggregator.stop().await;
+    env.run_aggregator_until_caught_up().await;
     (
         ledger_fingerprint(&env).await,
         dead_letters(&env, reasons.len()),

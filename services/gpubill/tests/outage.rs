@@ -66,9 +66,7 @@ async fn a_postgres_outage_stops_progress_and_the_backlog_drains_exactly_once() 
     aggregator.await.unwrap().unwrap();
 
     meter_two_hours(&reference).await;
-    let uninterrupted = reference.start_aggregator();
-    reference.wait_caught_up().await;
-    uninterrupted.stop().await;
+    reference.run_aggregator_until_caught_up().await;
     assert_eq!(
         ledger_fingerprint(&env).await,
         ledger_fingerprint(&reference).await,

@@ -302,18 +302,16 @@ async fn restarting_the_aggregator_mid_stream_leaves_the_same_ledger_as_an_unint
         before_restart.applied
     );
 
-    let second = interrupted.start_aggregator();
-    interrupted.wait_caught_up().await;
-    let after_restart = second.stop().await;
+    let after_restart = interrupted.run_aggregator_until_caught_up().await;
     assert_eq!(
         after_restart.duplicates, 0,
         "the restarted aggregator resumes at the offsets committed in Postgres"
     );
     assert_eq!(before_restart.applied + after_restart.applied, events);
-
-    let reference = uninterrupted.start_aggregator();
-    uninterrupted.wait_caught_up().await;
-    assert_eq!(reference.stop().await.applied, events);
+    assert_eq!(
+        uninterrupted.run_aggregator_until_caught_up().await.applied,
+        events
+    );
 
     let left = ledger_fingerprint(&interrupted).await;
     assert_eq!(
@@ -328,16 +326,12 @@ async fn restarting_the_aggregator_mid_stream_leaves_the_same_ledger_as_an_unint
 async fn replaying_the_whole_topic_bills_nothing_twice() {
     let env = TestEnv::new().await;
     let events = meter_two_hours(&env).await;
-    let first = env.start_aggregator();
-    env.wait_caught_up().await;
-    assert_eq!(first.stop().await.applied, events);
+    assert_eq!(env.run_aggregator_until_caught_up().await.applied, events);
     let before = ledger_fingerprint(&env).await;
 
     // The agent re-sends the same window (a restarted agent does exactly this).
     assert_eq!(meter_two_hours(&env).await, events);
-    let second = env.start_aggregator();
-    env.wait_caught_up().await;
-    let replay = second.stop().await;
+    let replay = env.run_aggregator_until_caught_up().await;
     assert_eq!((replay.applied, replay.duplicates), (0, events));
     assert_eq!(ledger_fingerprint(&env).await, before);
 }
@@ -378,9 +372,7 @@ async fn poison_records_between_good_ones_never_stop_the_partition() {
     assert_eq!(meter_two_hours(&reference).await, events);
 
     for target in [&env, &reference] {
-        let aggregator = target.start_aggregator();
-        target.wait_caught_up().await;
-        aggregator.stop().await;
+        target.run_aggregator_until_caught_up().await;
     }
     assert_eq!(
         ledger_fingerprint(&env).await,
@@ -412,9 +404,7 @@ async fn a_used_id_with_another_payload_is_a_conflict_and_writes_nothing() {
         at("2026-11-02T10:00:10Z"),
     );
     env.produce_raw(&[("c-1", original.encode())]).await;
-    let first = env.start_aggregator();
-    env.wait_caught_up().await;
-    first.stop().await;
+    env.run_aggregator_until_caught_up().await;
     let before = ledger_fingerprint(&env).await;
 
     // Same id, ten more seconds; and the original again.
@@ -422,9 +412,7 @@ async fn a_used_id_with_another_payload_is_a_conflict_and_writes_nothing() {
     inflated.data.interval_end = at("2026-11-02T10:00:20Z");
     env.produce_raw(&[("c-1", inflated.encode()), ("c-1", original.encode())])
         .await;
-    let second = env.start_aggregator();
-    env.wait_caught_up().await;
-    let stats = second.stop().await;
+    let stats = env.run_aggregator_until_caught_up().await;
     assert_eq!(
         (stats.applied, stats.duplicates, stats.dead_lettered),
         (0, 1, 1)

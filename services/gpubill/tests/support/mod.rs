@@ -198,6 +198,14 @@ impl TestEnv {
         }
     }
 
+    /// Runs an in-process aggregator until everything produced so far is in the ledger, then
+    /// stops it and returns its counters.
+    pub async fn run_aggregator_until_caught_up(&self) -> gpubill_aggregator::StatsSnapshot {
+        let aggregator = self.start_aggregator();
+        self.wait_caught_up().await;
+        aggregator.stop().await
+    }
+
     /// Records produced but not committed to the ledger yet.
     pub async fn lag(&self) -> i64 {
         let delivered = self.delivered.lock().expect("lock").clone();
