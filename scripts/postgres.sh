@@ -19,7 +19,9 @@ up() {
     echo "$DATABASE_URL"
     return
   fi
-  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  # Only the URL goes to stdout, which callers capture: what the tools print (apt, and
+  # pg_ctlcluster's "Removed stale pid file." after an unclean stop) goes to stderr.
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql >&2
   local version
   version="$(cluster_version)"
   if [ -z "$version" ]; then
@@ -29,7 +31,7 @@ up() {
   fi
   if ! pg_lsclusters --no-header | awk -v v="$version" '$1==v && $2=="main"{print $4}' | grep -q online; then
     log "starting Postgres $version"
-    pg_ctlcluster "$version" main start
+    pg_ctlcluster "$version" main start >&2
     touch "$MARKER"
   fi
   wait_for_port 127.0.0.1 5432 30 "Postgres"
