@@ -1,7 +1,9 @@
 //! Row models for the ledger tables: `New*` structs are what services insert, the others what
 //! they read back.
 
-use crate::schema::{ledger_entries, rated_usage, tenants, usage_events};
+use crate::schema::{
+    ledger_entries, rated_usage, tenants, usage_events, usage_gaps, usage_streams,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -59,4 +61,28 @@ pub struct NewLedgerEntry {
     pub gpu_seconds: Decimal,
     pub amount: Decimal,
     pub segment_count: i32,
+}
+
+/// A stream's dedup state as written after a batch (see `gpubill_domain::StreamState`).
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = usage_streams)]
+pub struct NewUsageStream {
+    pub allocation_id: String,
+    pub gpu_uuid: String,
+    pub tenant_id: String,
+    pub watermark_seq: i64,
+    pub max_seq: i64,
+    pub last_end: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = usage_gaps)]
+pub struct UsageGap {
+    pub allocation_id: String,
+    pub gpu_uuid: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub missing_from: Option<DateTime<Utc>>,
+    pub missing_until: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
 }

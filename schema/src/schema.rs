@@ -69,7 +69,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_streams (allocation_id, gpu_uuid) {
+        allocation_id -> Text,
+        gpu_uuid -> Text,
+        tenant_id -> Text,
+        watermark_seq -> Int8,
+        max_seq -> Int8,
+        last_end -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    usage_gaps (allocation_id, gpu_uuid, first_seq) {
+        allocation_id -> Text,
+        gpu_uuid -> Text,
+        first_seq -> Int8,
+        last_seq -> Int8,
+        missing_from -> Nullable<Timestamptz>,
+        missing_until -> Timestamptz,
+        opened_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(usage_events -> tenants (tenant_id));
+diesel::joinable!(usage_streams -> tenants (tenant_id));
 diesel::joinable!(rated_usage -> tenants (tenant_id));
 diesel::joinable!(ledger_entries -> tenants (tenant_id));
 
@@ -78,5 +103,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_events,
     rated_usage,
     ledger_entries,
-    consumer_offsets
+    consumer_offsets,
+    usage_streams,
+    usage_gaps
 );

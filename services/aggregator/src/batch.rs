@@ -4,7 +4,7 @@
 
 use crate::validate::{Rejection, Validator};
 use chrono::{DateTime, NaiveDate, Utc};
-use gpubill_domain::{PriceBook, RatedSegment, gpu_seconds, rate_interval};
+use gpubill_domain::{PriceBook, RatedSegment, StreamState, gpu_seconds, rate_interval};
 use gpubill_schema::event::decode_usage_event;
 use gpubill_schema::models::{NewLedgerEntry, NewRatedUsage, NewUsageEvent};
 use rust_decimal::Decimal;
@@ -22,6 +22,9 @@ pub struct Record {
 
 /// The position of an event in its stream: at most one event per position is ever billed.
 pub type StreamPosition = (String, String, i64);
+
+/// A stream: one allocation's usage of one GPU (allocation id, GPU UUID).
+pub type StreamKey = (String, String);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedEvent {
@@ -109,6 +112,9 @@ pub struct Batch {
     pub duplicates: usize,
     /// Per partition, the offset after the last record of the batch.
     pub next_offsets: BTreeMap<i32, i64>,
+    /// After [`resolve_against_ledger`]: the tenant and new state of every stream an accepted
+    /// event moves.
+    pub streams: BTreeMap<StreamKey, (String, StreamState)>,
 }
 
 /// Decodes, validates and rates every record.
@@ -136,20 +142,57 @@ pub fn classify(
     batch
 }
 
-/// Leaves in `accepted` only events new to the ledger and to the batch, one per stream position.
-/// What the ledger holds (`stored`) comes first, then the batch in order: an identical event
-/// again is a duplicate (dropped, counted); a different event with a used id or stream position
-/// is a `conflict` dead letter; an event whose interval overlaps another on the same GPU is an
-/// `overlapping_interval` dead letter; none of these is written.
-pub fn resolve_against_ledger(batch: &mut Batch, records: &[Record], stored: Vec<EventContent>) {
+/// What the ledger holds that a batch is resolved against: the dedup state of the batch's
+/// streams, and the stored copies of events it might repeat or collide with.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerView {
+    pub streams: HashMap<StreamKey, StreamState>,
+    /// Stored events at the batch's stream positions, with its ids, or overlapping its intervals.
+    pub contents: Vec<EventContent>,
+}
+
+/// Leaves in `accepted` only events new to the ledger and to the batch, one per stream position,
+/// and records in `streams` the state of every stream they move.
+///
+/// An event is already applied when its stream's watermark state holds its seq: then it is a
+/// duplicate (dropped, counted), or a `conflict` dead letter if the stored copy differs. A new
+/// event with a used id is a `conflict`, one whose interval overlaps another on the same GPU an
+/// `overlapping_interval` dead letter; none of these is written. The ledger comes first, then the
+/// batch in order.
+pub fn resolve_against_ledger(
+    batch: &mut Batch,
+    records: &[Record],
+    ledger: LedgerView,
+    now: DateTime<Utc>,
+) {
+    let mut streams = ledger.streams;
     let mut seen = Seen::default();
-    for content in stored {
-        seen.check(content);
+    for content in ledger.contents {
+        seen.remember(content);
     }
     let accepted = std::mem::take(&mut batch.accepted);
     for event in accepted {
-        match seen.check(event.content()) {
-            Verdict::New => batch.accepted.push(event),
+        let usage = &event.usage;
+        let key = (usage.allocation_id.clone(), usage.gpu_uuid.clone());
+        let held = streams
+            .get(&key)
+            .is_some_and(|state| state.holds(usage.seq));
+        match seen.check(event.content(), held) {
+            Verdict::New => {
+                let (seq, start, end) = (usage.seq, usage.interval_start, usage.interval_end);
+                match streams.get_mut(&key) {
+                    Some(state) => state.apply(seq, start, end, now),
+                    None => {
+                        streams.insert(key.clone(), StreamState::first(seq, start, end, now));
+                    }
+                }
+                if let Some(state) = streams.get(&key) {
+                    batch
+                        .streams
+                        .insert(key, (usage.tenant_id.clone(), state.clone()));
+                }
+                batch.accepted.push(event);
+            }
             Verdict::Duplicate => batch.duplicates += 1,
             Verdict::Conflict(detail) => {
                 batch
@@ -199,13 +242,18 @@ struct Seen {
 }
 
 impl Seen {
-    /// Classifies `content` against what was seen, and remembers it if it is new.
-    fn check(&mut self, content: EventContent) -> Verdict {
+    /// Classifies `content`, whose stream already `held` its seq or not, and remembers it if it
+    /// is new.
+    fn check(&mut self, content: EventContent, held: bool) -> Verdict {
         if let Some(earlier) = self.by_position.get(&content.position) {
             return match content.conflict_with(earlier) {
                 None => Verdict::Duplicate,
                 Some(detail) => Verdict::Conflict(detail),
             };
+        }
+        if held {
+            // Applied before, and its stored copy is no longer kept: the watermark decides.
+            return Verdict::Duplicate;
         }
         if let Some(earlier) = self
             .by_id
@@ -227,14 +275,21 @@ impl Seen {
                 content.position.1, position.0, position.1, position.2
             ));
         }
-        intervals.insert(
-            content.interval_start_micros,
-            (content.interval_end_micros, content.position.clone()),
-        );
+        self.remember(content);
+        Verdict::New
+    }
+
+    fn remember(&mut self, content: EventContent) {
+        self.by_gpu
+            .entry(content.position.1.clone())
+            .or_default()
+            .insert(
+                content.interval_start_micros,
+                (content.interval_end_micros, content.position.clone()),
+            );
         self.by_id
             .insert(content.event_id, content.position.clone());
         self.by_position.insert(content.position.clone(), content);
-        Verdict::New
     }
 }
 
@@ -356,6 +411,18 @@ mod tests {
         }
     }
 
+    fn now() -> DateTime<Utc> {
+        at("2026-11-23T12:00:00Z")
+    }
+
+    /// A ledger holding `contents` and nothing else.
+    fn stored_copies(contents: Vec<EventContent>) -> LedgerView {
+        LedgerView {
+            streams: HashMap::new(),
+            contents,
+        }
+    }
+
     /// Classifies and resolves against an empty ledger, as the aggregator does for a first batch.
     fn classify_all(records: &[Record]) -> Batch {
         let validator = Validator::new(3600, 300, ["t1".to_owned()]);
@@ -365,7 +432,7 @@ mod tests {
             &price_book(),
             at("2026-11-23T12:00:00Z"),
         );
-        resolve_against_ledger(&mut batch, records, Vec::new());
+        resolve_against_ledger(&mut batch, records, LedgerView::default(), now());
         batch
     }
 
@@ -462,7 +529,7 @@ mod tests {
             &price_book(),
             at("2026-11-23T12:00:00Z"),
         );
-        resolve_against_ledger(&mut batch, &records, vec![stored]);
+        resolve_against_ledger(&mut batch, &records, stored_copies(vec![stored]), now());
         assert_eq!(
             batch.dead_letters[0].rejection.reason,
             "overlapping_interval"
@@ -479,16 +546,83 @@ mod tests {
         let records = [record(0, &stored.encode()), record(1, &fresh.encode())];
         let mut batch = classify_all(&records);
         let in_ledger = batch.accepted[0].content();
-        resolve_against_ledger(&mut batch, &records, vec![in_ledger.clone()]);
+        resolve_against_ledger(
+            &mut batch,
+            &records,
+            stored_copies(vec![in_ledger.clone()]),
+            now(),
+        );
         assert_eq!((batch.accepted.len(), batch.duplicates), (1, 1));
         assert_eq!(batch.accepted[0].usage.seq, 2);
 
         let records = [record(5, &changed.encode())];
         let mut batch = classify_all(&records);
-        resolve_against_ledger(&mut batch, &records, vec![in_ledger]);
+        resolve_against_ledger(&mut batch, &records, stored_copies(vec![in_ledger]), now());
         assert!(batch.accepted.is_empty());
         assert_eq!(batch.dead_letters[0].rejection.reason, "conflict");
         assert_eq!(batch.dead_letters[0].record.offset, 5);
+    }
+
+    #[test]
+    fn the_stream_watermark_decides_duplicates_and_gaps_are_recorded() {
+        let encoded = |seq: u64, start: &str, end: &str| event(seq, start, end).encode();
+        let records = [
+            record(
+                0,
+                &encoded(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z"),
+            ),
+            record(
+                1,
+                &encoded(2, "2026-11-23T10:00:10Z", "2026-11-23T10:00:20Z"),
+            ),
+            record(
+                2,
+                &encoded(5, "2026-11-23T10:00:40Z", "2026-11-23T10:00:50Z"),
+            ),
+            record(
+                3,
+                &encoded(3, "2026-11-23T10:00:20Z", "2026-11-23T10:00:30Z"),
+            ),
+        ];
+        let mut batch = classify(
+            &records,
+            &Validator::new(3600, 300, ["t1".to_owned()]),
+            &price_book(),
+            now(),
+        );
+        // The ledger applied seq 1 and 2 earlier and no longer keeps their copies.
+        let key = ("a1".to_owned(), "GPU-1".to_owned());
+        let earlier = StreamState::first(
+            1,
+            at("2026-11-23T10:00:00Z"),
+            at("2026-11-23T10:00:10Z"),
+            now(),
+        );
+        let mut state = earlier.clone();
+        state.apply(
+            2,
+            at("2026-11-23T10:00:10Z"),
+            at("2026-11-23T10:00:20Z"),
+            now(),
+        );
+        let ledger = LedgerView {
+            streams: HashMap::from([(key.clone(), state)]),
+            contents: Vec::new(),
+        };
+        resolve_against_ledger(&mut batch, &records, ledger, now());
+        let applied: Vec<i64> = batch.accepted.iter().map(|e| e.usage.seq).collect();
+        assert_eq!((applied, batch.duplicates), (vec![5, 3], 2));
+        let (tenant, state) = &batch.streams[&key];
+        assert_eq!(tenant, "t1");
+        assert_eq!((state.watermark(), state.max_seq), (3, 5));
+        assert_eq!(
+            state
+                .gaps
+                .iter()
+                .map(|g| (g.first_seq, g.last_seq))
+                .collect::<Vec<_>>(),
+            [(4, 4)]
+        );
     }
 
     #[test]

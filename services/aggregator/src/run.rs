@@ -7,7 +7,7 @@
 use crate::batch::{Batch, Record, classify, resolve_against_ledger};
 use crate::dead_letter::DeadLetterProducer;
 use crate::error::AggregatorError;
-use crate::store::{LookupKeys, apply_batch, load_offsets, load_tenants, stored_contents};
+use crate::store::{LookupKeys, apply_batch, ledger_view, load_offsets, load_tenants};
 use crate::validate::Validator;
 use chrono::Utc;
 use gpubill_platform::config::{AggregatorSettings, Config};
@@ -143,18 +143,18 @@ pub async fn run(
             validator.set_tenants(tenants);
             batch = classify(&records, &validator, price_book, Utc::now());
         }
-        // Events the ledger already holds are duplicates (dropped) or conflicts (dead-lettered),
-        // decided before anything is produced or written.
+        // Events their stream's watermark already holds are duplicates (dropped) or conflicts
+        // (dead-lettered), decided before anything is produced or written.
         let keys = Arc::new(LookupKeys::of(&batch.accepted));
-        let Some(stored) = retry(settings, &mut shutdown, "read stored events", || {
+        let Some(ledger) = retry(settings, &mut shutdown, "read stream state", || {
             let keys = keys.clone();
-            with_conn(&pool, move |conn| stored_contents(conn, &keys))
+            with_conn(&pool, move |conn| ledger_view(conn, &keys))
         })
         .await?
         else {
             break;
         };
-        resolve_against_ledger(&mut batch, &records, stored);
+        resolve_against_ledger(&mut batch, &records, ledger, Utc::now());
         let batch = Arc::new(batch);
 
         if !batch.dead_letters.is_empty() {

@@ -1,17 +1,21 @@
 //! The aggregator's Postgres side: reading consumed offsets and tenants, and applying a batch —
 //! usage rows, rated segments, ledger postings and the next offsets — in one transaction.
 
-use crate::batch::{AcceptedEvent, Batch, EventContent, StreamPosition, postings, rated_rows};
+use crate::batch::{
+    AcceptedEvent, Batch, EventContent, LedgerView, StreamKey, StreamPosition, postings, rated_rows,
+};
 use crate::error::AggregatorError;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Numeric, Text, Timestamptz};
+use diesel::upsert::excluded;
+use gpubill_domain::{Gap, StreamState};
 use gpubill_platform::failpoint;
-use gpubill_schema::models::NewRatedUsage;
+use gpubill_schema::models::{NewRatedUsage, NewUsageStream, UsageGap};
 use gpubill_schema::schema::{
-    consumer_offsets, ledger_entries, rated_usage, tenants, usage_events,
+    consumer_offsets, ledger_entries, rated_usage, tenants, usage_events, usage_gaps, usage_streams,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Rows per INSERT statement: keeps every statement under Postgres' 65,535 bind parameters
@@ -56,6 +60,9 @@ pub struct LookupKeys {
     event_ids: Vec<Uuid>,
     starts: Vec<chrono::DateTime<chrono::Utc>>,
     ends: Vec<chrono::DateTime<chrono::Utc>>,
+    /// The distinct streams, as two parallel arrays.
+    stream_allocation_ids: Vec<String>,
+    stream_gpu_uuids: Vec<String>,
 }
 
 impl LookupKeys {
@@ -70,13 +77,161 @@ impl LookupKeys {
             keys.starts.push(usage.interval_start);
             keys.ends.push(usage.interval_end);
         }
+        let streams: BTreeSet<(&str, &str)> = accepted
+            .iter()
+            .map(|event| {
+                (
+                    event.usage.allocation_id.as_str(),
+                    event.usage.gpu_uuid.as_str(),
+                )
+            })
+            .collect();
+        for (allocation_id, gpu_uuid) in streams {
+            keys.stream_allocation_ids.push(allocation_id.to_owned());
+            keys.stream_gpu_uuids.push(gpu_uuid.to_owned());
+        }
         keys
     }
 }
 
+/// What the ledger holds about a batch's events: their streams' dedup state and the stored
+/// copies they may repeat or collide with.
+pub fn ledger_view(
+    conn: &mut PgConnection,
+    keys: &LookupKeys,
+) -> Result<LedgerView, AggregatorError> {
+    Ok(LedgerView {
+        streams: stream_states(conn, keys)?,
+        contents: stored_contents(conn, keys)?,
+    })
+}
+
+fn stream_states(
+    conn: &mut PgConnection,
+    keys: &LookupKeys,
+) -> Result<HashMap<StreamKey, StreamState>, AggregatorError> {
+    if keys.stream_allocation_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<StoredStream> = diesel::sql_query(
+        "SELECT s.allocation_id, s.gpu_uuid, s.max_seq, s.last_end FROM usage_streams s \
+         JOIN unnest($1::text[], $2::text[]) AS k(allocation_id, gpu_uuid) \
+           ON (s.allocation_id, s.gpu_uuid) = (k.allocation_id, k.gpu_uuid)",
+    )
+    .bind::<Array<Text>, _>(&keys.stream_allocation_ids)
+    .bind::<Array<Text>, _>(&keys.stream_gpu_uuids)
+    .load(conn)?;
+    let mut streams: HashMap<StreamKey, StreamState> = rows
+        .into_iter()
+        .map(|row| {
+            let state = StreamState {
+                max_seq: row.max_seq,
+                last_end: row.last_end,
+                gaps: Vec::new(),
+            };
+            ((row.allocation_id, row.gpu_uuid), state)
+        })
+        .collect();
+    let gaps: Vec<UsageGap> = diesel::sql_query(
+        "SELECT g.* FROM usage_gaps g \
+         JOIN unnest($1::text[], $2::text[]) AS k(allocation_id, gpu_uuid) \
+           ON (g.allocation_id, g.gpu_uuid) = (k.allocation_id, k.gpu_uuid) \
+         ORDER BY g.allocation_id, g.gpu_uuid, g.first_seq",
+    )
+    .bind::<Array<Text>, _>(&keys.stream_allocation_ids)
+    .bind::<Array<Text>, _>(&keys.stream_gpu_uuids)
+    .load(conn)?;
+    for gap in gaps {
+        let Some(state) = streams.get_mut(&(gap.allocation_id, gap.gpu_uuid)) else {
+            continue; // cannot happen: the foreign key ties every gap to a stream
+        };
+        state.gaps.push(Gap {
+            first_seq: gap.first_seq,
+            last_seq: gap.last_seq,
+            missing_from: gap.missing_from,
+            missing_until: gap.missing_until,
+            opened_at: gap.opened_at,
+        });
+    }
+    Ok(streams)
+}
+
+#[derive(QueryableByName)]
+struct StoredStream {
+    #[diesel(sql_type = Text)]
+    allocation_id: String,
+    #[diesel(sql_type = Text)]
+    gpu_uuid: String,
+    #[diesel(sql_type = BigInt)]
+    max_seq: i64,
+    #[diesel(sql_type = Timestamptz)]
+    last_end: chrono::DateTime<chrono::Utc>,
+}
+
+/// Writes the new state of the streams a batch moved: the stream rows, and their gaps replaced.
+fn write_streams(
+    conn: &mut PgConnection,
+    streams: &BTreeMap<StreamKey, (String, StreamState)>,
+) -> Result<(), AggregatorError> {
+    let mut rows = Vec::with_capacity(streams.len());
+    let mut gaps = Vec::new();
+    for ((allocation_id, gpu_uuid), (tenant_id, state)) in streams {
+        state.check().map_err(|broken| {
+            AggregatorError::Invariant(format!("stream {allocation_id}/{gpu_uuid}: {broken}"))
+        })?;
+        rows.push(NewUsageStream {
+            allocation_id: allocation_id.clone(),
+            gpu_uuid: gpu_uuid.clone(),
+            tenant_id: tenant_id.clone(),
+            watermark_seq: state.watermark(),
+            max_seq: state.max_seq,
+            last_end: state.last_end,
+        });
+        gaps.extend(state.gaps.iter().map(|gap| UsageGap {
+            allocation_id: allocation_id.clone(),
+            gpu_uuid: gpu_uuid.clone(),
+            first_seq: gap.first_seq,
+            last_seq: gap.last_seq,
+            missing_from: gap.missing_from,
+            missing_until: gap.missing_until,
+            opened_at: gap.opened_at,
+        }));
+    }
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(usage_streams::table)
+            .values(chunk)
+            .on_conflict((usage_streams::allocation_id, usage_streams::gpu_uuid))
+            .do_update()
+            .set((
+                usage_streams::watermark_seq.eq(excluded(usage_streams::watermark_seq)),
+                usage_streams::max_seq.eq(excluded(usage_streams::max_seq)),
+                usage_streams::last_end.eq(excluded(usage_streams::last_end)),
+                usage_streams::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)?;
+    }
+    let (allocation_ids, gpu_uuids): (Vec<&String>, Vec<&String>) = streams
+        .keys()
+        .map(|(allocation, gpu)| (allocation, gpu))
+        .unzip();
+    diesel::sql_query(
+        "DELETE FROM usage_gaps g USING unnest($1::text[], $2::text[]) AS k(allocation_id, gpu_uuid) \
+         WHERE (g.allocation_id, g.gpu_uuid) = (k.allocation_id, k.gpu_uuid)",
+    )
+    .bind::<Array<Text>, _>(&allocation_ids)
+    .bind::<Array<Text>, _>(&gpu_uuids)
+    .execute(conn)?;
+    for chunk in gaps.chunks(ROWS_PER_STATEMENT) {
+        diesel::insert_into(usage_gaps::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// The ledger's copies of events that share a stream position or an id with the looked-up
 /// events, or whose interval overlaps one of theirs on the same GPU.
-pub fn stored_contents(
+fn stored_contents(
     conn: &mut PgConnection,
     keys: &LookupKeys,
 ) -> Result<Vec<EventContent>, AggregatorError> {
@@ -177,6 +332,7 @@ pub fn apply_batch(
         }
 
         let rated: Vec<NewRatedUsage> = applied.iter().flat_map(|event| rated_rows(event)).collect();
+        write_streams(conn, &batch.streams)?;
         for chunk in rated.chunks(ROWS_PER_STATEMENT) {
             diesel::insert_into(rated_usage::table).values(chunk).execute(conn)?;
         }

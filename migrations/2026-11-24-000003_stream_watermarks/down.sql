@@ -1,0 +1,2 @@
+DROP TABLE usage_gaps;
+DROP TABLE usage_streams;
