@@ -93,6 +93,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    partition_leases (consumer, topic, partition) {
+        consumer -> Text,
+        topic -> Text,
+        partition -> Int4,
+        owner -> Text,
+        owner_epoch -> Int8,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    aggregator_instances (consumer, instance_id) {
+        consumer -> Text,
+        instance_id -> Text,
+        heartbeat_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(usage_events -> tenants (tenant_id));
 diesel::joinable!(usage_streams -> tenants (tenant_id));
 diesel::joinable!(rated_usage -> tenants (tenant_id));
@@ -105,5 +124,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_entries,
     consumer_offsets,
     usage_streams,
-    usage_gaps
+    usage_gaps,
+    partition_leases,
+    aggregator_instances
 );

@@ -11,6 +11,8 @@ pub enum AggregatorError {
     Kafka(#[from] KafkaError),
     #[error("invariant broken: {0}")]
     Invariant(String),
+    #[error("{topic}[{partition}] is owned by another instance now; the batch was not written")]
+    Fenced { topic: String, partition: i32 },
     #[error(
         "the ledger has consumed {topic}[{partition}] up to offset {stored}, but the log ends near {log_end}: \
          the topic was recreated or the broker lost data, and resuming would skip new records. Nothing was \

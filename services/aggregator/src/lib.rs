@@ -3,12 +3,16 @@
 //! to Postgres in one transaction per batch, so a crash at any point neither loses nor double-bills
 //! an event.
 //!
-//! `validate` and `batch` are pure; `store` is the only module that talks to Postgres,
-//! `dead_letter` the only one that produces, `run` the loop that ties them together.
+//! Several instances share the partitions through leases (`lease`), and a batch commits only
+//! while its instance still owns its partitions.
+//!
+//! `validate` and `batch` are pure; `store` and `lease` talk to Postgres, `dead_letter` is the
+//! only module that produces, `run` the loop that ties them together.
 
 pub mod batch;
 pub mod dead_letter;
 pub mod error;
+pub mod lease;
 pub mod progress;
 pub mod run;
 pub mod store;

@@ -1,12 +1,13 @@
-//! The aggregator loop: assign every partition at the offsets stored in Postgres, then repeat —
-//! collect a batch, classify it, dead-letter the rejects, apply the rest with the offsets in one
-//! transaction. A failed step is retried with backoff on the same batch; nothing advances until
+//! The aggregator loop: hold leases on a fair share of the partitions and consume them from the
+//! offsets stored in Postgres, then repeat — collect a batch, classify it, dead-letter the
+//! rejects, apply the rest with the offsets in one transaction fenced by the leases. A failed step is retried with backoff on the same batch; nothing advances until
 //! it succeeds. On shutdown the batch in hand is finished (or, while retrying, abandoned
 //! uncommitted) and the loop returns.
 
 use crate::batch::{Batch, Record, classify, resolve_against_ledger};
 use crate::dead_letter::DeadLetterProducer;
 use crate::error::AggregatorError;
+use crate::lease::{Member, Owned, heartbeat, leave};
 use crate::store::{LookupKeys, apply_batch, ledger_view, load_offsets, load_tenants};
 use crate::validate::Validator;
 use chrono::Utc;
@@ -34,6 +35,10 @@ pub struct AggregatorStats {
     /// Valid events dropped because the ledger or the batch already had them, identical.
     pub duplicates: AtomicU64,
     pub dead_lettered: AtomicU64,
+    /// Times this instance's set of owned partitions changed.
+    pub rebalances: AtomicU64,
+    /// Batches abandoned because a partition was taken over while they were in hand.
+    pub fenced: AtomicU64,
 }
 
 /// A point-in-time copy of [`AggregatorStats`].
@@ -44,6 +49,8 @@ pub struct StatsSnapshot {
     pub applied: u64,
     pub duplicates: u64,
     pub dead_lettered: u64,
+    pub rebalances: u64,
+    pub fenced: u64,
 }
 
 impl AggregatorStats {
@@ -54,6 +61,8 @@ impl AggregatorStats {
             applied: self.applied.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            rebalances: self.rebalances.load(Ordering::Relaxed),
+            fenced: self.fenced.load(Ordering::Relaxed),
         }
     }
 
@@ -76,27 +85,14 @@ pub async fn run(
 
     let consumer: StreamConsumer =
         consumer_config(kafka, &format!("gpubill-{}", settings.consumer_name)).create()?;
-    let partitions = partition_count(&consumer, topic)?;
-    let Some(offsets) = retry(settings, &mut shutdown, "load offsets", || {
-        let (consumer_name, topic) = (settings.consumer_name.clone(), topic.to_owned());
-        with_conn(&pool, move |conn| {
-            load_offsets(conn, &consumer_name, &topic)
-        })
-    })
-    .await?
-    else {
-        return Ok(());
+    let member = Member {
+        consumer: settings.consumer_name.clone(),
+        topic: topic.to_owned(),
+        instance_id: settings.effective_instance_id(),
+        partitions: partition_count(&consumer, topic)?,
+        lease_seconds: settings.lease_seconds,
     };
-    ensure_offsets_within_log(&consumer, topic, &offsets)?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        let offset = offsets.get(&partition).map_or(Offset::Beginning, |next| {
-            Offset::Offset((next - RESUME_REWIND).max(0))
-        });
-        assignment.add_partition_offset(topic, partition, offset)?;
-    }
-    consumer.assign(&assignment)?;
-    tracing::info!(topic, partitions, committed = ?offsets, "aggregator assigned partitions");
+    tracing::info!(topic, partitions = member.partitions, instance = %member.instance_id, "aggregator joining");
 
     let dead_letters = Arc::new(DeadLetterProducer::new(kafka)?);
     let price_book = &config.price_book;
@@ -113,13 +109,84 @@ pub async fn run(
         tenants,
     );
 
+    let heartbeat_every =
+        Duration::from_millis(u64::try_from(member.lease_seconds).unwrap_or(1) * 1000 / 3);
+    let mut owned = Owned::new();
+    // Per owned partition, the next offset the ledger has; records below it are re-reads.
+    let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut next_heartbeat = tokio::time::Instant::now();
+
     while !shutdown.is_triggered() {
-        let mut records = collect(&consumer, settings, &mut shutdown).await;
-        // The rewind on resume re-reads up to RESUME_REWIND committed records per partition.
+        if tokio::time::Instant::now() >= next_heartbeat {
+            let Some(now_owned) = retry(settings, &mut shutdown, "renew partition leases", || {
+                let (member, owned) = (member.clone(), owned.clone());
+                with_conn(&pool, move |conn| heartbeat(conn, &member, &owned))
+            })
+            .await?
+            else {
+                break;
+            };
+            next_heartbeat = tokio::time::Instant::now() + heartbeat_every;
+            if now_owned != owned {
+                let Some(offsets) = retry(settings, &mut shutdown, "load offsets", || {
+                    let (consumer_name, topic) = (member.consumer.clone(), member.topic.clone());
+                    with_conn(&pool, move |conn| {
+                        load_offsets(conn, &consumer_name, &topic)
+                    })
+                })
+                .await?
+                else {
+                    break;
+                };
+                let offsets: BTreeMap<i32, i64> = offsets
+                    .into_iter()
+                    .filter(|(partition, _)| now_owned.contains_key(partition))
+                    .collect();
+                ensure_offsets_within_log(&consumer, topic, &offsets)?;
+                let mut assignment = TopicPartitionList::new();
+                for partition in now_owned.keys() {
+                    let offset = offsets.get(partition).map_or(Offset::Beginning, |next| {
+                        Offset::Offset((next - RESUME_REWIND).max(0))
+                    });
+                    assignment.add_partition_offset(topic, *partition, offset)?;
+                }
+                consumer.assign(&assignment)?;
+                tracing::info!(
+                    instance = %member.instance_id,
+                    owned = ?now_owned.keys().collect::<Vec<_>>(),
+                    before = ?owned.keys().collect::<Vec<_>>(),
+                    committed = ?offsets,
+                    "partition ownership changed"
+                );
+                AggregatorStats::add(&stats.rebalances, 1);
+                owned = now_owned;
+                committed = offsets;
+            }
+        }
+        if owned.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_heartbeat) => {}
+                _ = shutdown.triggered() => {}
+            }
+            continue;
+        }
+
+        let wait_until = next_heartbeat
+            .min(tokio::time::Instant::now() + Duration::from_millis(settings.batch_max_wait_ms));
+        let mut records = collect(
+            &consumer,
+            settings.batch_max_events,
+            wait_until,
+            &mut shutdown,
+        )
+        .await;
+        // Records of partitions given up may still be in the consumer's queue, and the rewind on
+        // assignment re-reads up to RESUME_REWIND committed records per partition.
         records.retain(|record| {
-            offsets
-                .get(&record.partition)
-                .is_none_or(|committed| record.offset >= *committed)
+            owned.contains_key(&record.partition)
+                && committed
+                    .get(&record.partition)
+                    .is_none_or(|next| record.offset >= *next)
         });
         if records.is_empty() {
             continue;
@@ -173,28 +240,52 @@ pub async fn run(
             }
             failpoint::hit("aggregator.after_dead_letters");
         }
-        let Some(applied) = retry(settings, &mut shutdown, "apply batch", || {
-            let (consumer_name, topic, batch) = (
-                settings.consumer_name.clone(),
-                topic.to_owned(),
-                batch.clone(),
-            );
+        let applied = retry(settings, &mut shutdown, "apply batch", || {
+            let (member, owned, batch) = (member.clone(), owned.clone(), batch.clone());
             with_conn(&pool, move |conn| {
-                apply_batch(conn, &consumer_name, &topic, &batch)
+                apply_batch(conn, &member, &owned, &batch)
             })
         })
-        .await?
-        else {
-            break;
+        .await;
+        let applied = match applied {
+            Ok(Some(applied)) => applied,
+            Ok(None) => break,
+            Err(AggregatorError::Fenced { topic, partition }) => {
+                // Another instance took a partition over while this batch was in hand: drop the
+                // batch (nothing was written) and look at the leases again at once.
+                tracing::warn!(instance = %member.instance_id, topic, partition, "fenced: partition taken over; batch abandoned");
+                AggregatorStats::add(&stats.fenced, 1);
+                next_heartbeat = tokio::time::Instant::now();
+                continue;
+            }
+            Err(error) => return Err(error),
         };
 
         failpoint::hit("aggregator.after_commit");
+        committed.extend(
+            batch
+                .next_offsets
+                .iter()
+                .map(|(partition, next)| (*partition, *next)),
+        );
         AggregatorStats::add(&stats.batches, 1);
         AggregatorStats::add(&stats.records, records.len());
         AggregatorStats::add(&stats.applied, applied.new_events);
         AggregatorStats::add(&stats.duplicates, applied.duplicates + batch.duplicates);
         AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
         log_batch(&batch, &records, applied.new_events, started);
+    }
+    // Hand the partitions over at once rather than after the lease time; if this fails the
+    // leases simply expire.
+    let leaving = with_conn(&pool, {
+        let (member, owned) = (member.clone(), owned.clone());
+        move |conn| leave(conn, &member, &owned)
+    });
+    if let Err(error) = tokio::time::timeout(Duration::from_secs(2), leaving)
+        .await
+        .unwrap_or_else(|_| Err(AggregatorError::Invariant("timed out".into())))
+    {
+        tracing::warn!(%error, "could not release partition leases; they expire on their own");
     }
     tracing::info!(stats = ?stats.snapshot(), "aggregator stopped");
     Ok(())
@@ -242,15 +333,15 @@ fn log_batch(batch: &Batch, records: &[Record], applied: usize, started: Instant
     );
 }
 
-/// Collects up to `batch_max_events` records, waiting at most `batch_max_wait_ms`.
+/// Collects up to `max_events` records, waiting at most until `deadline`.
 async fn collect(
     consumer: &StreamConsumer,
-    settings: &AggregatorSettings,
+    max_events: usize,
+    deadline: tokio::time::Instant,
     shutdown: &mut Shutdown,
 ) -> Vec<Record> {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(settings.batch_max_wait_ms);
     let mut records = Vec::new();
-    while records.len() < settings.batch_max_events {
+    while records.len() < max_events {
         tokio::select! {
             received = tokio::time::timeout_at(deadline, consumer.recv()) => match received {
                 Ok(Ok(message)) => records.push(Record {
@@ -288,7 +379,9 @@ where
     loop {
         match attempt().await {
             Ok(value) => return Ok(Some(value)),
-            Err(error @ AggregatorError::Invariant(_)) => return Err(error),
+            Err(error @ (AggregatorError::Invariant(_) | AggregatorError::Fenced { .. })) => {
+                return Err(error);
+            }
             Err(error @ AggregatorError::Db(DbError::Migration(_))) => return Err(error),
             Err(error) => {
                 tracing::warn!(%error, what, backoff_ms = backoff.as_millis() as u64, "step failed; retrying the same batch");

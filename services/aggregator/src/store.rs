@@ -5,6 +5,7 @@ use crate::batch::{
     AcceptedEvent, Batch, EventContent, LedgerView, StreamKey, StreamPosition, postings, rated_rows,
 };
 use crate::error::AggregatorError;
+use crate::lease::{Member, Owned, fence};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Numeric, Text, Timestamptz};
@@ -302,15 +303,19 @@ struct StoredEvent {
     gpu_seconds: rust_decimal::Decimal,
 }
 
-/// Writes a batch atomically. Offsets only move forward: an attempt to move one back (a second
-/// writer on the same partition) fails the whole transaction.
+/// Writes a batch atomically, fenced by the leases of its partitions (see [`fence`]). Offsets
+/// only move forward: an attempt to move one back (a second writer on the same partition) fails
+/// the whole transaction.
 pub fn apply_batch(
     conn: &mut PgConnection,
-    consumer: &str,
-    topic: &str,
+    member: &Member,
+    owned: &Owned,
     batch: &Batch,
 ) -> Result<Applied, AggregatorError> {
+    let (consumer, topic) = (member.consumer.as_str(), member.topic.as_str());
     conn.transaction(|conn| {
+        // First, so a batch of partitions this instance no longer owns writes nothing.
+        fence(conn, member, owned, batch.next_offsets.keys().copied())?;
         let mut inserted: HashSet<StreamPosition> = HashSet::with_capacity(batch.accepted.len());
         for chunk in batch.accepted.chunks(ROWS_PER_STATEMENT) {
             let rows: Vec<_> = chunk.iter().map(|event| &event.usage).collect();

@@ -37,6 +37,7 @@ pub fn bind(
     state: AppState,
     address: &str,
     workers: usize,
+    shutdown_deadline_seconds: u64,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -46,7 +47,7 @@ pub fn bind(
     })
     .workers(workers)
     .disable_signals()
-    .shutdown_timeout(10)
+    .shutdown_timeout(shutdown_deadline_seconds)
     .bind(address)?;
     let bound = server
         .addrs()
@@ -59,7 +60,12 @@ pub fn bind(
 /// Serves on `http.bind` until `shutdown` is triggered, then drains in-flight requests.
 pub async fn serve(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> std::io::Result<()> {
     let http = &config.settings.http;
-    let (server, address) = bind(AppState::new(config, pool), &http.bind, http.workers)?;
+    let (server, address) = bind(
+        AppState::new(config, pool),
+        &http.bind,
+        http.workers,
+        http.shutdown_deadline_seconds,
+    )?;
     tracing::info!(%address, "API listening");
     let handle = server.handle();
     tokio::spawn(async move {

@@ -85,6 +85,7 @@ pub async fn run(
         gpubill_api::AppState::new(config, pool.clone()),
         &bind,
         config.settings.http.workers,
+        config.settings.http.shutdown_deadline_seconds,
     )
     .with_context(|| format!("cannot listen on {bind} (http.bind, or --bind)"))?;
     let server_handle = server.handle();

@@ -119,16 +119,47 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
         Command::Aggregator => {
             let (pool, _) = setup::prepare_ledger(&config).await?;
             let stats = Arc::new(gpubill_aggregator::AggregatorStats::default());
-            gpubill_aggregator::run(&config, pool, stats, stop).await?;
+            let deadline = config.settings.aggregator.shutdown_deadline_seconds;
+            let service = gpubill_aggregator::run(&config, pool, stats, stop.clone());
+            within_deadline(stop, deadline, "aggregator", service).await?;
         }
         Command::Api => {
             let (pool, _) = setup::prepare_ledger(&config).await?;
-            gpubill_api::serve(&config, pool, stop).await?;
+            // actix drains requests for the deadline itself; ours adds a margin for the rest.
+            let deadline = config.settings.http.shutdown_deadline_seconds + 5;
+            let service = gpubill_api::serve(&config, pool, stop.clone());
+            within_deadline(stop, deadline, "api", service).await?;
         }
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
     }
     Ok(())
 }
+
+/// Runs a service to its end, but once shutdown is triggered gives it at most `deadline_seconds`
+/// to finish its in-flight work. Past that the process exits at once: whatever was not committed
+/// is abandoned, and Postgres rolls back an open transaction when the connection drops, so the
+/// next start resumes from the last commit.
+async fn within_deadline<T>(
+    mut stop: shutdown::Shutdown,
+    deadline_seconds: u64,
+    service_name: &str,
+    service: impl std::future::Future<Output = T>,
+) -> T {
+    let watchdog = async {
+        stop.triggered().await;
+        tokio::time::sleep(std::time::Duration::from_secs(deadline_seconds)).await;
+    };
+    tokio::select! {
+        result = service => result,
+        _ = watchdog => {
+            tracing::error!(service = service_name, deadline_seconds, "did not stop within the shutdown deadline; abandoning in-flight work");
+            std::process::exit(EXIT_SHUTDOWN_DEADLINE);
+        }
+    }
+}
+
+/// Exit status when a service outlived its shutdown deadline (EX_TEMPFAIL: rerun is safe).
+const EXIT_SHUTDOWN_DEADLINE: i32 = 75;
 
 fn agent_window(args: &AgentArgs, default_speed: f64) -> Result<gpubill_agent::RunWindow> {
     let from = match args.from {

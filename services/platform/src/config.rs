@@ -83,6 +83,7 @@ pub struct DatabaseSettings {
 pub struct HttpSettings {
     pub bind: String,
     pub workers: usize,
+    pub shutdown_deadline_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +96,26 @@ pub struct AggregatorSettings {
     pub max_future_seconds: i64,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+    /// Names this instance in the partition leases; empty means the host name.
+    pub instance_id: String,
+    pub lease_seconds: i64,
+    pub shutdown_deadline_seconds: u64,
+}
+
+impl AggregatorSettings {
+    /// `instance_id`, or the host name when it is empty: a restarted instance on the same host
+    /// takes its partitions back at once instead of waiting for their leases to expire.
+    pub fn effective_instance_id(&self) -> String {
+        if !self.instance_id.is_empty() {
+            return self.instance_id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "aggregator".to_owned())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +131,7 @@ pub struct AgentSettings {
 pub struct BillingSettings {
     pub currency: String,
     pub vat_rate: Decimal,
+    pub missing_usage_after_seconds: i64,
 }
 
 /// The simulated inventory and its tenants (`cluster.toml`).
@@ -429,6 +451,21 @@ impl Settings {
             "aggregator.retry_max_ms",
             "must be at least aggregator.retry_initial_ms",
         )?;
+        check(
+            a.instance_id.len() <= 128,
+            "aggregator.instance_id",
+            "must be at most 128 characters (empty = the host name)",
+        )?;
+        check(
+            (1..=3600).contains(&a.lease_seconds),
+            "aggregator.lease_seconds",
+            "must be within 1..=3600",
+        )?;
+        check(
+            (1..=3600).contains(&a.shutdown_deadline_seconds),
+            "aggregator.shutdown_deadline_seconds",
+            "must be within 1..=3600",
+        )?;
 
         let g = &self.agent;
         check(
@@ -457,6 +494,11 @@ impl Settings {
             b.vat_rate >= Decimal::ZERO && b.vat_rate < Decimal::ONE,
             "billing.vat_rate",
             "must be a decimal string in [0, 1), e.g. \"0.20\"",
+        )?;
+        check(
+            (0..=31 * 86_400).contains(&b.missing_usage_after_seconds),
+            "billing.missing_usage_after_seconds",
+            "must be within 0..=2678400",
         )?;
         Ok(())
     }

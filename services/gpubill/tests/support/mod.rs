@@ -267,7 +267,8 @@ impl TestEnv {
 
     pub fn start_api(&self) -> RunningApi {
         let state = gpubill_api::AppState::new(&self.config, self.pool.clone());
-        let (server, address) = gpubill_api::bind(state, "127.0.0.1:0", 1).expect("bind the API");
+        let (server, address) =
+            gpubill_api::bind(state, "127.0.0.1:0", 1, 1).expect("bind the API");
         let handle = server.handle();
         tokio::spawn(server);
         RunningApi { address, handle }

@@ -1,0 +1,2 @@
+DROP TABLE aggregator_instances;
+DROP TABLE partition_leases;
