@@ -235,6 +235,16 @@ impl TestEnv {
     /// Starts `gpubill aggregator` as a child process on this environment, with a failpoint armed
     /// if given (`name:N`, see `gpubill_platform::failpoint`).
     pub fn spawn_aggregator(&self, failpoint: Option<&str>) -> ChildAggregator {
+        let failpoint: Vec<(&str, &str)> = failpoint
+            .map(|failpoint| (gpubill_platform::failpoint::FAILPOINT_VARIABLE, failpoint))
+            .into_iter()
+            .collect();
+        self.spawn_aggregator_with(&failpoint)
+    }
+
+    /// Starts `gpubill aggregator` as a child process with extra environment variables, e.g. an
+    /// instance id or a failpoint.
+    pub fn spawn_aggregator_with(&self, variables: &[(&str, &str)]) -> ChildAggregator {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gpubill"));
         command
             .arg("aggregator")
@@ -246,10 +256,8 @@ impl TestEnv {
             .env("GPUBILL_LOG", "error")
             .env_remove(gpubill_platform::failpoint::FAILPOINT_VARIABLE)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        if let Some(failpoint) = failpoint {
-            command.env(gpubill_platform::failpoint::FAILPOINT_VARIABLE, failpoint);
-        }
+            .stderr(std::process::Stdio::null())
+            .envs(variables.iter().copied());
         ChildAggregator(command.spawn().expect("spawn gpubill aggregator"))
     }
 
@@ -431,7 +439,11 @@ pub fn at(text: &str) -> DateTime<Utc> {
 
 /// Meters the small cluster over `[from, until)` with the real agent, as fast as it goes.
 pub async fn meter(env: &TestEnv, from: &str, until: &str) -> u64 {
-    let cluster = small_cluster(&env.config.cluster);
+    meter_cluster(env, &small_cluster(&env.config.cluster), from, until).await
+}
+
+/// Meters `cluster` over `[from, until)` with the real agent, as fast as it goes.
+pub async fn meter_cluster(env: &TestEnv, cluster: &Cluster, from: &str, until: &str) -> u64 {
     let window = gpubill_agent::RunWindow {
         from: at(from),
         until: Some(at(until)),
@@ -441,7 +453,7 @@ pub async fn meter(env: &TestEnv, from: &str, until: &str) -> u64 {
     let report = gpubill_agent::run(
         &env.config.settings.kafka,
         &env.config.settings.agent,
-        &cluster,
+        cluster,
         None,
         window,
         stop,
@@ -457,8 +469,33 @@ pub async fn meter_two_hours(env: &TestEnv) -> u64 {
     meter(env, "2026-11-10T00:00:00Z", "2026-11-10T02:00:00Z").await
 }
 
+/// Asserts two ledger fingerprints are equal, printing only the first differences.
+#[track_caller]
+pub fn assert_same_ledger(actual: &[String], expected: &[String], what: &str) {
+    if actual == expected {
+        return;
+    }
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|line| !actual.contains(line))
+        .take(5)
+        .collect();
+    let extra: Vec<&String> = actual
+        .iter()
+        .filter(|line| !expected.contains(line))
+        .take(5)
+        .collect();
+    panic!(
+        "{what}: ledgers differ ({} lines, expected {}); first expected lines missing: {missing:#?}; first unexpected lines: {extra:#?}",
+        actual.len(),
+        expected.len()
+    );
+}
+
 /// Everything the ledger holds that does not depend on batch boundaries, wall-clock time or the
-/// offsets of records that were not billed.
+/// offsets of records that were not billed. Posting amounts are summed per batch at 28
+/// significant digits, so their totals are compared at 12 decimal places (invoices price the
+/// exact GPU-seconds, not these sums).
 pub async fn ledger_fingerprint(env: &TestEnv) -> Vec<String> {
     env.conn(|conn| {
         #[derive(diesel::QueryableByName)]
@@ -469,7 +506,9 @@ pub async fn ledger_fingerprint(env: &TestEnv) -> Vec<String> {
         let queries = [
             "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, event_id, tenant_id, sku, interval_start, interval_end, gpu_seconds, source_partition) AS line FROM usage_events ORDER BY 1",
             "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, segment, period, segment_start, segment_end, gpu_seconds, price_per_gpu_hour, amount) AS line FROM rated_usage ORDER BY 1",
-            "SELECT concat_ws('|', tenant_id, sku, period, price_per_gpu_hour, sum(gpu_seconds), sum(amount), sum(segment_count)) AS line FROM ledger_entries GROUP BY tenant_id, sku, period, price_per_gpu_hour ORDER BY 1",
+            "SELECT concat_ws('|', tenant_id, sku, period, price_per_gpu_hour, sum(gpu_seconds), round(sum(amount), 12), sum(segment_count)) AS line FROM ledger_entries GROUP BY tenant_id, sku, period, price_per_gpu_hour ORDER BY 1",
+            "SELECT concat_ws('|', 'stream', allocation_id, gpu_uuid, tenant_id, watermark_seq, max_seq, last_end) AS line FROM usage_streams ORDER BY 1",
+            "SELECT concat_ws('|', 'gap', allocation_id, gpu_uuid, first_seq, last_seq, missing_from, missing_until) AS line FROM usage_gaps ORDER BY 1",
         ];
         queries
             .iter()
