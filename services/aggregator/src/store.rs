@@ -373,3 +373,62 @@ pub fn apply_batch(
         })
     })
 }
+
+/// Why offsets cannot be reset now.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetRefused {
+    #[error("aggregator instances still hold leases on {0:?}: stop every aggregator first")]
+    InstancesRunning(Vec<String>),
+    #[error(transparent)]
+    Failed(#[from] AggregatorError),
+}
+
+/// Moves `consumer`'s offsets on `topic` back to the start of the log, so the next run re-reads
+/// everything: events already applied are dropped as duplicates, so the ledger does not change.
+/// This is the one sanctioned way offsets move backwards, and only while no instance holds a
+/// live lease (a running one would otherwise commit over the reset). Returns the partitions reset.
+pub fn reset_offsets(
+    conn: &mut PgConnection,
+    consumer: &str,
+    topic: &str,
+) -> Result<usize, ResetRefused> {
+    conn.transaction(|conn| {
+        #[derive(QueryableByName)]
+        struct Owner {
+            #[diesel(sql_type = Text)]
+            owner: String,
+        }
+        // Locks the leases so no instance can claim one while the offsets move.
+        let owners: Vec<Owner> = diesel::sql_query(
+            "SELECT DISTINCT owner FROM (SELECT owner FROM partition_leases \
+             WHERE consumer = $1 AND topic = $2 AND expires_at > now() FOR UPDATE) AS live",
+        )
+        .bind::<Text, _>(consumer)
+        .bind::<Text, _>(topic)
+        .load(conn)
+        .map_err(AggregatorError::from)?;
+        if !owners.is_empty() {
+            return Err(ResetRefused::InstancesRunning(
+                owners.into_iter().map(|row| row.owner).collect(),
+            ));
+        }
+        let reset = diesel::update(
+            consumer_offsets::table
+                .filter(consumer_offsets::consumer.eq(consumer))
+                .filter(consumer_offsets::topic.eq(topic)),
+        )
+        .set((
+            consumer_offsets::next_offset.eq(0),
+            consumer_offsets::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .map_err(AggregatorError::from)?;
+        Ok(reset)
+    })
+}
+
+impl From<diesel::result::Error> for ResetRefused {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Failed(error.into())
+    }
+}

@@ -1,4 +1,4 @@
-//! The gpubill HTTP API (actix-web): health, usage and draft invoices. One file per action under
+//! The gpubill HTTP API (actix-web): health, usage, draft invoices and missing usage. One file per action under
 //! `routes/`, one error type (`error`) mapped to HTTP statuses with a machine-readable body.
 
 pub mod error;
@@ -19,6 +19,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub currency: String,
     pub vat_rate: Decimal,
+    pub missing_usage_after_seconds: i64,
 }
 
 impl AppState {
@@ -27,6 +28,7 @@ impl AppState {
             pool,
             currency: config.settings.billing.currency.clone(),
             vat_rate: config.settings.billing.vat_rate,
+            missing_usage_after_seconds: config.settings.billing.missing_usage_after_seconds,
         }
     }
 }

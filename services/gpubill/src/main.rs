@@ -37,8 +37,14 @@ enum Command {
     /// Consume usage events, dead-letter invalid ones, drop duplicates, rate the rest and write the
     /// Postgres ledger together with the consumed offsets.
     Aggregator,
-    /// Serve the HTTP API: health, usage and draft invoices.
+    /// Serve the HTTP API: health, usage, draft invoices and missing usage.
     Api,
+    /// Move the aggregator's consumed offsets back to the start of the usage topic, so its next
+    /// run re-reads the whole log. Events already billed are dropped as duplicates: the ledger and
+    /// invoices do not change. Refused while an aggregator instance is running.
+    Replay,
+    /// List usage streams with seqs never received (missing usage), open longer than a grace time.
+    MissingUsage(MissingUsageArgs),
     /// Run agent, aggregator and API on the demo cluster for an accelerated period, then print
     /// every tenant's draft invoice and the API address.
     Demo(demo::DemoArgs),
@@ -58,6 +64,16 @@ struct AgentArgs {
     /// Simulated seconds per wall second; 0 = as fast as the broker takes them [default: agent.speed].
     #[arg(long)]
     speed: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+struct MissingUsageArgs {
+    /// Only this tenant's streams.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only gaps open at least this long [default: billing.missing_usage_after_seconds].
+    #[arg(long)]
+    older_than_seconds: Option<i64>,
 }
 
 /// Prints a failure as one line of causes (`context: cause: cause`) and exits 1: configuration
@@ -129,6 +145,53 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             let deadline = config.settings.http.shutdown_deadline_seconds + 5;
             let service = gpubill_api::serve(&config, pool, stop.clone());
             within_deadline(stop, deadline, "api", service).await?;
+        }
+        Command::Replay => {
+            let (pool, _) = setup::prepare_ledger(&config).await?;
+            let consumer = config.settings.aggregator.consumer_name.clone();
+            let topic = config.settings.kafka.usage_topic.clone();
+            let reset = {
+                let (consumer, topic) = (consumer.clone(), topic.clone());
+                gpubill_platform::db::with_conn(&pool, move |conn| {
+                    gpubill_aggregator::store::reset_offsets(conn, &consumer, &topic)
+                        .map_err(|error| anyhow::anyhow!(error))
+                })
+                .await?
+            };
+            println!(
+                "offsets of {consumer} on {topic} reset to 0 on {reset} partitions; the next aggregator run re-reads the log"
+            );
+        }
+        Command::MissingUsage(args) => {
+            let (pool, _) = setup::prepare_ledger(&config).await?;
+            let older_than = args
+                .older_than_seconds
+                .unwrap_or(config.settings.billing.missing_usage_after_seconds);
+            anyhow::ensure!(older_than >= 0, "--older-than-seconds must be at least 0");
+            let gaps = gpubill_platform::db::with_conn(&pool, move |conn| {
+                gpubill_api::routes::missing_usage::load(conn, args.tenant.as_deref(), older_than)
+                    .map_err(|error| anyhow::anyhow!(gpubill_platform::DbError::from(error)))
+            })
+            .await?;
+            println!(
+                "missing usage open at least {older_than} s: {} gaps",
+                gaps.len()
+            );
+            for gap in gaps {
+                println!(
+                    "{} {}/{} seq {}..={} ({} events) from {} until {} open since {}",
+                    gap.tenant_id,
+                    gap.allocation_id,
+                    gap.gpu_uuid,
+                    gap.first_seq,
+                    gap.last_seq,
+                    gap.missing_events,
+                    gap.missing_from
+                        .map_or_else(|| "the stream's start".to_owned(), |at| at.to_rfc3339()),
+                    gap.missing_until.to_rfc3339(),
+                    gap.open_since.to_rfc3339()
+                );
+            }
         }
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
     }

@@ -336,6 +336,193 @@ async fn replaying_the_whole_topic_bills_nothing_twice() {
     assert_eq!(ledger_fingerprint(&env).await, before);
 }
 
+/// Every tenant's November draft invoice, as the bytes the API sends.
+async fn draft_invoices(api: &support::RunningApi) -> Vec<Vec<u8>> {
+    let mut bodies = Vec::new();
+    for tenant in ["mistral-lab", "nordic-nlp", "helix-bio"] {
+        let (status, body) = api
+            .get_bytes(&format!(
+                "/v1/tenants/{tenant}/invoices/draft?period=2026-11"
+            ))
+            .await;
+        assert_eq!(status, 200);
+        bodies.push(body);
+    }
+    bodies
+}
+
+/// Models an operator replaying the whole log (after a bug fix, or to audit): offsets reset to
+/// zero with `gpubill replay`, and the aggregator re-reads everything. The ledger and the invoices
+/// are byte-identical; the reset is refused while an aggregator runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resetting_offsets_to_zero_replays_into_byte_identical_ledger_and_invoices() {
+    let env = TestEnv::new().await;
+    let mut events = meter(&env, "2026-11-10T00:00:00Z", "2026-11-10T01:00:00Z").await;
+    produce_poison(&env).await;
+    events += meter(&env, "2026-11-10T01:00:00Z", "2026-11-10T02:00:00Z").await;
+    let first = env.run_aggregator_until_caught_up().await;
+    assert_eq!(first.applied, events);
+
+    let api = env.start_api();
+    let ledger_before = ledger_fingerprint(&env).await;
+    let invoices_before = draft_invoices(&api).await;
+
+    let running = env.start_aggregator();
+    // Caught up already: wait instead until it holds its partitions.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while env
+        .conn(|conn| {
+            use diesel::prelude::*;
+            diesel::sql_query("SELECT 1 FROM partition_leases WHERE expires_at > now()")
+                .execute(conn)
+                .unwrap()
+        })
+        .await
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the aggregator never took its partitions"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let refused = env.run_cli(&["replay"]).await;
+    assert!(
+        !refused.status.success(),
+        "a reset under a running aggregator must be refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("stop every aggregator"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    running.stop().await;
+
+    let reset = env.run_cli(&["replay"]).await;
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    assert!(env.committed().await.values().all(|next| *next == 0));
+    let replay = env.run_aggregator_until_caught_up().await;
+    assert_eq!(
+        (replay.applied, replay.duplicates),
+        (0, events),
+        "every event re-read, none billed again"
+    );
+    assert_eq!(ledger_fingerprint(&env).await, ledger_before);
+    assert_eq!(
+        draft_invoices(&api).await,
+        invoices_before,
+        "invoices byte for byte"
+    );
+    api.stop().await;
+}
+
+/// Models an agent whose events arrive with holes (a lost spool segment, a bug): the events
+/// around a hole are billed, the hole is reported as missing usage with the time it should cover,
+/// and the late events fill it without double billing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaps_are_reported_as_missing_usage_until_late_events_fill_them() {
+    let env = TestEnv::new().await;
+    let gpu = "GPU-gap-test";
+    let start = at("2026-11-12T00:00:00Z");
+    let event = |seq: u64| {
+        let from = start + Duration::seconds(10 * (seq as i64 - 1));
+        usage(
+            "helix-bio",
+            "gap-1",
+            gpu,
+            "H100-SXM5-80GB",
+            seq,
+            from,
+            from + Duration::seconds(10),
+        )
+    };
+    let produce = |seqs: &[u64]| {
+        seqs.iter()
+            .map(|seq| ("gap-1", event(*seq).encode()))
+            .collect::<Vec<_>>()
+    };
+    env.produce_raw(&produce(&[1, 2, 5, 6, 9])).await;
+    assert_eq!(env.run_aggregator_until_caught_up().await.applied, 5);
+
+    let api = env.start_api();
+    let (status, report) = api.get("/v1/missing-usage?older_than_seconds=0").await;
+    assert_eq!(status, 200);
+    let gaps: Vec<(i64, i64, String, String)> = report["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|gap| {
+            (
+                gap["first_seq"].as_i64().unwrap(),
+                gap["last_seq"].as_i64().unwrap(),
+                gap["missing_from"].as_str().unwrap().to_owned(),
+                gap["missing_until"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        gaps,
+        [
+            (
+                3,
+                4,
+                "2026-11-12T00:00:20Z".into(),
+                "2026-11-12T00:00:40Z".into()
+            ),
+            (
+                7,
+                8,
+                "2026-11-12T00:01:00Z".into(),
+                "2026-11-12T00:01:20Z".into()
+            ),
+        ]
+    );
+    assert_eq!(report["gaps"][0]["tenant_id"], "helix-bio");
+    assert_eq!(report["gaps"][0]["missing_events"], 2);
+    // Within the default grace time nothing is reported yet; an unknown tenant is a 404.
+    let (_, fresh) = api.get("/v1/missing-usage").await;
+    assert_eq!(fresh["gaps"].as_array().unwrap().len(), 0);
+    let (status, _) = api.get("/v1/missing-usage?tenant=nobody").await;
+    assert_eq!(status, 404);
+    let cli = env
+        .run_cli(&["missing-usage", "--older-than-seconds", "0"])
+        .await;
+    assert!(cli.status.success());
+    assert!(
+        String::from_utf8_lossy(&cli.stdout).contains("gap-1/GPU-gap-test seq 3..=4 (2 events)")
+    );
+
+    // The late events (and a repeat of an applied one) arrive: the gaps close, nothing twice.
+    env.produce_raw(&produce(&[4, 3, 8, 7, 5])).await;
+    let late = env.run_aggregator_until_caught_up().await;
+    assert_eq!((late.applied, late.duplicates), (4, 1));
+    let (_, closed) = api.get("/v1/missing-usage?older_than_seconds=0").await;
+    assert_eq!(closed["gaps"].as_array().unwrap().len(), 0);
+    let (_, usage_report) = api
+        .get("/v1/tenants/helix-bio/usage?from=2026-11-12T00:00:00Z&to=2026-11-12T01:00:00Z")
+        .await;
+    assert_eq!(
+        usage_report["skus"][0]["gpu_seconds"], "90",
+        "9 events × 10 s, each once"
+    );
+    let watermark = env
+        .conn(|conn| {
+            use diesel::prelude::*;
+            use gpubill_schema::schema::usage_streams::dsl::*;
+            usage_streams
+                .select((watermark_seq, max_seq))
+                .first::<(i64, i64)>(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(watermark, (9, 9));
+    api.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_to_resume_beyond_the_end_of_the_log() {
     // The ledger remembers offsets of a topic that has since been recreated (empty).

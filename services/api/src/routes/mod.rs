@@ -3,6 +3,7 @@
 
 mod healthz;
 mod invoice_draft;
+pub mod missing_usage;
 mod usage;
 
 use crate::error::ApiError;
@@ -21,6 +22,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         }))
         .route("/healthz", web::get().to(healthz::healthz))
         .route("/v1/tenants/{tenant}/usage", web::get().to(usage::usage))
+        .route(
+            "/v1/missing-usage",
+            web::get().to(missing_usage::missing_usage),
+        )
         .route(
             "/v1/tenants/{tenant}/invoices/draft",
             web::get().to(invoice_draft::invoice_draft),

@@ -245,20 +245,35 @@ impl TestEnv {
     /// Starts `gpubill aggregator` as a child process with extra environment variables, e.g. an
     /// instance id or a failpoint.
     pub fn spawn_aggregator_with(&self, variables: &[(&str, &str)]) -> ChildAggregator {
+        let mut command = self.command(&["aggregator"]);
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .envs(variables.iter().copied());
+        ChildAggregator(command.spawn().expect("spawn gpubill aggregator"))
+    }
+
+    /// Runs a `gpubill` subcommand on this environment to its end.
+    pub async fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        let mut command = self.command(args);
+        tokio::task::spawn_blocking(move || command.output().expect("run gpubill"))
+            .await
+            .expect("gpubill task")
+    }
+
+    /// The `gpubill` binary configured for this environment, no failpoint armed.
+    fn command(&self, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gpubill"));
         command
-            .arg("aggregator")
+            .args(args)
             .envs(self.env_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env(
                 "GPUBILL_CONFIG_DIR",
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config"),
             )
             .env("GPUBILL_LOG", "error")
-            .env_remove(gpubill_platform::failpoint::FAILPOINT_VARIABLE)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .envs(variables.iter().copied());
-        ChildAggregator(command.spawn().expect("spawn gpubill aggregator"))
+            .env_remove(gpubill_platform::failpoint::FAILPOINT_VARIABLE);
+        command
     }
 
     /// Next offsets committed per partition.
@@ -353,6 +368,12 @@ pub struct RunningApi {
 impl RunningApi {
     /// GETs `path` and returns the status and the JSON body, whatever the status.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let (status, body) = self.get_bytes(path).await;
+        (status, serde_json::from_slice(&body).expect("JSON body"))
+    }
+
+    /// The status and the body exactly as sent.
+    pub async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
         let url = format!("http://{}{path}", self.address);
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -361,10 +382,7 @@ impl RunningApi {
                 .into();
             let mut response = agent.get(&url).call().expect("HTTP request");
             let status = response.status().as_u16();
-            let body = response
-                .body_mut()
-                .read_json::<serde_json::Value>()
-                .expect("JSON body");
+            let body = response.body_mut().read_to_vec().expect("body");
             (status, body)
         })
         .await

@@ -1,0 +1,99 @@
+//! `GET /v1/missing-usage?tenant=&older_than_seconds=`: usage streams with seqs never received,
+//! open longer than a grace time (default `billing.missing_usage_after_seconds`). Each gap is
+//! revenue that is not billed until the agent's events arrive, so finance sees the leak.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::routes::require_tenant;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use gpubill_platform::db::with_conn;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissingUsageQuery {
+    tenant: Option<String>,
+    older_than_seconds: Option<i64>,
+}
+
+/// One open gap: seqs `first_seq..=last_seq` of a stream, expected to cover
+/// `[missing_from, missing_until)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, QueryableByName)]
+pub struct MissingUsage {
+    #[diesel(sql_type = Text)]
+    pub tenant_id: String,
+    #[diesel(sql_type = Text)]
+    pub allocation_id: String,
+    #[diesel(sql_type = Text)]
+    pub gpu_uuid: String,
+    #[diesel(sql_type = BigInt)]
+    pub first_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    pub last_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    pub missing_events: i64,
+    /// End of the last event before the gap; absent when the stream's first events are missing.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub missing_from: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
+    pub missing_until: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub open_since: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct MissingUsageResponse {
+    older_than_seconds: i64,
+    gaps: Vec<MissingUsage>,
+}
+
+/// Gaps open for at least `older_than_seconds`, oldest first, of one tenant or all.
+pub fn load(
+    conn: &mut PgConnection,
+    tenant: Option<&str>,
+    older_than_seconds: i64,
+) -> QueryResult<Vec<MissingUsage>> {
+    diesel::sql_query(
+        "SELECT s.tenant_id, g.allocation_id, g.gpu_uuid, g.first_seq, g.last_seq, \
+                g.last_seq - g.first_seq + 1 AS missing_events, g.missing_from, g.missing_until, \
+                g.opened_at AS open_since \
+         FROM usage_gaps g JOIN usage_streams s USING (allocation_id, gpu_uuid) \
+         WHERE g.opened_at <= now() - make_interval(secs => $1) \
+           AND ($2::text IS NULL OR s.tenant_id = $2) \
+         ORDER BY g.opened_at, s.tenant_id, g.allocation_id, g.gpu_uuid, g.first_seq",
+    )
+    .bind::<BigInt, _>(older_than_seconds)
+    .bind::<Nullable<Text>, _>(tenant)
+    .load(conn)
+}
+
+pub async fn missing_usage(
+    state: web::Data<AppState>,
+    query: web::Query<MissingUsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let older_than_seconds = query
+        .older_than_seconds
+        .unwrap_or(state.missing_usage_after_seconds);
+    if older_than_seconds < 0 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`older_than_seconds` must be at least 0",
+        ));
+    }
+    let gaps = with_conn(&state.pool, move |conn| {
+        if let Some(tenant) = &query.tenant {
+            require_tenant(conn, tenant)?;
+        }
+        load(conn, query.tenant.as_deref(), older_than_seconds).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(MissingUsageResponse {
+        older_than_seconds,
+        gaps,
+    }))
+}
