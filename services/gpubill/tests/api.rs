@@ -7,6 +7,7 @@ mod support;
 
 use support::TestEnv;
 
+/// Models clients sending malformed requests: each gets a 4xx with a stable machine-readable code, never a panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors_with_stable_codes() {
     let env = TestEnv::new().await;
@@ -74,6 +75,7 @@ async fn bad_requests_get_json_errors_with_stable_codes() {
     api.stop().await;
 }
 
+/// Models a portal asking before any usage exists: health is up and the invoice is empty, not an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_empty_invoice() {
     let env = TestEnv::new().await;

@@ -53,6 +53,9 @@ async fn finish_and_compare(
     assert_eq!(&letters, &expected.1, "{what}: dead letters differ");
 }
 
+/// Test 3. Models the aggregator process dying (kill -9 through a failpoint) right before the commit,
+/// mid-batch, right after the commit and right after the dead letters: after a restart the
+/// totals are exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_point_of_a_batch_neither_loses_nor_double_bills() {
     let expected = reference().await;
@@ -78,6 +81,8 @@ async fn a_crash_at_any_point_of_a_batch_neither_loses_nor_double_bills() {
     }
 }
 
+/// Test 3. Models a SIGKILL at an arbitrary moment of consuming: the restart resumes from the last
+/// commit, totals exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_consuming_then_restart() {
     let expected = reference().await;

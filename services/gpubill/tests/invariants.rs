@@ -92,6 +92,7 @@ struct StreamRow {
     last_billed: DateTime<Utc>,
 }
 
+/// Test 8. Models a messy fleet: disorder, repeats, holes, conflicting copies and poison, from a seed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_random_workload_keeps_every_ledger_invariant() {
     let seed: u64 = std::env::var("INVARIANT_SEED")

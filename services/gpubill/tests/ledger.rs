@@ -23,6 +23,7 @@ fn insert_entry(conn: &mut diesel::PgConnection, period: &str) -> diesel::QueryR
     .execute(conn)
 }
 
+/// Models a buggy or malicious client editing the ledger: the database refuses every change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_entries_cannot_be_changed_or_removed() {
     let env = TestEnv::new().await;
@@ -49,6 +50,7 @@ async fn ledger_entries_cannot_be_changed_or_removed() {
     assert!(bad_period.is_err(), "a period is the first day of a month");
 }
 
+/// Models a second writer committing stale offsets: the database refuses to move them back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_only_move_forward() {
     let env = TestEnv::new().await;
@@ -125,6 +127,7 @@ async fn an_instance_that_lost_its_partitions_cannot_commit() {
     assert!(offsets.is_empty(), "nothing written: {offsets:?}");
 }
 
+/// Models two writers billing one GPU for overlapping time: the exclusion constraint refuses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gpu_cannot_be_billed_twice_for_the_same_instant() {
     let env = TestEnv::new().await;

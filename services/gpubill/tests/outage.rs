@@ -17,6 +17,8 @@ const FAST_RETRIES: [(&str, &str); 4] = [
     ("GPUBILL_DATABASE_POOL_SIZE", "2"),
 ];
 
+/// Test 5. Models Postgres unreachable (TCP proxy cut) for longer than a batch: no offset advances,
+/// the backlog drains afterwards, totals exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_outage_stops_progress_and_the_backlog_drains_exactly_once() {
     let reference = TestEnv::with_settings(&FAST_RETRIES).await;

@@ -76,6 +76,8 @@ impl Expected {
     }
 }
 
+/// Models a billing period with month and price boundaries inside intervals and invalid records
+/// among good ones: invoices match hand computation to the cent, every bad record is dead-lettered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoices_are_exact_to_the_cent_and_bad_records_are_dead_lettered() {
     let env = TestEnv::new().await;
@@ -278,6 +280,7 @@ async fn invoices_are_exact_to_the_cent_and_bad_records_are_dead_lettered() {
     api.stop().await;
 }
 
+/// Models a graceful aggregator restart (deploy) in the middle of a stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_aggregator_mid_stream_leaves_the_same_ledger_as_an_uninterrupted_run() {
     let small_batches = [
@@ -322,6 +325,7 @@ async fn restarting_the_aggregator_mid_stream_leaves_the_same_ledger_as_an_unint
     assert_eq!(left, ledger_fingerprint(&uninterrupted).await);
 }
 
+/// Test 2. Models duplicate delivery of every event (an agent re-sending its whole window): same totals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_the_whole_topic_bills_nothing_twice() {
     let env = TestEnv::new().await;
@@ -523,6 +527,8 @@ async fn gaps_are_reported_as_missing_usage_until_late_events_fill_them() {
     api.stop().await;
 }
 
+/// Models a topic recreated or a broker that lost data: resuming would skip records, so the
+/// aggregator refuses to start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_to_resume_beyond_the_end_of_the_log() {
     // The ledger remembers offsets of a topic that has since been recreated (empty).
@@ -554,6 +560,8 @@ async fn refuses_to_resume_beyond_the_end_of_the_log() {
     assert_eq!(stats.snapshot().records, 0);
 }
 
+/// Test 7. Models poison messages interleaved with good ones on one partition: the partition keeps
+/// flowing and every poison message is on the dead-letter topic with its reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_records_between_good_ones_never_stop_the_partition() {
     let env = TestEnv::new().await;
@@ -583,6 +591,7 @@ async fn poison_records_between_good_ones_never_stop_the_partition() {
     );
 }
 
+/// Test 2. Models a used event id arriving with a different payload: rejected as `conflict`, zero writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_used_id_with_another_payload_is_a_conflict_and_writes_nothing() {
     let env = TestEnv::new().await;
@@ -620,6 +629,8 @@ async fn a_used_id_with_another_payload_is_a_conflict_and_writes_nothing() {
     assert_eq!(letters[0].0, "conflict");
 }
 
+/// Models two allocations reporting the same GPU for the same time: the second is dead-lettered as
+/// `overlapping_interval`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gpu_metered_twice_for_the_same_time_is_rejected_as_overlapping() {
     let env = TestEnv::new().await;

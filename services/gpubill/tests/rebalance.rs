@@ -97,6 +97,7 @@ fn count_owned_by(owners: &BTreeMap<i32, (String, i64)>, instance: &str) -> usiz
         .count()
 }
 
+/// Test 4. Models an aggregator host dying and a new one being added during the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_join_and_die_while_every_event_is_applied_exactly_once() {
     let env = TestEnv::with_settings(&SETTINGS).await;
