@@ -13,6 +13,8 @@ pub enum AggregatorError {
     Invariant(String),
     #[error("{topic}[{partition}] is owned by another instance now; the batch was not written")]
     Fenced { topic: String, partition: i32 },
+    #[error("the ledger changed under the batch ({0}); the batch was not written and is re-read")]
+    Raced(String),
     #[error(
         "the ledger has consumed {topic}[{partition}] up to offset {stored}, but the log ends near {log_end}: \
          the topic was recreated or the broker lost data, and resuming would skip new records. Nothing was \

@@ -37,7 +37,8 @@ pub struct AggregatorStats {
     pub dead_lettered: AtomicU64,
     /// Times this instance's set of owned partitions changed.
     pub rebalances: AtomicU64,
-    /// Batches abandoned because a partition was taken over while they were in hand.
+    /// Batches abandoned, unwritten, because a partition was taken over or the ledger changed
+    /// while they were in hand.
     pub fenced: AtomicU64,
 }
 
@@ -250,11 +251,14 @@ pub async fn run(
         let applied = match applied {
             Ok(Some(applied)) => applied,
             Ok(None) => break,
-            Err(AggregatorError::Fenced { topic, partition }) => {
-                // Another instance took a partition over while this batch was in hand: drop the
-                // batch (nothing was written) and look at the leases again at once.
-                tracing::warn!(instance = %member.instance_id, topic, partition, "fenced: partition taken over; batch abandoned");
+            Err(error @ (AggregatorError::Fenced { .. } | AggregatorError::Raced(_))) => {
+                // A partition was taken over, or the ledger changed, while this batch was in
+                // hand. Nothing was written. The consumer has read past the batch on every
+                // partition, so forget the assignment: the heartbeat now takes back what this
+                // instance still owns (under a new epoch) and re-reads it from the stored offsets.
+                tracing::warn!(instance = %member.instance_id, %error, "batch abandoned; re-reading from the ledger's offsets");
                 AggregatorStats::add(&stats.fenced, 1);
+                owned.clear();
                 next_heartbeat = tokio::time::Instant::now();
                 continue;
             }
@@ -271,7 +275,7 @@ pub async fn run(
         AggregatorStats::add(&stats.batches, 1);
         AggregatorStats::add(&stats.records, records.len());
         AggregatorStats::add(&stats.applied, applied.new_events);
-        AggregatorStats::add(&stats.duplicates, applied.duplicates + batch.duplicates);
+        AggregatorStats::add(&stats.duplicates, batch.duplicates);
         AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
         log_batch(&batch, &records, applied.new_events, started);
     }
@@ -379,7 +383,11 @@ where
     loop {
         match attempt().await {
             Ok(value) => return Ok(Some(value)),
-            Err(error @ (AggregatorError::Invariant(_) | AggregatorError::Fenced { .. })) => {
+            Err(
+                error @ (AggregatorError::Invariant(_)
+                | AggregatorError::Fenced { .. }
+                | AggregatorError::Raced(_)),
+            ) => {
                 return Err(error);
             }
             Err(error @ AggregatorError::Db(DbError::Migration(_))) => return Err(error),

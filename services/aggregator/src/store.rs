@@ -28,8 +28,6 @@ const ROWS_PER_STATEMENT: usize = 4000;
 pub struct Applied {
     /// Events written and billed.
     pub new_events: usize,
-    /// Valid events another writer put in the ledger between the batch's read and its write.
-    pub duplicates: usize,
     pub ledger_entries: usize,
 }
 
@@ -335,6 +333,17 @@ pub fn apply_batch(
                 applied.len()
             )));
         }
+        // The batch was resolved against a ledger read before this transaction. If a row is
+        // already there now (another writer, or this very batch committed by an attempt whose
+        // acknowledgement was lost), the stream state computed from that read is stale: write
+        // nothing and let the caller re-read.
+        if applied.len() != batch.accepted.len() {
+            return Err(AggregatorError::Raced(format!(
+                "{} of {} events new to the ledger when read were already in it when written",
+                batch.accepted.len() - applied.len(),
+                batch.accepted.len()
+            )));
+        }
 
         let rated: Vec<NewRatedUsage> = applied.iter().flat_map(|event| rated_rows(event)).collect();
         write_streams(conn, &batch.streams)?;
@@ -368,7 +377,6 @@ pub fn apply_batch(
         failpoint::hit("aggregator.before_commit");
         Ok(Applied {
             new_events: applied.len(),
-            duplicates: batch.accepted.len() - applied.len(),
             ledger_entries: entries.len(),
         })
     })
