@@ -34,3 +34,52 @@ impl From<diesel::result::Error> for AggregatorError {
         Self::Db(DbError::Query(error))
     }
 }
+
+impl AggregatorError {
+    /// Whether retrying the same step can succeed: outages can pass, but a broken invariant, a
+    /// lost lease, a stale read or data the database refuses (a constraint violation) fail the
+    /// same way every time, and retrying them would hold the batch forever in silence.
+    pub fn is_retryable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as Kind, Error as Diesel};
+        match self {
+            Self::Invariant(_)
+            | Self::Fenced { .. }
+            | Self::Raced(_)
+            | Self::OffsetsBeyondLog { .. } => false,
+            Self::Db(DbError::Migration(_)) => false,
+            Self::Db(DbError::Query(Diesel::DatabaseError(kind, _))) => !matches!(
+                kind,
+                Kind::UniqueViolation
+                    | Kind::ForeignKeyViolation
+                    | Kind::NotNullViolation
+                    | Kind::CheckViolation
+                    | Kind::ExclusionViolation
+                    | Kind::RestrictViolation
+            ),
+            Self::Db(_) | Self::Kafka(_) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error as Diesel};
+
+    fn database_error(kind: DatabaseErrorKind) -> AggregatorError {
+        AggregatorError::Db(DbError::Query(Diesel::DatabaseError(
+            kind,
+            Box::new("violation".to_owned()),
+        )))
+    }
+
+    #[test]
+    fn outages_are_retried_and_refused_data_is_not() {
+        assert!(database_error(DatabaseErrorKind::ClosedConnection).is_retryable());
+        assert!(database_error(DatabaseErrorKind::SerializationFailure).is_retryable());
+        assert!(AggregatorError::Db(DbError::Task("cancelled".into())).is_retryable());
+        assert!(!database_error(DatabaseErrorKind::CheckViolation).is_retryable());
+        assert!(!database_error(DatabaseErrorKind::ForeignKeyViolation).is_retryable());
+        assert!(!AggregatorError::Raced("stale".into()).is_retryable());
+    }
+}

@@ -367,7 +367,8 @@ async fn collect(
 }
 
 /// Retries `attempt` with exponential backoff until it succeeds (`Some`) or shutdown is
-/// triggered (`None`). Broken invariants are not retried: they are bugs, not outages.
+/// triggered (`None`). Errors that would fail the same way again are returned at once (see
+/// [`AggregatorError::is_retryable`]): they are bugs or bad data, not outages.
 async fn retry<T, F, Fut>(
     settings: &AggregatorSettings,
     shutdown: &mut Shutdown,
@@ -383,14 +384,7 @@ where
     loop {
         match attempt().await {
             Ok(value) => return Ok(Some(value)),
-            Err(
-                error @ (AggregatorError::Invariant(_)
-                | AggregatorError::Fenced { .. }
-                | AggregatorError::Raced(_)),
-            ) => {
-                return Err(error);
-            }
-            Err(error @ AggregatorError::Db(DbError::Migration(_))) => return Err(error),
+            Err(error) if !error.is_retryable() => return Err(error),
             Err(error) => {
                 tracing::warn!(%error, what, backoff_ms = backoff.as_millis() as u64, "step failed; retrying the same batch");
                 tokio::select! {
