@@ -16,7 +16,7 @@ use gpubill_platform::db::{PgPool, with_conn};
 use gpubill_platform::kafka::{
     METADATA_TIMEOUT, RESUME_REWIND, consumer_config, ensure_topics, partition_count,
 };
-use gpubill_platform::{DbError, Shutdown, failpoint};
+use gpubill_platform::{Shutdown, failpoint};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
