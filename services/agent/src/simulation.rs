@@ -87,6 +87,23 @@ impl Simulation {
         self.allocations.iter().map(|a| a.gpu_uuids.len()).sum()
     }
 
+    /// How many events [`Simulation::emit_until`] would emit for `now`, without building them.
+    pub fn count_until(&self, now: DateTime<Utc>) -> u64 {
+        let step = self.interval.num_nanoseconds().unwrap_or(i64::MAX).max(1);
+        self.allocations
+            .iter()
+            .map(|allocation| {
+                // Interval k has ended by `now` when started_at + (k + 1) × interval <= now.
+                let since_start = (now - allocation.started_at)
+                    .num_nanoseconds()
+                    .unwrap_or(i64::MAX);
+                let ended = since_start.div_euclid(step).max(0);
+                let pending = u64::try_from(ended - allocation.next_interval).unwrap_or(0);
+                pending * allocation.gpu_uuids.len() as u64
+            })
+            .sum()
+    }
+
     /// When the next interval ends: the simulated instant of the next emission.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
         self.allocations
@@ -195,6 +212,34 @@ mod tests {
         resumed.emit_until(at("2026-11-01T00:01:00Z"), &mut tail);
         assert_eq!(tail.first().unwrap().data.seq, 5);
         assert_eq!(tail, all[all.len() - tail.len()..]);
+    }
+
+    #[test]
+    fn count_until_matches_what_emit_until_emits() {
+        let mut cluster = cluster();
+        cluster.allocations.push(AllocationSpec {
+            id: "a2".into(),
+            tenant: "t1".into(),
+            node: "n1".into(),
+            gpus: vec![1, 2, 5],
+            started_at: at("2026-11-01T00:00:07Z"),
+        });
+        for (from, until) in [
+            ("2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z"),
+            ("2026-11-01T00:00:00Z", "2026-11-01T00:00:16Z"),
+            ("2026-11-01T00:00:00Z", "2026-11-01T00:00:17Z"),
+            ("2026-11-01T00:00:35Z", "2026-11-01T01:00:00Z"),
+            ("2026-10-31T23:00:00Z", "2026-11-01T00:00:09Z"),
+        ] {
+            let sim = Simulation::new(&cluster, 10, None, at(from));
+            let mut out = Vec::new();
+            sim.clone().emit_until(at(until), &mut out);
+            assert_eq!(
+                sim.count_until(at(until)),
+                out.len() as u64,
+                "{from} .. {until}"
+            );
+        }
     }
 
     #[test]
