@@ -8,15 +8,14 @@
 //! the invoices do not change.
 
 use crate::invoice_table::{self, Invoice};
+use crate::pipeline::{InProcessAggregator, metering_start};
 use crate::setup::prepare_ledger;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
-use gpubill_aggregator::{AggregatorStats, uncommitted};
 use gpubill_domain::BillingPeriod;
 use gpubill_platform::config::Config;
 use gpubill_platform::kafka::ensure_topics;
 use gpubill_platform::{Shutdown, ShutdownTrigger};
-use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
@@ -55,13 +54,7 @@ pub async fn run(
     }
     let from = match args.from {
         Some(from) => from,
-        None => config
-            .cluster
-            .allocations
-            .iter()
-            .map(|allocation| allocation.started_at)
-            .min()
-            .context("cluster.toml lists no allocation to meter")?,
+        None => metering_start(&config.cluster)?,
     };
     let until = from + Duration::milliseconds((args.hours * 3_600_000.0) as i64);
 
@@ -71,12 +64,7 @@ pub async fn run(
         .with_context(|| format!("cannot reach Kafka at {} (kafka.brokers)", kafka.brokers))?;
     let (pool, _) = prepare_ledger(config).await?;
 
-    let stats = Arc::new(AggregatorStats::default());
-    let aggregator = {
-        let (config, pool, stats, stop) =
-            (config.clone(), pool.clone(), stats.clone(), stop.clone());
-        tokio::spawn(async move { gpubill_aggregator::run(&config, pool, stats, stop).await })
-    };
+    let mut aggregator = InProcessAggregator::start(config, pool.clone(), &stop);
     let bind = args
         .bind
         .clone()
@@ -124,34 +112,17 @@ pub async fn run(
     .await?;
     let produced_in = started.elapsed();
 
-    let deadline = Instant::now() + std::time::Duration::from_secs(args.timeout_seconds);
-    loop {
-        if aggregator.is_finished() {
-            return match aggregator.await {
-                Ok(Err(error)) => Err(error).context("the aggregator stopped"),
-                _ => bail!("the aggregator stopped before the ledger caught up"),
-            };
-        }
-        let lag = uncommitted(
+    aggregator
+        .wait_caught_up(
+            config,
             &pool,
-            &config.settings.aggregator.consumer_name,
-            &kafka.usage_topic,
             &report.delivered,
+            std::time::Duration::from_secs(args.timeout_seconds),
+            &stop,
         )
         .await?;
-        if lag == 0 {
-            break;
-        }
-        if Instant::now() > deadline || stop.is_triggered() {
-            bail!(
-                "the ledger is still {lag} records behind the broker after {:?}",
-                started.elapsed()
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
     let end_to_end = started.elapsed();
-    let counted = stats.snapshot();
+    let counted = aggregator.stats.snapshot();
 
     let periods = periods_between(from, until);
     for tenant in &config.cluster.tenants {
@@ -195,11 +166,7 @@ pub async fn run(
     trigger.trigger();
     server_handle.stop(true).await;
     let _ = api.await;
-    match aggregator.await {
-        Ok(result) => result.context("the aggregator failed")?,
-        Err(error) => bail!("the aggregator task failed: {error}"),
-    }
-    Ok(())
+    aggregator.stop().await
 }
 
 fn periods_between(from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<BillingPeriod> {
