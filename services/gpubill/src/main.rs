@@ -1,8 +1,10 @@
 //! `gpubill`: the single front door. Each subcommand loads and validates the configuration, then
 //! runs one service (or, for `demo`, all of them on the demo cluster).
 
+mod bench;
 mod demo;
 mod invoice_table;
+mod pipeline;
 mod setup;
 
 use anyhow::{Context, Result};
@@ -48,6 +50,10 @@ enum Command {
     /// Run agent, aggregator and API on the demo cluster for an accelerated period, then print
     /// every tenant's draft invoice and the API address.
     Demo(demo::DemoArgs),
+    /// Measure throughput: fill fresh topics with --events usage events, then time (a) a bare
+    /// Kafka consumer reading them and (b) the aggregator writing them to an empty ledger, and
+    /// print both rates and the ratio b/a. Uses its own database and topics, dropped at the end.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,7 +95,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    init_tracing(matches!(cli.command, Command::Demo(_)));
+    init_tracing(matches!(cli.command, Command::Demo(_) | Command::Bench(_)));
     let config = Config::load(&config_dir(cli.config_dir)).context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -194,6 +200,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             }
         }
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
+        Command::Bench(args) => bench::run(&config, args, stop).await?,
     }
     Ok(())
 }
@@ -246,8 +253,8 @@ fn agent_window(args: &AgentArgs, default_speed: f64) -> Result<gpubill_agent::R
     Ok(gpubill_agent::RunWindow { from, until, speed })
 }
 
-/// Logs to stderr; `GPUBILL_LOG` (or `RUST_LOG`) sets the filter. The demo keeps its output to
-/// warnings so its tables stay readable.
+/// Logs to stderr; `GPUBILL_LOG` (or `RUST_LOG`) sets the filter. The demo and the bench keep
+/// their output to warnings so their tables stay readable.
 fn init_tracing(quiet: bool) {
     let default = if quiet { "warn" } else { "info" };
     let filter = std::env::var("GPUBILL_LOG")
