@@ -72,6 +72,7 @@ pub struct NewUsageStream {
     pub tenant_id: String,
     pub watermark_seq: i64,
     pub max_seq: i64,
+    pub first_start: DateTime<Utc>,
     pub last_end: DateTime<Utc>,
 }
 

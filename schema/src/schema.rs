@@ -78,6 +78,7 @@ diesel::table! {
         max_seq -> Int8,
         last_end -> Timestamptz,
         updated_at -> Timestamptz,
+        first_start -> Timestamptz,
     }
 }
 

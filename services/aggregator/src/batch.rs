@@ -143,12 +143,23 @@ pub fn classify(
 }
 
 /// What the ledger holds that a batch is resolved against: the dedup state of the batch's
-/// streams, and the stored copies of events it might repeat or collide with.
+/// streams, the spans of every stream on the batch's GPUs, and the stored copies of events the
+/// batch may repeat.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerView {
     pub streams: HashMap<StreamKey, StreamState>,
-    /// Stored events at the batch's stream positions, with its ids, or overlapping its intervals.
+    /// Per GPU, the time each stream on it holds the GPU: (allocation, first start, last end).
+    pub gpu_spans: HashMap<String, Vec<GpuSpan>>,
+    /// Stored events at the batch's stream positions or with its ids.
     pub contents: Vec<EventContent>,
+}
+
+/// The time an allocation's stream holds a GPU: `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuSpan {
+    pub allocation_id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
 /// Leaves in `accepted` only events new to the ledger and to the batch, one per stream position,
@@ -156,9 +167,9 @@ pub struct LedgerView {
 ///
 /// An event is already applied when its stream's watermark state holds its seq: then it is a
 /// duplicate (dropped, counted), or a `conflict` dead letter if the stored copy differs. A new
-/// event with a used id is a `conflict`, one whose interval overlaps another on the same GPU an
-/// `overlapping_interval` dead letter; none of these is written. The ledger comes first, then the
-/// batch in order.
+/// event with a used id is a `conflict`; one that overlaps its stream's neighbouring events, or
+/// the span of another allocation on the same GPU, is an `overlapping_interval` dead letter; none
+/// of these is written. The ledger comes first, then the batch in order.
 pub fn resolve_against_ledger(
     batch: &mut Batch,
     records: &[Record],
@@ -166,6 +177,7 @@ pub fn resolve_against_ledger(
     now: DateTime<Utc>,
 ) {
     let mut streams = ledger.streams;
+    let mut gpu_spans = ledger.gpu_spans;
     let mut seen = Seen::default();
     for content in ledger.contents {
         seen.remember(content);
@@ -174,23 +186,48 @@ pub fn resolve_against_ledger(
     for event in accepted {
         let usage = &event.usage;
         let key = (usage.allocation_id.clone(), usage.gpu_uuid.clone());
-        let held = streams
-            .get(&key)
-            .is_some_and(|state| state.holds(usage.seq));
-        match seen.check(event.content(), held) {
+        let (seq, start, end) = (usage.seq, usage.interval_start, usage.interval_end);
+        let state = streams.get(&key);
+        let held = state.is_some_and(|state| state.holds(seq));
+        let verdict = match seen.check(&event.content(), held) {
             Verdict::New => {
-                let (seq, start, end) = (usage.seq, usage.interval_start, usage.interval_end);
-                match streams.get_mut(&key) {
-                    Some(state) => state.apply(seq, start, end, now),
-                    None => {
-                        streams.insert(key.clone(), StreamState::first(seq, start, end, now));
-                    }
+                let spans = gpu_spans
+                    .get(&usage.gpu_uuid)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                match state.map(|state| state.fits(seq, start, end)) {
+                    Some(Err(detail)) => Verdict::Overlap(detail),
+                    _ => match spans.iter().find(|span| {
+                        span.allocation_id != usage.allocation_id
+                            && span.start < end
+                            && start < span.end
+                    }) {
+                        Some(span) => Verdict::Overlap(format!(
+                            "GPU {} is held by allocation {} over [{}, {})",
+                            usage.gpu_uuid, span.allocation_id, span.start, span.end
+                        )),
+                        None => Verdict::New,
+                    },
                 }
-                if let Some(state) = streams.get(&key) {
-                    batch
-                        .streams
-                        .insert(key, (usage.tenant_id.clone(), state.clone()));
-                }
+            }
+            other => other,
+        };
+        match verdict {
+            Verdict::New => {
+                let state = streams
+                    .entry(key.clone())
+                    .and_modify(|state| state.apply(seq, start, end, now))
+                    .or_insert_with(|| StreamState::first(seq, start, end, now))
+                    .clone();
+                let spans = gpu_spans.entry(usage.gpu_uuid.clone()).or_default();
+                spans.retain(|span| span.allocation_id != usage.allocation_id);
+                spans.push(GpuSpan {
+                    allocation_id: usage.allocation_id.clone(),
+                    start: state.first_start,
+                    end: state.last_end,
+                });
+                seen.remember(event.content());
+                batch.streams.insert(key, (usage.tenant_id.clone(), state));
                 batch.accepted.push(event);
             }
             Verdict::Duplicate => batch.duplicates += 1,
@@ -232,19 +269,17 @@ enum Verdict {
     Overlap(String),
 }
 
-/// Events seen so far: by stream position, by id, and each GPU's intervals (disjoint, keyed by
-/// start) with the position that holds them.
+/// Events seen so far, by stream position and by id.
 #[derive(Default)]
 struct Seen {
     by_position: HashMap<StreamPosition, EventContent>,
     by_id: HashMap<Uuid, StreamPosition>,
-    by_gpu: HashMap<String, BTreeMap<i64, (i64, StreamPosition)>>,
 }
 
 impl Seen {
-    /// Classifies `content`, whose stream already `held` its seq or not, and remembers it if it
-    /// is new.
-    fn check(&mut self, content: EventContent, held: bool) -> Verdict {
+    /// Classifies `content`, whose stream already `held` its seq or not, by position and id
+    /// only: `New` here still has to fit in time.
+    fn check(&self, content: &EventContent, held: bool) -> Verdict {
         if let Some(earlier) = self.by_position.get(&content.position) {
             return match content.conflict_with(earlier) {
                 None => Verdict::Duplicate,
@@ -263,30 +298,10 @@ impl Seen {
             // Same id at another position: always a conflict.
             return Verdict::Conflict(content.conflict_with(earlier).unwrap_or_default());
         }
-        let intervals = self.by_gpu.entry(content.position.1.clone()).or_default();
-        // Intervals kept here are disjoint, so only the last one starting before this one ends
-        // can overlap it.
-        if let Some((start, (end, position))) =
-            intervals.range(..content.interval_end_micros).next_back()
-            && *end > content.interval_start_micros
-        {
-            return Verdict::Overlap(format!(
-                "GPU {} is already billed over [{start}, {end}) µs since the epoch by {}/{}/{}",
-                content.position.1, position.0, position.1, position.2
-            ));
-        }
-        self.remember(content);
         Verdict::New
     }
 
     fn remember(&mut self, content: EventContent) {
-        self.by_gpu
-            .entry(content.position.1.clone())
-            .or_default()
-            .insert(
-                content.interval_start_micros,
-                (content.interval_end_micros, content.position.clone()),
-            );
         self.by_id
             .insert(content.event_id, content.position.clone());
         self.by_position.insert(content.position.clone(), content);
@@ -418,8 +433,8 @@ mod tests {
     /// A ledger holding `contents` and nothing else.
     fn stored_copies(contents: Vec<EventContent>) -> LedgerView {
         LedgerView {
-            streams: HashMap::new(),
             contents,
+            ..LedgerView::default()
         }
     }
 
@@ -520,16 +535,26 @@ mod tests {
         );
         assert_eq!(batch.dead_letters[0].record.offset, 2);
 
-        // Against the ledger: an interval inside a stored one.
+        // Against the ledger: an interval inside the span a1 holds GPU-1 for.
         let records = [record(9, &other_allocation.encode())];
-        let stored = classify_all(&[record(0, &first.encode())]).accepted[0].content();
         let mut batch = classify(
             &records,
             &Validator::new(3600, 300, ["t1".to_owned()]),
             &price_book(),
             at("2026-11-23T12:00:00Z"),
         );
-        resolve_against_ledger(&mut batch, &records, stored_copies(vec![stored]), now());
+        let ledger = LedgerView {
+            gpu_spans: HashMap::from([(
+                "GPU-1".to_owned(),
+                vec![GpuSpan {
+                    allocation_id: "a1".into(),
+                    start: at("2026-11-23T10:00:00Z"),
+                    end: at("2026-11-23T10:00:10Z"),
+                }],
+            )]),
+            ..LedgerView::default()
+        };
+        resolve_against_ledger(&mut batch, &records, ledger, now());
         assert_eq!(
             batch.dead_letters[0].rejection.reason,
             "overlapping_interval"
@@ -607,7 +632,7 @@ mod tests {
         );
         let ledger = LedgerView {
             streams: HashMap::from([(key.clone(), state)]),
-            contents: Vec::new(),
+            ..LedgerView::default()
         };
         resolve_against_ledger(&mut batch, &records, ledger, now());
         let applied: Vec<i64> = batch.accepted.iter().map(|e| e.usage.seq).collect();

@@ -2,16 +2,18 @@
 //! usage rows, rated segments, ledger postings and the next offsets — in one transaction.
 
 use crate::batch::{
-    AcceptedEvent, Batch, EventContent, LedgerView, StreamKey, StreamPosition, postings, rated_rows,
+    AcceptedEvent, Batch, EventContent, GpuSpan, LedgerView, StreamKey, StreamPosition, postings,
+    rated_rows,
 };
 use crate::error::AggregatorError;
 use crate::lease::{Member, Owned, fence};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::{Array, BigInt, Integer, Numeric, Text, Timestamptz};
 use diesel::upsert::excluded;
 use gpubill_domain::{Gap, StreamState};
-use gpubill_platform::failpoint;
+use gpubill_platform::{DbError, failpoint};
 use gpubill_schema::models::{NewRatedUsage, NewUsageStream, UsageGap};
 use gpubill_schema::schema::{
     consumer_offsets, ledger_entries, rated_usage, tenants, usage_events, usage_gaps, usage_streams,
@@ -57,11 +59,11 @@ pub struct LookupKeys {
     gpu_uuids: Vec<String>,
     seqs: Vec<i64>,
     event_ids: Vec<Uuid>,
-    starts: Vec<chrono::DateTime<chrono::Utc>>,
-    ends: Vec<chrono::DateTime<chrono::Utc>>,
     /// The distinct streams, as two parallel arrays.
     stream_allocation_ids: Vec<String>,
     stream_gpu_uuids: Vec<String>,
+    /// The distinct GPUs.
+    gpus: Vec<String>,
 }
 
 impl LookupKeys {
@@ -73,8 +75,6 @@ impl LookupKeys {
             keys.gpu_uuids.push(usage.gpu_uuid.clone());
             keys.seqs.push(usage.seq);
             keys.event_ids.push(usage.event_id);
-            keys.starts.push(usage.interval_start);
-            keys.ends.push(usage.interval_end);
         }
         let streams: BTreeSet<(&str, &str)> = accepted
             .iter()
@@ -85,6 +85,8 @@ impl LookupKeys {
                 )
             })
             .collect();
+        let gpus: BTreeSet<&str> = streams.iter().map(|(_, gpu)| *gpu).collect();
+        keys.gpus = gpus.into_iter().map(str::to_owned).collect();
         for (allocation_id, gpu_uuid) in streams {
             keys.stream_allocation_ids.push(allocation_id.to_owned());
             keys.stream_gpu_uuids.push(gpu_uuid.to_owned());
@@ -93,16 +95,67 @@ impl LookupKeys {
     }
 }
 
-/// What the ledger holds about a batch's events: their streams' dedup state and the stored
-/// copies they may repeat or collide with.
+/// What the ledger holds about a batch's events: their streams' dedup state, the spans of the
+/// streams on their GPUs, and the stored copies of the events their streams already hold (or
+/// that use their ids). Every query probes an index per key; for events that extend their
+/// streams, the usual case, no stored copy is read at all.
 pub fn ledger_view(
     conn: &mut PgConnection,
     keys: &LookupKeys,
 ) -> Result<LedgerView, AggregatorError> {
+    // The arrays make the planner see thousands of literal keys; JIT compiling for them costs
+    // more than the index probes it would speed up.
+    diesel::sql_query("SET jit = off").execute(conn)?;
+    let streams = stream_states(conn, keys)?;
+    let mut held = (Vec::new(), Vec::new(), Vec::new());
+    for ((allocation_id, gpu_uuid), seq) in keys
+        .allocation_ids
+        .iter()
+        .zip(&keys.gpu_uuids)
+        .zip(&keys.seqs)
+    {
+        let key = (allocation_id.clone(), gpu_uuid.clone());
+        if streams.get(&key).is_some_and(|state| state.holds(*seq)) {
+            held.0.push(key.0);
+            held.1.push(key.1);
+            held.2.push(*seq);
+        }
+    }
     Ok(LedgerView {
-        streams: stream_states(conn, keys)?,
-        contents: stored_contents(conn, keys)?,
+        contents: stored_contents(conn, &held, &keys.event_ids)?,
+        gpu_spans: gpu_spans(conn, &keys.gpus)?,
+        streams,
     })
+}
+
+/// Every stream's span on `gpus`.
+fn gpu_spans(
+    conn: &mut PgConnection,
+    gpus: &[String],
+) -> Result<HashMap<String, Vec<GpuSpan>>, AggregatorError> {
+    let rows: Vec<(
+        String,
+        String,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    )> = usage_streams::table
+        .filter(usage_streams::gpu_uuid.eq_any(gpus))
+        .select((
+            usage_streams::gpu_uuid,
+            usage_streams::allocation_id,
+            usage_streams::first_start,
+            usage_streams::last_end,
+        ))
+        .load(conn)?;
+    let mut spans: HashMap<String, Vec<GpuSpan>> = HashMap::new();
+    for (gpu_uuid, allocation_id, start, end) in rows {
+        spans.entry(gpu_uuid).or_default().push(GpuSpan {
+            allocation_id,
+            start,
+            end,
+        });
+    }
+    Ok(spans)
 }
 
 fn stream_states(
@@ -113,7 +166,7 @@ fn stream_states(
         return Ok(HashMap::new());
     }
     let rows: Vec<StoredStream> = diesel::sql_query(
-        "SELECT s.allocation_id, s.gpu_uuid, s.max_seq, s.last_end FROM usage_streams s \
+        "SELECT s.allocation_id, s.gpu_uuid, s.first_start, s.max_seq, s.last_end FROM usage_streams s \
          JOIN unnest($1::text[], $2::text[]) AS k(allocation_id, gpu_uuid) \
            ON (s.allocation_id, s.gpu_uuid) = (k.allocation_id, k.gpu_uuid)",
     )
@@ -124,6 +177,7 @@ fn stream_states(
         .into_iter()
         .map(|row| {
             let state = StreamState {
+                first_start: row.first_start,
                 max_seq: row.max_seq,
                 last_end: row.last_end,
                 gaps: Vec::new(),
@@ -161,6 +215,8 @@ struct StoredStream {
     allocation_id: String,
     #[diesel(sql_type = Text)]
     gpu_uuid: String,
+    #[diesel(sql_type = Timestamptz)]
+    first_start: chrono::DateTime<chrono::Utc>,
     #[diesel(sql_type = BigInt)]
     max_seq: i64,
     #[diesel(sql_type = Timestamptz)]
@@ -184,6 +240,7 @@ fn write_streams(
             tenant_id: tenant_id.clone(),
             watermark_seq: state.watermark(),
             max_seq: state.max_seq,
+            first_start: state.first_start,
             last_end: state.last_end,
         });
         gaps.extend(state.gaps.iter().map(|gap| UsageGap {
@@ -204,6 +261,7 @@ fn write_streams(
             .set((
                 usage_streams::watermark_seq.eq(excluded(usage_streams::watermark_seq)),
                 usage_streams::max_seq.eq(excluded(usage_streams::max_seq)),
+                usage_streams::first_start.eq(excluded(usage_streams::first_start)),
                 usage_streams::last_end.eq(excluded(usage_streams::last_end)),
                 usage_streams::updated_at.eq(diesel::dsl::now),
             ))
@@ -228,39 +286,30 @@ fn write_streams(
     Ok(())
 }
 
-/// The ledger's copies of events that share a stream position or an id with the looked-up
-/// events, or whose interval overlaps one of theirs on the same GPU.
+/// The ledger's copies of the events at `positions` (parallel arrays of allocation, GPU and seq)
+/// or with one of `event_ids`.
 fn stored_contents(
     conn: &mut PgConnection,
-    keys: &LookupKeys,
+    positions: &(Vec<String>, Vec<String>, Vec<i64>),
+    event_ids: &[Uuid],
 ) -> Result<Vec<EventContent>, AggregatorError> {
-    if keys.seqs.is_empty() {
+    if event_ids.is_empty() {
         return Ok(Vec::new());
     }
     let rows: Vec<StoredEvent> = diesel::sql_query(
         "SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
                 u.interval_start, u.interval_end, u.gpu_seconds \
-         FROM usage_events u \
-         JOIN unnest($1::text[], $2::text[], $3::int8[]) AS k(allocation_id, gpu_uuid, seq) \
-           ON (u.allocation_id, u.gpu_uuid, u.seq) = (k.allocation_id, k.gpu_uuid, k.seq) \
+         FROM unnest($1::text[], $2::text[], $3::int8[]) AS k(allocation_id, gpu_uuid, seq) \
+         JOIN usage_events u ON (u.allocation_id, u.gpu_uuid, u.seq) = (k.allocation_id, k.gpu_uuid, k.seq) \
          UNION \
          SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
                 u.interval_start, u.interval_end, u.gpu_seconds \
-         FROM usage_events u WHERE u.event_id = ANY($4::uuid[]) \
-         UNION \
-         SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
-                u.interval_start, u.interval_end, u.gpu_seconds \
-         FROM usage_events u \
-         JOIN unnest($2::text[], $5::timestamptz[], $6::timestamptz[]) AS k(gpu_uuid, interval_start, interval_end) \
-           ON u.gpu_uuid = k.gpu_uuid \
-          AND tstzrange(u.interval_start, u.interval_end) && tstzrange(k.interval_start, k.interval_end)",
+         FROM usage_events u WHERE u.event_id = ANY($4::uuid[])",
     )
-    .bind::<Array<Text>, _>(&keys.allocation_ids)
-    .bind::<Array<Text>, _>(&keys.gpu_uuids)
-    .bind::<Array<BigInt>, _>(&keys.seqs)
-    .bind::<Array<diesel::sql_types::Uuid>, _>(&keys.event_ids)
-    .bind::<Array<Timestamptz>, _>(&keys.starts)
-    .bind::<Array<Timestamptz>, _>(&keys.ends)
+    .bind::<Array<Text>, _>(&positions.0)
+    .bind::<Array<Text>, _>(&positions.1)
+    .bind::<Array<BigInt>, _>(&positions.2)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(event_ids)
     .load(conn)?;
     Ok(rows
         .into_iter()
@@ -311,7 +360,7 @@ pub fn apply_batch(
     batch: &Batch,
 ) -> Result<Applied, AggregatorError> {
     let (consumer, topic) = (member.consumer.as_str(), member.topic.as_str());
-    conn.transaction(|conn| {
+    let outcome = conn.transaction(|conn| {
         // First, so a batch of partitions this instance no longer owns writes nothing.
         fence(conn, member, owned, batch.next_offsets.keys().copied())?;
         let mut inserted: HashSet<StreamPosition> = HashSet::with_capacity(batch.accepted.len());
@@ -379,6 +428,15 @@ pub fn apply_batch(
             new_events: applied.len(),
             ledger_entries: entries.len(),
         })
+    });
+    // A constraint refusing the batch's own rows means another writer changed the ledger after
+    // the batch read it (the pre-checks rule these out otherwise): stale, not bad data.
+    outcome.map_err(|error| match error {
+        AggregatorError::Db(DbError::Query(diesel::result::Error::DatabaseError(
+            kind @ (DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ExclusionViolation),
+            info,
+        ))) => AggregatorError::Raced(format!("{kind:?}: {}", info.message())),
+        other => other,
     })
 }
 

@@ -36,6 +36,9 @@ impl Gap {
 /// database constraints): `max_seq ≥ 1`; gaps sorted, disjoint, non-empty and below `max_seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamState {
+    /// `interval_start` of the earliest event applied: with `last_end`, the span of time the
+    /// stream holds its GPU.
+    pub first_start: DateTime<Utc>,
     /// Highest seq applied.
     pub max_seq: i64,
     /// `interval_end` of the event at `max_seq`.
@@ -63,10 +66,40 @@ impl StreamState {
             Vec::new()
         };
         StreamState {
+            first_start: start,
             max_seq: seq,
             last_end: end,
             gaps,
         }
+    }
+
+    /// Whether an event at `seq` over `[start, end)` fits the stream without overlapping the
+    /// events around it: after the last one when it extends the stream, or inside the time span
+    /// its gap should cover. `Err` says why not. An event already held is not checked here.
+    pub fn fits(&self, seq: i64, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), String> {
+        if seq > self.max_seq {
+            if start < self.last_end {
+                return Err(format!(
+                    "seq {seq} starts at {start}, before seq {} of the same stream ends at {}",
+                    self.max_seq, self.last_end
+                ));
+            }
+            return Ok(());
+        }
+        let Some(gap) = self.gaps.iter().find(|gap| gap.contains(seq)) else {
+            return Ok(());
+        };
+        if gap.missing_from.is_some_and(|from| start < from) || end > gap.missing_until {
+            return Err(format!(
+                "seq {seq} over [{start}, {end}) does not fit the time left between seqs {} and {} ({} to {})",
+                gap.first_seq - 1,
+                gap.last_seq + 1,
+                gap.missing_from
+                    .map_or_else(|| "the stream's start".to_owned(), |from| from.to_string()),
+                gap.missing_until
+            ));
+        }
+        Ok(())
     }
 
     /// The highest seq up to which every event is applied.
@@ -94,6 +127,7 @@ impl StreamState {
         if self.holds(seq) {
             return;
         }
+        self.first_start = self.first_start.min(start);
         if seq > self.max_seq {
             if seq > self.max_seq + 1 {
                 self.gaps.push(Gap {
@@ -207,6 +241,39 @@ mod tests {
         assert_eq!(spans(&state), [(1, 3)]);
         assert_eq!(state.gaps[0].missing_from, None);
         assert_eq!(state.watermark(), 0);
+    }
+
+    #[test]
+    fn an_event_must_fit_between_its_neighbours() {
+        let state = applied(&[1, 2, 5]);
+        let (start, end) = interval(3);
+        assert!(state.fits(3, start, end).is_ok());
+        assert!(
+            state
+                .fits(3, start - chrono::Duration::seconds(1), end)
+                .is_err(),
+            "overlaps seq 2"
+        );
+        let (_, end_of_5) = interval(5);
+        assert!(state.fits(4, start, end_of_5).is_err(), "overlaps seq 5");
+        let (start_6, end_6) = interval(6);
+        assert!(state.fits(6, start_6, end_6).is_ok());
+        assert!(
+            state
+                .fits(6, start_6 - chrono::Duration::seconds(1), end_6)
+                .is_err()
+        );
+        assert!(
+            state.fits(9, start_6, end_6).is_ok(),
+            "later seqs may leave time unbilled"
+        );
+    }
+
+    #[test]
+    fn the_span_grows_to_the_earliest_event() {
+        let state = applied(&[4, 5, 2]);
+        assert_eq!(state.first_start, interval(2).0);
+        assert_eq!(state.last_end, interval(5).1);
     }
 
     #[test]

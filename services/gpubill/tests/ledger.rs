@@ -127,53 +127,66 @@ async fn an_instance_that_lost_its_partitions_cannot_commit() {
     assert!(offsets.is_empty(), "nothing written: {offsets:?}");
 }
 
-/// Models two writers billing one GPU for overlapping time: the exclusion constraint refuses it.
+/// Models two writers billing one GPU for overlapping time: the spans two allocations' streams
+/// hold the GPU for may not overlap, and the exclusion constraint refuses it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gpu_cannot_be_billed_twice_for_the_same_instant() {
     let env = TestEnv::new().await;
-    let insert = |allocation: &'static str, seq: i64, start: &'static str, end: &'static str| {
+    let upsert = |allocation: &'static str, start: &'static str, end: &'static str| {
         move |conn: &mut diesel::PgConnection| {
             diesel::sql_query(
-                "INSERT INTO usage_events (allocation_id, gpu_uuid, seq, event_id, tenant_id, node_id, sku, \
-                 interval_start, interval_end, gpu_seconds, source_partition, source_offset) \
-                 VALUES ($1, 'GPU-1', $2, gen_random_uuid(), 'mistral-lab', 'node-001', 'H100-SXM5-80GB', \
-                 $3::timestamptz, $4::timestamptz, 10, 0, 0)",
+                "INSERT INTO usage_streams (allocation_id, gpu_uuid, tenant_id, watermark_seq, max_seq, first_start, last_end) \
+                 VALUES ($1, 'GPU-1', 'mistral-lab', 1, 1, $2::timestamptz, $3::timestamptz) \
+                 ON CONFLICT (allocation_id, gpu_uuid) DO UPDATE SET last_end = EXCLUDED.last_end",
             )
             .bind::<diesel::sql_types::Text, _>(allocation)
-            .bind::<diesel::sql_types::BigInt, _>(seq)
             .bind::<diesel::sql_types::Text, _>(start)
             .bind::<diesel::sql_types::Text, _>(end)
             .execute(conn)
             .map_err(|e| e.to_string())
         }
     };
-    env.conn(insert(
+    env.conn(upsert(
         "a-1",
-        1,
         "2026-11-02T10:00:00Z",
         "2026-11-02T10:00:10Z",
     ))
     .await
-    .expect("first interval");
-    env.conn(insert(
+    .expect("first span");
+    env.conn(upsert(
         "a-1",
-        2,
-        "2026-11-02T10:00:10Z",
+        "2026-11-02T10:00:00Z",
         "2026-11-02T10:00:20Z",
     ))
     .await
+    .expect("a stream extends its own span");
+    env.conn(upsert(
+        "a-2",
+        "2026-11-02T10:00:20Z",
+        "2026-11-02T10:00:30Z",
+    ))
+    .await
     .expect("back to back is fine");
-    let overlap = env
-        .conn(insert(
-            "a-2",
-            1,
-            "2026-11-02T10:00:15Z",
-            "2026-11-02T10:00:25Z",
+    for (start, end) in [
+        ("2026-11-02T10:00:15Z", "2026-11-02T10:00:25Z"),
+        ("2026-11-02T09:00:00Z", "2026-11-02T11:00:00Z"),
+    ] {
+        let overlap = env.conn(upsert("a-3", start, end)).await;
+        assert!(
+            overlap
+                .expect_err("the database must refuse")
+                .contains("usage_streams_no_overlap_per_gpu")
+        );
+    }
+    let extended_into_a_2 = env
+        .conn(upsert(
+            "a-1",
+            "2026-11-02T10:00:00Z",
+            "2026-11-02T10:00:21Z",
         ))
         .await;
     assert!(
-        overlap
-            .expect_err("the database must refuse")
-            .contains("usage_events_no_overlap_per_gpu")
+        extended_into_a_2.is_err(),
+        "a stream cannot grow into another's span"
     );
 }
