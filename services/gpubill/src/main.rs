@@ -115,6 +115,16 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 report.elapsed,
                 report.events_per_second()
             );
+            let spool = &report.spool;
+            println!(
+                "spool: {} recovered, {} re-sent after {} delivery failures, {} full-spool alarms, {} events ({} bytes) left for the next start",
+                spool.recovered,
+                spool.resent,
+                spool.delivery_failures,
+                spool.full_alarms,
+                spool.left_events,
+                spool.left_bytes
+            );
         }
         Command::Aggregator => {
             let (pool, _) = setup::prepare_ledger(&config).await?;

@@ -42,6 +42,11 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// The agent's spool directory (removed with the environment).
+    pub fn spool_dir(&self) -> &Path {
+        &self.config.settings.agent.spool_dir
+    }
+
     pub async fn new() -> Self {
         Self::with_settings(&[]).await
     }
@@ -64,6 +69,7 @@ impl TestEnv {
                 .execute(&mut admin)
                 .expect("create the test database");
         }
+        let spool_dir = std::env::temp_dir().join(format!("gpubill-test-{id}-spool"));
         let mut env: Vec<(String, String)> = vec![
             ("GPUBILL_DATABASE_URL".into(), database_url),
             ("GPUBILL_DATABASE_POOL_SIZE".into(), "4".into()),
@@ -72,6 +78,11 @@ impl TestEnv {
             (
                 "GPUBILL_KAFKA_DEAD_LETTER_TOPIC".into(),
                 format!("it-{id}-dlq"),
+            ),
+            // One agent per spool directory: each test's agents get their own.
+            (
+                "GPUBILL_AGENT_SPOOL_DIR".into(),
+                spool_dir.display().to_string(),
             ),
         ];
         env.extend(
@@ -276,6 +287,7 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.spool_dir());
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
             let _ = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
