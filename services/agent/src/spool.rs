@@ -133,6 +133,8 @@ pub struct Spool {
     segments: VecDeque<Segment>,
     /// Append handle on the newest segment, if it is still there.
     writer: Option<File>,
+    /// Records appended to the newest segment and not written to its file yet.
+    unwritten: Vec<u8>,
     /// Next position to acknowledge: everything below is acknowledged.
     acked: u64,
     /// The cursor as last written to the `ack` file.
@@ -227,6 +229,7 @@ impl Spool {
             bytes: segments.iter().map(|s| s.bytes).sum(),
             segments,
             writer,
+            unwritten: Vec::new(),
             acked,
             persisted_ack,
             end,
@@ -305,21 +308,22 @@ impl Spool {
         if rotate {
             self.start_segment()?;
         }
-        let (Some(writer), Some(newest)) = (self.writer.as_mut(), self.segments.back_mut()) else {
+        let Some(newest) = self.segments.back_mut() else {
             return Err(io_error(&self.dir)(io::Error::other(
                 "no segment is open for appending",
             )));
         };
 
-        let mut body = Vec::with_capacity((bytes - HEADER_BYTES) as usize);
-        body.extend_from_slice(&key_length.to_le_bytes());
-        body.extend_from_slice(key);
-        body.extend_from_slice(payload);
-        let mut record = Vec::with_capacity(bytes as usize);
-        record.extend_from_slice(&body_length.to_le_bytes());
-        record.extend_from_slice(&crc32(&body).to_le_bytes());
-        record.extend_from_slice(&body);
-        writer.write_all(&record).map_err(io_error(&newest.path))?;
+        // Written to the file by the next `sync` (or rotation): one write per batch.
+        let start = self.unwritten.len();
+        self.unwritten.extend_from_slice(&body_length.to_le_bytes());
+        self.unwritten.extend_from_slice(&[0; 4]);
+        self.unwritten.extend_from_slice(&key_length.to_le_bytes());
+        self.unwritten.extend_from_slice(key);
+        self.unwritten.extend_from_slice(payload);
+        let body_start = start + HEADER_BYTES as usize;
+        let checksum = crc32(&self.unwritten[body_start..]);
+        self.unwritten[start + 4..body_start].copy_from_slice(&checksum.to_le_bytes());
 
         newest.count += 1;
         newest.bytes += bytes;
@@ -334,6 +338,7 @@ impl Spool {
         if self.durable_end == self.end {
             return Ok(());
         }
+        self.write_appended()?;
         if let (Some(writer), Some(newest)) = (&self.writer, self.segments.back()) {
             writer.sync_data().map_err(io_error(&newest.path))?;
         }
@@ -449,6 +454,7 @@ impl Spool {
     /// Starts a new segment at the end. The current one is fsync'd first, so a crash can only
     /// ever tear the newest segment.
     fn start_segment(&mut self) -> Result<(), SpoolError> {
+        self.write_appended()?;
         if let (Some(writer), Some(newest)) = (&self.writer, self.segments.back()) {
             writer.sync_data().map_err(io_error(&newest.path))?;
         }
@@ -467,6 +473,23 @@ impl Spool {
         });
         self.writer = Some(file);
         self.directory_dirty = true;
+        Ok(())
+    }
+
+    /// Writes the appended records to the newest segment's file.
+    fn write_appended(&mut self) -> Result<(), SpoolError> {
+        if self.unwritten.is_empty() {
+            return Ok(());
+        }
+        let (Some(writer), Some(newest)) = (self.writer.as_mut(), self.segments.back()) else {
+            return Err(io_error(&self.dir)(io::Error::other(
+                "no segment is open for appending",
+            )));
+        };
+        writer
+            .write_all(&self.unwritten)
+            .map_err(io_error(&newest.path))?;
+        self.unwritten.clear();
         Ok(())
     }
 
