@@ -15,11 +15,14 @@ use chrono::{DateTime, Utc};
 use gpubill_platform::Shutdown;
 use gpubill_platform::config::{AgentSettings, Cluster, KafkaSettings};
 use gpubill_platform::kafka::{DeliveredOffsets, producer_config};
+use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -163,6 +166,7 @@ pub async fn run(
             }
             stats.full_alarms = intake.alarms;
             stats.observe(&spool);
+            outbox.check_brokers(&spool, &mut stats);
             outbox.send_ready(&mut spool, &mut stats)?;
             if let Some(retry_at) = outbox.retry_at {
                 wake = wake.min(retry_at);
@@ -328,6 +332,24 @@ impl Intake {
     }
 }
 
+/// Tells the agent when its producer has lost every broker. What is in flight then can only time
+/// out, or reach a restarted broker under a producer id it may no longer know; the agent gives up
+/// on it at once instead and starts again from the spool with a new producer.
+#[derive(Debug, Default)]
+struct BrokerWatch {
+    all_down: Arc<AtomicBool>,
+}
+
+impl ClientContext for BrokerWatch {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.all_down.store(true, Ordering::Relaxed);
+        }
+        // The agent's own warning follows when this costs it a delivery.
+        tracing::debug!(%error, reason, "producer error");
+    }
+}
+
 /// A delivery report, or `Err` if the producer dropped it.
 type DeliveryOutcome = <DeliveryFuture as std::future::Future>::Output;
 
@@ -337,7 +359,9 @@ struct Outbox<'a> {
     kafka: &'a KafkaSettings,
     /// Created right before it is first needed: a producer that produces at once has the
     /// topic's metadata in its first request; one that waits first gets it up to a second later.
-    producer: Option<FutureProducer>,
+    producer: Option<FutureProducer<BrokerWatch>>,
+    /// The current producer's `BrokerWatch` flag.
+    all_brokers_down: Arc<AtomicBool>,
     /// Spool positions in flight, oldest first, contiguous from the spool's cursor.
     in_flight: VecDeque<(u64, DeliveryFuture)>,
     max_in_flight: usize,
@@ -360,6 +384,7 @@ impl<'a> Outbox<'a> {
         Self {
             kafka,
             producer: None,
+            all_brokers_down: Arc::default(),
             in_flight: VecDeque::new(),
             max_in_flight: agent.max_in_flight,
             next_send: first,
@@ -402,7 +427,7 @@ impl<'a> Outbox<'a> {
                 // The queue drains as deliveries complete; they wake the agent.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::Fatal), _)) => {
-                    self.rewind(&"the producer hit a fatal error", spool, stats)?;
+                    self.rewind(&"the producer hit a fatal error", spool, stats);
                     break;
                 }
                 Err((error, _)) => return Err(AgentError::Produce(error)),
@@ -411,12 +436,23 @@ impl<'a> Outbox<'a> {
         Ok(())
     }
 
-    fn producer(&mut self) -> Result<&FutureProducer, KafkaError> {
+    fn producer(&mut self) -> Result<&FutureProducer<BrokerWatch>, KafkaError> {
         let producer = match self.producer.take() {
             Some(producer) => producer,
-            None => producer_config(self.kafka, "gpubill-agent").create()?,
+            None => {
+                let watch = BrokerWatch::default();
+                self.all_brokers_down = watch.all_down.clone();
+                producer_config(self.kafka, "gpubill-agent").create_with_context(watch)?
+            }
         };
         Ok(self.producer.insert(producer))
+    }
+
+    /// Gives up on what is in flight if the producer has lost every broker (see `BrokerWatch`).
+    fn check_brokers(&mut self, spool: &Spool, stats: &mut SpoolStats) {
+        if self.all_brokers_down.load(Ordering::Relaxed) && !self.in_flight.is_empty() {
+            self.rewind(&"the producer lost every broker", spool, stats);
+        }
     }
 
     /// The oldest in-flight delivery's outcome; never resolves when nothing is in flight.
@@ -460,27 +496,22 @@ impl<'a> Outbox<'a> {
                     );
                 }
                 self.backoff = self.initial_backoff;
-                Ok(())
             }
             Ok(Err((error, _))) => self.rewind(&error, spool, stats),
             Err(_) => self.rewind(&"the delivery report was lost", spool, stats),
         }
+        Ok(())
     }
 
     /// A delivery failed: every event from the oldest unacknowledged one on stays in the spool
     /// and is produced again, by a new producer, after a backoff. What was in flight may still
     /// arrive; the aggregator drops the duplicates.
-    fn rewind(
-        &mut self,
-        error: &dyn std::fmt::Display,
-        spool: &Spool,
-        stats: &mut SpoolStats,
-    ) -> Result<(), AgentError> {
+    fn rewind(&mut self, error: &dyn std::fmt::Display, spool: &Spool, stats: &mut SpoolStats) {
         stats.delivery_failures += 1;
         tracing::warn!(
             %error,
             unacknowledged = spool.unacknowledged(),
-            in_flight = self.in_flight.len() + 1,
+            other_in_flight = self.in_flight.len(),
             backoff_ms = self.backoff.as_millis() as u64,
             "delivery failed: the events stay in the spool; re-sending from the oldest unacknowledged"
         );
@@ -496,7 +527,6 @@ impl<'a> Outbox<'a> {
         self.retry_at = Some(Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(self.max_backoff);
         self.probing = true;
-        Ok(())
     }
 }
 
