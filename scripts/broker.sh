@@ -2,6 +2,8 @@
 # Makes a Kafka-protocol broker available and prints the bootstrap address to use.
 #   scripts/broker.sh up     start Tansu on 127.0.0.1:9092 (install it if needed)
 #   scripts/broker.sh down   stop the broker this script started
+#   scripts/broker.sh bin    print the path of the Tansu binary (install it if needed); the broker
+#                            outage test starts a broker of its own from it (TANSU_BIN)
 # With KAFKA_BROKERS set, that cluster is used as it is and nothing is started.
 # TANSU_STORAGE picks the storage engine. The default, sqlite://tansu.db (a path relative to .run/),
 # keeps topics across broker restarts, as the offsets stored in the ledger expect; the tests use
@@ -38,8 +40,7 @@ up() {
     return
   fi
   local bin
-  bin="$(find_tansu)"
-  bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+  bin="$(tansu_path)"
   log "starting Tansu broker on $HOST:$PORT ($bin)"
   # setsid: the broker outlives this script and is stopped by `down`, not by the shell's job control.
   # Tansu resolves sqlite paths against its working directory.
@@ -65,8 +66,15 @@ down() {
   rm -f "$PID_FILE"
 }
 
+tansu_path() {
+  local bin
+  bin="$(find_tansu)"
+  echo "$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+}
+
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  *) die "usage: $0 up|down" ;;
+  bin) tansu_path ;;
+  *) die "usage: $0 up|down|bin" ;;
 esac

@@ -23,11 +23,14 @@ export TANSU_STORAGE="${TANSU_STORAGE:-memory://tansu/}"
 trap cleanup EXIT
 
 eval "$("$ROOT/scripts/up.sh")"
+# The broker outage test starts, stops and restarts a broker of its own from this binary.
+TANSU_BIN="$("$ROOT/scripts/broker.sh" bin)"
+export TANSU_BIN
 
 cd "$ROOT"
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-log "cargo test (DATABASE_URL=${DATABASE_URL%%@*}@..., KAFKA_BROKERS=$KAFKA_BROKERS)"
+log "cargo test (DATABASE_URL=${DATABASE_URL%%@*}@..., KAFKA_BROKERS=$KAFKA_BROKERS, TANSU_BIN=$TANSU_BIN)"
 cargo test --workspace --no-fail-fast

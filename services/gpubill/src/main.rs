@@ -122,20 +122,33 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
         }
         Command::Agent(args) => {
             let window = agent_window(&args, config.settings.agent.speed)?;
-            let report = gpubill_agent::run(
+            let service = gpubill_agent::run(
                 &config.settings.kafka,
                 &config.settings.agent,
                 &config.cluster,
                 args.node.as_deref(),
                 window,
-                stop,
-            )
-            .await?;
+                stop.clone(),
+            );
+            // The agent gives in-flight events SHUTDOWN_GRACE itself; whatever is unacknowledged
+            // stays in its spool, so exiting past the deadline loses nothing.
+            let deadline = gpubill_agent::SHUTDOWN_GRACE.as_secs() + 5;
+            let report = within_deadline(stop, deadline, "agent", service).await?;
             println!(
                 "{} events produced in {:.2?} ({:.0} events/s)",
                 report.events,
                 report.elapsed,
                 report.events_per_second()
+            );
+            let spool = &report.spool;
+            println!(
+                "spool: {} recovered, {} re-sent after {} delivery failures, {} full-spool alarms, {} events ({} bytes) left for the next start",
+                spool.recovered,
+                spool.resent,
+                spool.delivery_failures,
+                spool.full_alarms,
+                spool.left_events,
+                spool.left_bytes
             );
         }
         Command::Aggregator => {

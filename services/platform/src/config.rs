@@ -18,6 +18,10 @@ const NON_KEY_VARIABLES: [&str; 3] = [
     "GPUBILL_LOG",
     crate::failpoint::FAILPOINT_VARIABLE,
 ];
+/// Bounds of `agent.spool_max_bytes`. The lower one leaves room for a full batch of events
+/// (the agent spools up to 1,000 at a time) besides what is waiting for acknowledgements.
+const MIN_SPOOL_BYTES: u64 = 4 << 20;
+const MAX_SPOOL_BYTES: u64 = 1 << 40;
 /// Conventional variables honoured as aliases: variable, section, key.
 const ALIASES: [(&str, &str, &str); 2] = [
     ("DATABASE_URL", "database", "url"),
@@ -68,6 +72,8 @@ pub struct KafkaSettings {
     pub partitions: i32,
     pub replication_factor: i32,
     pub address_family: String,
+    /// How long a producer keeps trying to deliver a record before reporting it failed.
+    pub message_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +130,13 @@ pub struct AgentSettings {
     pub interval_seconds: u32,
     pub speed: f64,
     pub max_in_flight: usize,
+    /// Directory of the on-disk spool; a relative path is resolved against the working directory.
+    pub spool_dir: PathBuf,
+    /// Most bytes the spool may take on disk; when full, metering pauses and an alarm is raised.
+    pub spool_max_bytes: u64,
+    /// Backoff between attempts to deliver the spool while the broker does not acknowledge.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -386,6 +399,11 @@ impl Settings {
             "kafka.address_family",
             "must be v4, v6 or any",
         )?;
+        check(
+            (1000..=3_600_000).contains(&k.message_timeout_ms),
+            "kafka.message_timeout_ms",
+            "must be within 1000..=3600000",
+        )?;
 
         let d = &self.database;
         check(
@@ -482,6 +500,26 @@ impl Settings {
             (1..=1_000_000).contains(&g.max_in_flight),
             "agent.max_in_flight",
             "must be within 1..=1000000",
+        )?;
+        check(
+            !g.spool_dir.as_os_str().is_empty(),
+            "agent.spool_dir",
+            "must name a directory",
+        )?;
+        check(
+            (MIN_SPOOL_BYTES..=MAX_SPOOL_BYTES).contains(&g.spool_max_bytes),
+            "agent.spool_max_bytes",
+            "must be within 4194304..=1099511627776 (4 MiB to 1 TiB)",
+        )?;
+        check(
+            g.retry_initial_ms >= 1,
+            "agent.retry_initial_ms",
+            "must be at least 1",
+        )?;
+        check(
+            g.retry_max_ms >= g.retry_initial_ms,
+            "agent.retry_max_ms",
+            "must be at least agent.retry_initial_ms",
         )?;
 
         let b = &self.billing;
@@ -651,8 +689,19 @@ mod tests {
             ("GPUBILL_AGENT_SPEED", "3600"),
             ("DATABASE_URL", "postgres://u:p@db:5432/x"),
             ("KAFKA_BROKERS", "k1:9092,k2:9092"),
+            ("GPUBILL_KAFKA_MESSAGE_TIMEOUT_MS", "3000"),
+            ("GPUBILL_AGENT_SPOOL_DIR", "/var/spool/gpubill"),
+            ("GPUBILL_AGENT_SPOOL_MAX_BYTES", "8388608"),
+            ("GPUBILL_AGENT_RETRY_MAX_MS", "750"),
         ])
         .unwrap();
+        assert_eq!(config.settings.kafka.message_timeout_ms, 3000);
+        assert_eq!(
+            config.settings.agent.spool_dir,
+            PathBuf::from("/var/spool/gpubill")
+        );
+        assert_eq!(config.settings.agent.spool_max_bytes, 8 << 20);
+        assert_eq!(config.settings.agent.retry_max_ms, 750);
         assert_eq!(config.settings.aggregator.batch_max_events, 17);
         assert_eq!(config.settings.agent.speed, 3600.0);
         assert_eq!(config.settings.database.url, "postgres://u:p@db:5432/x");
@@ -706,6 +755,48 @@ mod tests {
             error.contains("GPUBILL_DATABASE_ULR does not name a settings key"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn spool_and_delivery_settings_are_validated() {
+        let config = load(&[]).unwrap();
+        assert_eq!(
+            config.settings.agent.spool_dir,
+            PathBuf::from(".run/agent-spool")
+        );
+        assert!(config.settings.agent.spool_max_bytes > 0);
+
+        for (variable, value, key) in [
+            (
+                "GPUBILL_AGENT_SPOOL_MAX_BYTES",
+                "0",
+                "`agent.spool_max_bytes` (env GPUBILL_AGENT_SPOOL_MAX_BYTES)",
+            ),
+            (
+                "GPUBILL_AGENT_SPOOL_MAX_BYTES",
+                "1024",
+                "`agent.spool_max_bytes`",
+            ),
+            ("GPUBILL_AGENT_SPOOL_DIR", "", "`agent.spool_dir`"),
+            (
+                "GPUBILL_AGENT_RETRY_INITIAL_MS",
+                "0",
+                "`agent.retry_initial_ms`",
+            ),
+            ("GPUBILL_AGENT_RETRY_MAX_MS", "10", "`agent.retry_max_ms`"),
+            (
+                "GPUBILL_KAFKA_MESSAGE_TIMEOUT_MS",
+                "10",
+                "`kafka.message_timeout_ms` (env GPUBILL_KAFKA_MESSAGE_TIMEOUT_MS)",
+            ),
+        ] {
+            let error = load(&[(variable, value)]).unwrap_err().to_string();
+            assert!(error.contains(key), "{variable}={value}: {error}");
+        }
+        let error = load(&[("GPUBILL_AGENT_SPOOL_MAX_BYTES", "lots")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not an integer"), "{error}");
     }
 
     #[test]

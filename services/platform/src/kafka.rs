@@ -32,7 +32,8 @@ pub fn client_config(settings: &KafkaSettings, client_id: &str) -> ClientConfig 
 }
 
 /// A producer that never loses or reorders an acknowledged record: idempotent, acknowledged by
-/// all in-sync replicas, retried without limit inside `delivery.timeout.ms`.
+/// all in-sync replicas, retried without limit inside `kafka.message_timeout_ms`, after which the
+/// record's delivery fails and the caller decides (the agent keeps it in its spool).
 pub fn producer_config(settings: &KafkaSettings, client_id: &str) -> ClientConfig {
     let mut config = client_config(settings, client_id);
     config
@@ -41,7 +42,10 @@ pub fn producer_config(settings: &KafkaSettings, client_id: &str) -> ClientConfi
         .set("compression.type", "lz4")
         .set("linger.ms", "5")
         .set("batch.num.messages", RESUME_REWIND.to_string())
-        .set("delivery.timeout.ms", "120000");
+        .set(
+            "delivery.timeout.ms",
+            settings.message_timeout_ms.to_string(),
+        );
     config
 }
 

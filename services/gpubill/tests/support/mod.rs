@@ -19,8 +19,10 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -42,6 +44,11 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// The agent's spool directory (removed with the environment).
+    pub fn spool_dir(&self) -> &Path {
+        &self.config.settings.agent.spool_dir
+    }
+
     pub async fn new() -> Self {
         Self::with_settings(&[]).await
     }
@@ -64,6 +71,7 @@ impl TestEnv {
                 .execute(&mut admin)
                 .expect("create the test database");
         }
+        let spool_dir = std::env::temp_dir().join(format!("gpubill-test-{id}-spool"));
         let mut env: Vec<(String, String)> = vec![
             ("GPUBILL_DATABASE_URL".into(), database_url),
             ("GPUBILL_DATABASE_POOL_SIZE".into(), "4".into()),
@@ -72,6 +80,11 @@ impl TestEnv {
             (
                 "GPUBILL_KAFKA_DEAD_LETTER_TOPIC".into(),
                 format!("it-{id}-dlq"),
+            ),
+            // One agent per spool directory: each test's agents get their own.
+            (
+                "GPUBILL_AGENT_SPOOL_DIR".into(),
+                spool_dir.display().to_string(),
             ),
         ];
         env.extend(
@@ -300,6 +313,7 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.spool_dir());
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
             let _ = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
@@ -674,5 +688,131 @@ impl TcpProxy {
 impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Per tenant, the ledger's total GPU-seconds and amount (exact, unrounded).
+pub async fn ledger_totals(env: &TestEnv) -> BTreeMap<String, (Decimal, Decimal)> {
+    env.conn(|conn| {
+        #[derive(diesel::QueryableByName)]
+        struct Total {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            tenant_id: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            gpu_seconds: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            amount: String,
+        }
+        diesel::sql_query(
+            "SELECT tenant_id, sum(gpu_seconds)::text AS gpu_seconds, sum(amount)::text AS amount \
+             FROM ledger_entries GROUP BY tenant_id",
+        )
+        .load::<Total>(conn)
+        .expect("ledger totals")
+        .into_iter()
+        .map(|t| {
+            (
+                t.tenant_id,
+                (t.gpu_seconds.parse().unwrap(), t.amount.parse().unwrap()),
+            )
+        })
+        .collect()
+    })
+    .await
+}
+
+/// A Tansu broker of the test's own, on a free port of 127.0.0.1 with durable (sqlite) storage in
+/// a temporary directory, which the test can kill and start again on the same port and storage.
+/// The binary is `TANSU_BIN` (`make test` sets it; else `export TANSU_BIN=$(scripts/broker.sh bin)`).
+pub struct OwnBroker {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnBroker {
+    pub async fn start() -> Self {
+        let bin = PathBuf::from(std::env::var("TANSU_BIN").unwrap_or_else(|_| {
+            panic!("TANSU_BIN is not set: run the tests with `make test`, or `export TANSU_BIN=$(scripts/broker.sh bin)`")
+        }));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!(
+            "gpubill-test-broker-{port}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("broker directory");
+        let mut broker = Self {
+            bin,
+            dir,
+            port,
+            child: None,
+        };
+        broker.restart().await;
+        broker
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker process (again), and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "the broker is running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("tansu.log"))
+            .expect("broker log");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = std::process::Command::new(&self.bin)
+            .arg("broker")
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            // Tansu resolves the sqlite path against its working directory.
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("broker log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the broker did not listen on port {} within 20 s; see {}",
+                self.port,
+                self.dir.join("tansu.log").display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the broker process (SIGKILL), as a crash or a lost host does: connections drop,
+    /// nothing is shut down gracefully. (Tansu 0.6 does not exit on SIGTERM while clients are
+    /// connected; it keeps listening and fails every request instead.)
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("broker storage and log kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
