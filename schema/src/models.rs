@@ -16,8 +16,9 @@ pub struct NewTenant {
     pub name: String,
 }
 
+// No optional columns: rows can be sent with COPY, which has no DEFAULT placeholders.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = usage_events)]
+#[diesel(table_name = usage_events, treat_none_as_default_value = false)]
 pub struct NewUsageEvent {
     pub allocation_id: String,
     pub gpu_uuid: String,
@@ -34,7 +35,7 @@ pub struct NewUsageEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = rated_usage)]
+#[diesel(table_name = rated_usage, treat_none_as_default_value = false)]
 pub struct NewRatedUsage {
     pub allocation_id: String,
     pub gpu_uuid: String,

@@ -2,8 +2,7 @@
 //! usage rows, rated segments, ledger postings and the next offsets — in one transaction.
 
 use crate::batch::{
-    AcceptedEvent, Batch, EventContent, GpuSpan, LedgerView, StreamKey, StreamPosition, postings,
-    rated_rows,
+    AcceptedEvent, Batch, EventContent, GpuSpan, LedgerView, StreamKey, postings, rated_rows,
 };
 use crate::error::AggregatorError;
 use crate::lease::{Member, Owned, fence};
@@ -14,11 +13,11 @@ use diesel::sql_types::{Array, BigInt, Integer, Numeric, Text, Timestamptz};
 use diesel::upsert::excluded;
 use gpubill_domain::{Gap, StreamState};
 use gpubill_platform::{DbError, failpoint};
-use gpubill_schema::models::{NewRatedUsage, NewUsageStream, UsageGap};
+use gpubill_schema::models::{NewRatedUsage, NewUsageEvent, NewUsageStream, UsageGap};
 use gpubill_schema::schema::{
     consumer_offsets, ledger_entries, rated_usage, tenants, usage_events, usage_gaps, usage_streams,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// Rows per INSERT statement: keeps every statement under Postgres' 65,535 bind parameters
@@ -363,42 +362,25 @@ pub fn apply_batch(
     let outcome = conn.transaction(|conn| {
         // First, so a batch of partitions this instance no longer owns writes nothing.
         fence(conn, member, owned, batch.next_offsets.keys().copied())?;
-        let mut inserted: HashSet<StreamPosition> = HashSet::with_capacity(batch.accepted.len());
-        for chunk in batch.accepted.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<_> = chunk.iter().map(|event| &event.usage).collect();
-            let keys: Vec<StreamPosition> = diesel::insert_into(usage_events::table)
-                .values(rows)
-                .on_conflict_do_nothing()
-                .returning((usage_events::allocation_id, usage_events::gpu_uuid, usage_events::seq))
-                .get_results(conn)?;
-            inserted.extend(keys);
-        }
+        // COPY (binary) rather than multi-row INSERTs: a third of the cost for the same rows. It
+        // has no ON CONFLICT: a row already in the ledger fails the transaction with a unique
+        // violation, which means the batch was resolved against a stale read (another writer, or
+        // this very batch committed by an attempt whose acknowledgement was lost). That becomes
+        // `Raced` below: nothing written, the batch re-read.
+        let events: Vec<&NewUsageEvent> = batch.accepted.iter().map(|event| &event.usage).collect();
+        let inserted = diesel::copy_from(usage_events::table).from_insertable(events).execute(conn)?;
         failpoint::hit("aggregator.mid_batch");
-        let applied: Vec<&AcceptedEvent> = batch.accepted.iter().filter(|event| inserted.contains(&event.position())).collect();
-        if applied.len() != inserted.len() {
+        if inserted != batch.accepted.len() {
             return Err(AggregatorError::Invariant(format!(
-                "{} rows inserted but {} accepted events match them",
-                inserted.len(),
-                applied.len()
-            )));
-        }
-        // The batch was resolved against a ledger read before this transaction. If a row is
-        // already there now (another writer, or this very batch committed by an attempt whose
-        // acknowledgement was lost), the stream state computed from that read is stale: write
-        // nothing and let the caller re-read.
-        if applied.len() != batch.accepted.len() {
-            return Err(AggregatorError::Raced(format!(
-                "{} of {} events new to the ledger when read were already in it when written",
-                batch.accepted.len() - applied.len(),
+                "{inserted} usage rows copied for {} accepted events",
                 batch.accepted.len()
             )));
         }
+        let applied: Vec<&AcceptedEvent> = batch.accepted.iter().collect();
 
-        let rated: Vec<NewRatedUsage> = applied.iter().flat_map(|event| rated_rows(event)).collect();
         write_streams(conn, &batch.streams)?;
-        for chunk in rated.chunks(ROWS_PER_STATEMENT) {
-            diesel::insert_into(rated_usage::table).values(chunk).execute(conn)?;
-        }
+        let rated: Vec<NewRatedUsage> = applied.iter().flat_map(|event| rated_rows(event)).collect();
+        diesel::copy_from(rated_usage::table).from_insertable(rated).execute(conn)?;
         let entries = postings(Uuid::new_v4(), applied.iter().copied());
         for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             diesel::insert_into(ledger_entries::table).values(chunk).execute(conn)?;
