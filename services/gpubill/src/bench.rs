@@ -407,11 +407,23 @@ async fn drop_database(admin_url: &str, database: &str) -> Result<()> {
     tokio::task::spawn_blocking(move || -> Result<()> {
         let mut admin = PgConnection::establish(&admin_url)
             .with_context(|| format!("cannot connect to {}", redact(&admin_url)))?;
-        diesel::sql_query(format!(
-            "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-        ))
-        .execute(&mut admin)?;
-        Ok(())
+        // After a million rows autovacuum is often at work on the database, and only a superuser
+        // may terminate it; it gives way within seconds, so try again for a while.
+        let mut attempts = 0;
+        loop {
+            let dropped = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            ))
+            .execute(&mut admin);
+            match dropped {
+                Ok(_) => return Ok(()),
+                Err(_) if attempts < 30 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     })
     .await
     .context("database task failed")?
