@@ -56,13 +56,19 @@ up() {
 
 down() {
   [ -f "$PID_FILE" ] || return 0
-  local pid
-  pid="$(cat "$PID_FILE")"
-  if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    log "stopped Tansu broker"
-  fi
+  # The recorded pid is the broker's, unless setsid had to fork (when started as a process group
+  # leader, e.g. under `timeout`): then find the broker by its command line.
+  local pids
+  pids="$(cat "$PID_FILE") $(pgrep -f "broker --listener-url tcp://$HOST:$PORT" || true)"
+  local stopped=no
+  for pid in $pids; do
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      stopped=yes
+    fi
+  done
+  [ "$stopped" = yes ] && log "stopped Tansu broker"
   rm -f "$PID_FILE"
 }
 

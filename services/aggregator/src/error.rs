@@ -18,8 +18,8 @@ pub enum AggregatorError {
     #[error(
         "the ledger has consumed {topic}[{partition}] up to offset {stored}, but the log ends near {log_end}: \
          the topic was recreated or the broker lost data, and resuming would skip new records. Nothing was \
-         consumed. If the topic was recreated on purpose, delete this consumer's rows of consumer_offsets to \
-         re-read it from the start (events already billed are dropped as duplicates)"
+         consumed. If the topic was recreated on purpose, run `gpubill replay` to re-read it from the start \
+         (events already billed are dropped as duplicates)"
     )]
     OffsetsBeyondLog {
         topic: String,
