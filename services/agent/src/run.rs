@@ -533,34 +533,11 @@ impl<'a> Outbox<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulation::tests::{at, cluster_with};
     use crate::spool::tests::TempDir;
-    use gpubill_platform::config::{AllocationSpec, NodeSpec, TenantSpec};
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
 
     fn cluster() -> Cluster {
-        Cluster {
-            tenants: vec![TenantSpec {
-                id: "t1".into(),
-                name: "T1".into(),
-            }],
-            nodes: vec![NodeSpec {
-                id: "n1".into(),
-                sku: "H100-SXM5-80GB".into(),
-                gpus: 8,
-            }],
-            allocations: vec![AllocationSpec {
-                id: "a1".into(),
-                tenant: "t1".into(),
-                node: "n1".into(),
-                gpus: (0..8).collect(),
-                started_at: at("2026-11-01T00:00:00Z"),
-            }],
-        }
+        cluster_with((0..8).collect())
     }
 
     /// Drives metering and spooling as `run` does, with a broker that acknowledges nothing until

@@ -155,17 +155,22 @@ fn interval_bounds(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use gpubill_platform::config::{AllocationSpec, NodeSpec, TenantSpec};
 
-    fn at(text: &str) -> DateTime<Utc> {
+    pub(crate) fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
     }
 
     fn cluster() -> Cluster {
+        cluster_with(vec![0, 3])
+    }
+
+    /// One tenant with one allocation of `gpus` on one 8-GPU node, from 2026-11-01.
+    pub(crate) fn cluster_with(gpus: Vec<u8>) -> Cluster {
         Cluster {
             tenants: vec![TenantSpec {
                 id: "t1".into(),
@@ -180,7 +185,7 @@ mod tests {
                 id: "a1".into(),
                 tenant: "t1".into(),
                 node: "n1".into(),
-                gpus: vec![0, 3],
+                gpus,
                 started_at: at("2026-11-01T00:00:00Z"),
             }],
         }
