@@ -182,34 +182,21 @@ pub fn resolve_against_ledger(
     for content in ledger.contents {
         seen.remember(content);
     }
+    // The tenant of every stream an accepted event moves; their final states are copied into
+    // the batch once, at the end.
+    let mut moved: BTreeMap<StreamKey, String> = BTreeMap::new();
     let accepted = std::mem::take(&mut batch.accepted);
     for event in accepted {
         let usage = &event.usage;
         let key = (usage.allocation_id.clone(), usage.gpu_uuid.clone());
         let (seq, start, end) = (usage.seq, usage.interval_start, usage.interval_end);
         let state = streams.get(&key);
-        let held = state.is_some_and(|state| state.holds(seq));
-        let verdict = match seen.check(&event.content(), held) {
-            Verdict::New => {
-                let spans = gpu_spans
-                    .get(&usage.gpu_uuid)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                match state.map(|state| state.fits(seq, start, end)) {
-                    Some(Err(detail)) => Verdict::Overlap(detail),
-                    _ => match spans.iter().find(|span| {
-                        span.allocation_id != usage.allocation_id
-                            && span.start < end
-                            && start < span.end
-                    }) {
-                        Some(span) => Verdict::Overlap(format!(
-                            "GPU {} is held by allocation {} over [{}, {})",
-                            usage.gpu_uuid, span.allocation_id, span.start, span.end
-                        )),
-                        None => Verdict::New,
-                    },
-                }
-            }
+        let content = event.content();
+        let verdict = match seen.check(&content, state.is_some_and(|state| state.holds(seq))) {
+            Verdict::New => match overlap(state, gpu_spans.get(&usage.gpu_uuid), usage) {
+                Some(detail) => Verdict::Overlap(detail),
+                None => Verdict::New,
+            },
             other => other,
         };
         match verdict {
@@ -217,8 +204,7 @@ pub fn resolve_against_ledger(
                 let state = streams
                     .entry(key.clone())
                     .and_modify(|state| state.apply(seq, start, end, now))
-                    .or_insert_with(|| StreamState::first(seq, start, end, now))
-                    .clone();
+                    .or_insert_with(|| StreamState::first(seq, start, end, now));
                 let spans = gpu_spans.entry(usage.gpu_uuid.clone()).or_default();
                 spans.retain(|span| span.allocation_id != usage.allocation_id);
                 spans.push(GpuSpan {
@@ -226,8 +212,8 @@ pub fn resolve_against_ledger(
                     start: state.first_start,
                     end: state.last_end,
                 });
-                seen.remember(event.content());
-                batch.streams.insert(key, (usage.tenant_id.clone(), state));
+                seen.remember(content);
+                moved.insert(key, usage.tenant_id.clone());
                 batch.accepted.push(event);
             }
             Verdict::Duplicate => batch.duplicates += 1,
@@ -243,6 +229,31 @@ pub fn resolve_against_ledger(
             )),
         }
     }
+    for (key, tenant_id) in moved {
+        if let Some(state) = streams.remove(&key) {
+            batch.streams.insert(key, (tenant_id, state));
+        }
+    }
+}
+
+/// Why a new event cannot be billed in time, if it cannot: it overlaps its stream's neighbouring
+/// events, or the span another allocation holds its GPU for.
+fn overlap(
+    state: Option<&StreamState>,
+    spans: Option<&Vec<GpuSpan>>,
+    usage: &NewUsageEvent,
+) -> Option<String> {
+    let (start, end) = (usage.interval_start, usage.interval_end);
+    if let Some(Err(detail)) = state.map(|state| state.fits(usage.seq, start, end)) {
+        return Some(detail);
+    }
+    let span = spans?.iter().find(|span| {
+        span.allocation_id != usage.allocation_id && span.start < end && start < span.end
+    })?;
+    Some(format!(
+        "GPU {} is held by allocation {} over [{}, {})",
+        usage.gpu_uuid, span.allocation_id, span.start, span.end
+    ))
 }
 
 /// The record an accepted event came from (always present; the fallback keeps its coordinates).

@@ -376,12 +376,11 @@ pub fn apply_batch(
                 batch.accepted.len()
             )));
         }
-        let applied: Vec<&AcceptedEvent> = batch.accepted.iter().collect();
 
         write_streams(conn, &batch.streams)?;
-        let rated: Vec<NewRatedUsage> = applied.iter().flat_map(|event| rated_rows(event)).collect();
+        let rated: Vec<NewRatedUsage> = batch.accepted.iter().flat_map(rated_rows).collect();
         diesel::copy_from(rated_usage::table).from_insertable(rated).execute(conn)?;
-        let entries = postings(Uuid::new_v4(), applied.iter().copied());
+        let entries = postings(Uuid::new_v4(), &batch.accepted);
         for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             diesel::insert_into(ledger_entries::table).values(chunk).execute(conn)?;
         }
@@ -407,7 +406,7 @@ pub fn apply_batch(
         }
         failpoint::hit("aggregator.before_commit");
         Ok(Applied {
-            new_events: applied.len(),
+            new_events: batch.accepted.len(),
             ledger_entries: entries.len(),
         })
     });
