@@ -1,9 +1,7 @@
 //! Row models for the ledger tables: `New*` structs are what services insert, the others what
 //! they read back.
 
-use crate::schema::{
-    ledger_entries, rated_usage, tenants, usage_events, usage_gaps, usage_streams,
-};
+use crate::schema::{ledger_entries, rated_usage, tenants, usage_gaps, usage_runs, usage_streams};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -17,21 +15,25 @@ pub struct NewTenant {
 }
 
 // No optional columns: rows can be sent with COPY, which has no DEFAULT placeholders.
+/// A run: consecutive events of one stream applied in one batch, without a hole in seq or time.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = usage_events, treat_none_as_default_value = false)]
-pub struct NewUsageEvent {
+#[diesel(table_name = usage_runs, treat_none_as_default_value = false)]
+pub struct NewUsageRun {
     pub allocation_id: String,
     pub gpu_uuid: String,
-    pub seq: i64,
-    pub event_id: Uuid,
+    pub first_seq: i64,
+    pub last_seq: i64,
     pub tenant_id: String,
     pub node_id: String,
     pub sku: String,
-    pub interval_start: DateTime<Utc>,
-    pub interval_end: DateTime<Utc>,
+    pub run_start: DateTime<Utc>,
+    pub run_end: DateTime<Utc>,
     pub gpu_seconds: Decimal,
+    /// [`crate::event::CONTENT_DIGEST_LEN`] bytes per event, in seq order.
+    pub event_digests: Vec<u8>,
     pub source_partition: i32,
-    pub source_offset: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
@@ -39,7 +41,8 @@ pub struct NewUsageEvent {
 pub struct NewRatedUsage {
     pub allocation_id: String,
     pub gpu_uuid: String,
-    pub seq: i64,
+    /// The run's first seq.
+    pub first_seq: i64,
     pub segment: i16,
     pub tenant_id: String,
     pub sku: String,

@@ -10,28 +10,30 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_events (allocation_id, gpu_uuid, seq) {
+    usage_runs (allocation_id, gpu_uuid, first_seq) {
         allocation_id -> Text,
         gpu_uuid -> Text,
-        seq -> Int8,
-        event_id -> Uuid,
+        first_seq -> Int8,
+        last_seq -> Int8,
         tenant_id -> Text,
         node_id -> Text,
         sku -> Text,
-        interval_start -> Timestamptz,
-        interval_end -> Timestamptz,
+        run_start -> Timestamptz,
+        run_end -> Timestamptz,
         gpu_seconds -> Numeric,
+        event_digests -> Bytea,
         source_partition -> Int4,
-        source_offset -> Int8,
+        first_offset -> Int8,
+        last_offset -> Int8,
         ingested_at -> Timestamptz,
     }
 }
 
 diesel::table! {
-    rated_usage (allocation_id, gpu_uuid, seq, segment) {
+    rated_usage (allocation_id, gpu_uuid, first_seq, segment) {
         allocation_id -> Text,
         gpu_uuid -> Text,
-        seq -> Int8,
+        first_seq -> Int8,
         segment -> Int2,
         tenant_id -> Text,
         sku -> Text,
@@ -113,14 +115,14 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(usage_events -> tenants (tenant_id));
+diesel::joinable!(usage_runs -> tenants (tenant_id));
 diesel::joinable!(usage_streams -> tenants (tenant_id));
 diesel::joinable!(rated_usage -> tenants (tenant_id));
 diesel::joinable!(ledger_entries -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
-    usage_events,
+    usage_runs,
     rated_usage,
     ledger_entries,
     consumer_offsets,

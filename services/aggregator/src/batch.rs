@@ -1,12 +1,14 @@
-//! Turning a batch of raw Kafka records into what the ledger needs: accepted events with their
-//! rated segments, dead letters with their reasons, the next offset per partition, and the ledger
-//! postings for the events that turn out to be new. Pure.
+//! Turning a batch of raw Kafka records into what the ledger needs: accepted events, dead
+//! letters with their reasons, the next offset per partition, and, for the events that turn out to
+//! be new, the runs they form with their rated segments and the ledger postings. Pure.
 
 use crate::validate::{Rejection, Validator};
 use chrono::{DateTime, NaiveDate, Utc};
-use gpubill_domain::{PriceBook, RatedSegment, StreamState, gpu_seconds, rate_interval};
-use gpubill_schema::event::decode_usage_event;
-use gpubill_schema::models::{NewLedgerEntry, NewRatedUsage, NewUsageEvent};
+use gpubill_domain::{
+    PriceBook, RatedSegment, RatingError, StreamState, check_priced, gpu_seconds, rate_interval,
+};
+use gpubill_schema::event::{CONTENT_DIGEST_LEN, content_digest, decode_usage_event};
+use gpubill_schema::models::{NewLedgerEntry, NewRatedUsage, NewUsageRun};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -20,85 +22,50 @@ pub struct Record {
     pub payload: Option<Vec<u8>>,
 }
 
-/// The position of an event in its stream: at most one event per position is ever billed.
-pub type StreamPosition = (String, String, i64);
-
 /// A stream: one allocation's usage of one GPU (allocation id, GPU UUID).
 pub type StreamKey = (String, String);
 
+/// An event's content digest (see [`content_digest`]).
+pub type Digest = [u8; CONTENT_DIGEST_LEN];
+
+/// A valid usage event, as the ledger needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeteredInterval {
+    pub event_id: Uuid,
+    pub tenant_id: String,
+    pub allocation_id: String,
+    pub node_id: String,
+    pub gpu_uuid: String,
+    pub sku: String,
+    pub seq: i64,
+    pub interval_start: DateTime<Utc>,
+    pub interval_end: DateTime<Utc>,
+    /// Exact, to the nanosecond.
+    pub gpu_seconds: Decimal,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub digest: Digest,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedEvent {
-    pub usage: NewUsageEvent,
-    pub segments: Vec<RatedSegment>,
+    pub usage: MeteredInterval,
     /// Index of the record it came from in the batch's records.
     pub record_index: usize,
-}
-
-impl AcceptedEvent {
-    pub fn position(&self) -> StreamPosition {
-        (
-            self.usage.allocation_id.clone(),
-            self.usage.gpu_uuid.clone(),
-            self.usage.seq,
-        )
-    }
-
-    pub fn content(&self) -> EventContent {
-        EventContent::of(&self.usage)
-    }
-}
-
-/// What must be identical for two events at one stream position (or with one id) to be the same
-/// event. Timestamps are compared to the microsecond, the ledger's resolution; the quantity is
-/// exact, so no nanosecond of difference goes unnoticed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventContent {
-    pub event_id: Uuid,
-    pub position: StreamPosition,
-    pub tenant_id: String,
-    pub node_id: String,
-    pub sku: String,
-    pub interval_start_micros: i64,
-    pub interval_end_micros: i64,
-    pub gpu_seconds: Decimal,
-}
-
-impl EventContent {
-    pub fn of(usage: &NewUsageEvent) -> Self {
-        Self {
-            event_id: usage.event_id,
-            position: (
-                usage.allocation_id.clone(),
-                usage.gpu_uuid.clone(),
-                usage.seq,
-            ),
-            tenant_id: usage.tenant_id.clone(),
-            node_id: usage.node_id.clone(),
-            sku: usage.sku.clone(),
-            interval_start_micros: usage.interval_start.timestamp_micros(),
-            interval_end_micros: usage.interval_end.timestamp_micros(),
-            gpu_seconds: usage.gpu_seconds.normalize(),
-        }
-    }
-
-    /// Why `self` conflicts with `earlier`, if it does; `None` means it is the same event again.
-    fn conflict_with(&self, earlier: &EventContent) -> Option<String> {
-        if self == earlier {
-            return None;
-        }
-        let (allocation, gpu, seq) = &earlier.position;
-        Some(format!(
-            "event {} at {}/{}/{} differs from event {} already at {allocation}/{gpu}/{seq} \
-             (same id or same stream position, different content)",
-            self.event_id, self.position.0, self.position.1, self.position.2, earlier.event_id
-        ))
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     pub record: Record,
     pub rejection: Rejection,
+}
+
+/// Consecutive new events of one stream in a batch, billed as one: the evidence row and its rated
+/// segments (split where a period ends or the price changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub row: NewUsageRun,
+    pub segments: Vec<RatedSegment>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,9 +82,11 @@ pub struct Batch {
     /// After [`resolve_against_ledger`]: the tenant and new state of every stream an accepted
     /// event moves.
     pub streams: BTreeMap<StreamKey, (String, StreamState)>,
+    /// After [`resolve_against_ledger`]: the accepted events as runs, rated.
+    pub runs: Vec<Run>,
 }
 
-/// Decodes, validates and rates every record.
+/// Decodes and validates every record.
 pub fn classify(
     records: &[Record],
     validator: &Validator,
@@ -143,15 +112,15 @@ pub fn classify(
 }
 
 /// What the ledger holds that a batch is resolved against: the dedup state of the batch's
-/// streams, the spans of every stream on the batch's GPUs, and the stored copies of events the
-/// batch may repeat.
+/// streams, the spans of every stream on the batch's GPUs, and the digests of the stored events
+/// at positions the batch repeats.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerView {
     pub streams: HashMap<StreamKey, StreamState>,
     /// Per GPU, the time each stream on it holds the GPU: (allocation, first start, last end).
     pub gpu_spans: HashMap<String, Vec<GpuSpan>>,
-    /// Stored events at the batch's stream positions or with its ids.
-    pub contents: Vec<EventContent>,
+    /// Digests of stored events, by stream and seq.
+    pub digests: Vec<(StreamKey, i64, Digest)>,
 }
 
 /// The time an allocation's stream holds a GPU: `[start, end)`.
@@ -162,58 +131,93 @@ pub struct GpuSpan {
     pub end: DateTime<Utc>,
 }
 
+/// Small integer ids for the streams of a batch, so the per-event bookkeeping of
+/// [`resolve_against_ledger`] does not copy their names.
+#[derive(Default)]
+struct StreamIds {
+    by_name: HashMap<String, HashMap<String, usize>>,
+    keys: Vec<StreamKey>,
+}
+
+impl StreamIds {
+    fn id(&mut self, allocation_id: &str, gpu_uuid: &str) -> usize {
+        if let Some(id) = self
+            .by_name
+            .get(allocation_id)
+            .and_then(|gpus| gpus.get(gpu_uuid))
+        {
+            return *id;
+        }
+        let id = self.keys.len();
+        self.keys
+            .push((allocation_id.to_owned(), gpu_uuid.to_owned()));
+        self.by_name
+            .entry(allocation_id.to_owned())
+            .or_default()
+            .insert(gpu_uuid.to_owned(), id);
+        id
+    }
+}
+
 /// Leaves in `accepted` only events new to the ledger and to the batch, one per stream position,
-/// and records in `streams` the state of every stream they move.
+/// records in `streams` the state of every stream they move, and groups them into rated `runs`.
 ///
 /// An event is already applied when its stream's watermark state holds its seq: then it is a
-/// duplicate (dropped, counted), or a `conflict` dead letter if the stored copy differs. A new
-/// event with a used id is a `conflict`; one that overlaps its stream's neighbouring events, or
-/// the span of another allocation on the same GPU, is an `overlapping_interval` dead letter; none
-/// of these is written. The ledger comes first, then the batch in order.
+/// duplicate (dropped, counted), or a `conflict` dead letter if the stored digest differs. A new
+/// event that overlaps its stream's neighbouring events, or the span of another allocation on the
+/// same GPU, is an `overlapping_interval` dead letter; none of these is written. The ledger comes
+/// first, then the batch in order.
 pub fn resolve_against_ledger(
     batch: &mut Batch,
     records: &[Record],
     ledger: LedgerView,
+    price_book: &PriceBook,
     now: DateTime<Utc>,
-) {
-    let mut streams = ledger.streams;
+) -> Result<(), RatingError> {
+    let mut ids = StreamIds::default();
+    let mut states: HashMap<usize, StreamState> = HashMap::new();
+    for ((allocation_id, gpu_uuid), state) in ledger.streams {
+        states.insert(ids.id(&allocation_id, &gpu_uuid), state);
+    }
     let mut gpu_spans = ledger.gpu_spans;
-    let mut seen = Seen::default();
-    for content in ledger.contents {
-        seen.remember(content);
+    // Digests of the events applied so far, by stream and seq.
+    let mut seen: HashMap<(usize, i64), Digest> = HashMap::new();
+    for ((allocation_id, gpu_uuid), seq, digest) in ledger.digests {
+        seen.insert((ids.id(&allocation_id, &gpu_uuid), seq), digest);
     }
     // The tenant of every stream an accepted event moves; their final states are copied into
     // the batch once, at the end.
-    let mut moved: BTreeMap<StreamKey, String> = BTreeMap::new();
+    let mut moved: BTreeMap<usize, String> = BTreeMap::new();
     let accepted = std::mem::take(&mut batch.accepted);
     for event in accepted {
         let usage = &event.usage;
-        let key = (usage.allocation_id.clone(), usage.gpu_uuid.clone());
+        let id = ids.id(&usage.allocation_id, &usage.gpu_uuid);
         let (seq, start, end) = (usage.seq, usage.interval_start, usage.interval_end);
-        let state = streams.get(&key);
-        let content = event.content();
-        let verdict = match seen.check(&content, state.is_some_and(|state| state.holds(seq))) {
-            Verdict::New => match overlap(state, gpu_spans.get(&usage.gpu_uuid), usage) {
+        let state = states.get(&id);
+        let verdict = match seen.get(&(id, seq)) {
+            Some(earlier) if *earlier == usage.digest => Verdict::Duplicate,
+            Some(_) => Verdict::Conflict(format!(
+                "event {} at {}/{}/{seq} differs from the event already applied at that \
+                 position (same id, other content)",
+                usage.event_id, usage.allocation_id, usage.gpu_uuid
+            )),
+            // Applied before, and its digest was not read: the watermark decides.
+            None if state.is_some_and(|state| state.holds(seq)) => Verdict::Duplicate,
+            None => match overlap(state, gpu_spans.get(&usage.gpu_uuid), usage) {
                 Some(detail) => Verdict::Overlap(detail),
                 None => Verdict::New,
             },
-            other => other,
         };
         match verdict {
             Verdict::New => {
-                let state = streams
-                    .entry(key.clone())
+                let state = states
+                    .entry(id)
                     .and_modify(|state| state.apply(seq, start, end, now))
                     .or_insert_with(|| StreamState::first(seq, start, end, now));
-                let spans = gpu_spans.entry(usage.gpu_uuid.clone()).or_default();
-                spans.retain(|span| span.allocation_id != usage.allocation_id);
-                spans.push(GpuSpan {
-                    allocation_id: usage.allocation_id.clone(),
-                    start: state.first_start,
-                    end: state.last_end,
-                });
-                seen.remember(content);
-                moved.insert(key, usage.tenant_id.clone());
+                let span = (state.first_start, state.last_end);
+                hold_gpu(&mut gpu_spans, usage, span);
+                seen.insert((id, seq), usage.digest);
+                moved.entry(id).or_insert_with(|| usage.tenant_id.clone());
                 batch.accepted.push(event);
             }
             Verdict::Duplicate => batch.duplicates += 1,
@@ -229,10 +233,35 @@ pub fn resolve_against_ledger(
             )),
         }
     }
-    for (key, tenant_id) in moved {
-        if let Some(state) = streams.remove(&key) {
-            batch.streams.insert(key, (tenant_id, state));
+    for (id, tenant_id) in moved {
+        if let (Some(state), Some(key)) = (states.remove(&id), ids.keys.get(id)) {
+            batch.streams.insert(key.clone(), (tenant_id, state));
         }
+    }
+    batch.runs = runs(&batch.accepted, price_book)?;
+    Ok(())
+}
+
+/// Records that the stream of `usage` now holds its GPU over `span`.
+fn hold_gpu(
+    gpu_spans: &mut HashMap<String, Vec<GpuSpan>>,
+    usage: &MeteredInterval,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) {
+    let spans = match gpu_spans.get_mut(&usage.gpu_uuid) {
+        Some(spans) => spans,
+        None => gpu_spans.entry(usage.gpu_uuid.clone()).or_default(),
+    };
+    match spans
+        .iter_mut()
+        .find(|span| span.allocation_id == usage.allocation_id)
+    {
+        Some(span) => (span.start, span.end) = (start, end),
+        None => spans.push(GpuSpan {
+            allocation_id: usage.allocation_id.clone(),
+            start,
+            end,
+        }),
     }
 }
 
@@ -241,7 +270,7 @@ pub fn resolve_against_ledger(
 fn overlap(
     state: Option<&StreamState>,
     spans: Option<&Vec<GpuSpan>>,
-    usage: &NewUsageEvent,
+    usage: &MeteredInterval,
 ) -> Option<String> {
     let (start, end) = (usage.interval_start, usage.interval_end);
     if let Some(Err(detail)) = state.map(|state| state.fits(usage.seq, start, end)) {
@@ -254,6 +283,60 @@ fn overlap(
         "GPU {} is held by allocation {} over [{}, {})",
         usage.gpu_uuid, span.allocation_id, span.start, span.end
     ))
+}
+
+/// Groups new events, in batch order, into runs: an event extends the last run of its stream
+/// when it is the next seq, starts where that run ends, and has the same tenant, node, SKU and
+/// partition; otherwise it starts a run. Each run is rated as one interval.
+pub fn runs(accepted: &[AcceptedEvent], price_book: &PriceBook) -> Result<Vec<Run>, RatingError> {
+    let mut rows: Vec<NewUsageRun> = Vec::new();
+    let mut last_run: HashMap<(&str, &str), usize> = HashMap::new();
+    for event in accepted {
+        let usage = &event.usage;
+        let stream = (usage.allocation_id.as_str(), usage.gpu_uuid.as_str());
+        let open = last_run.get(&stream).and_then(|index| rows.get_mut(*index));
+        match open {
+            Some(run)
+                if run.last_seq + 1 == usage.seq
+                    && run.run_end == usage.interval_start
+                    && run.tenant_id == usage.tenant_id
+                    && run.node_id == usage.node_id
+                    && run.sku == usage.sku
+                    && run.source_partition == usage.source_partition =>
+            {
+                run.last_seq = usage.seq;
+                run.run_end = usage.interval_end;
+                run.gpu_seconds += usage.gpu_seconds;
+                run.event_digests.extend_from_slice(&usage.digest);
+                run.last_offset = usage.source_offset;
+            }
+            _ => {
+                last_run.insert(stream, rows.len());
+                rows.push(NewUsageRun {
+                    allocation_id: usage.allocation_id.clone(),
+                    gpu_uuid: usage.gpu_uuid.clone(),
+                    first_seq: usage.seq,
+                    last_seq: usage.seq,
+                    tenant_id: usage.tenant_id.clone(),
+                    node_id: usage.node_id.clone(),
+                    sku: usage.sku.clone(),
+                    run_start: usage.interval_start,
+                    run_end: usage.interval_end,
+                    gpu_seconds: usage.gpu_seconds,
+                    event_digests: usage.digest.to_vec(),
+                    source_partition: usage.source_partition,
+                    first_offset: usage.source_offset,
+                    last_offset: usage.source_offset,
+                });
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|row| {
+            let segments = rate_interval(price_book, &row.sku, row.run_start, row.run_end)?;
+            Ok(Run { row, segments })
+        })
+        .collect()
 }
 
 /// The record an accepted event came from (always present; the fallback keeps its coordinates).
@@ -280,45 +363,6 @@ enum Verdict {
     Overlap(String),
 }
 
-/// Events seen so far, by stream position and by id.
-#[derive(Default)]
-struct Seen {
-    by_position: HashMap<StreamPosition, EventContent>,
-    by_id: HashMap<Uuid, StreamPosition>,
-}
-
-impl Seen {
-    /// Classifies `content`, whose stream already `held` its seq or not, by position and id
-    /// only: `New` here still has to fit in time.
-    fn check(&self, content: &EventContent, held: bool) -> Verdict {
-        if let Some(earlier) = self.by_position.get(&content.position) {
-            return match content.conflict_with(earlier) {
-                None => Verdict::Duplicate,
-                Some(detail) => Verdict::Conflict(detail),
-            };
-        }
-        if held {
-            // Applied before, and its stored copy is no longer kept: the watermark decides.
-            return Verdict::Duplicate;
-        }
-        if let Some(earlier) = self
-            .by_id
-            .get(&content.event_id)
-            .and_then(|position| self.by_position.get(position))
-        {
-            // Same id at another position: always a conflict.
-            return Verdict::Conflict(content.conflict_with(earlier).unwrap_or_default());
-        }
-        Verdict::New
-    }
-
-    fn remember(&mut self, content: EventContent) {
-        self.by_id
-            .insert(content.event_id, content.position.clone());
-        self.by_position.insert(content.position.clone(), content);
-    }
-}
-
 fn accept(
     record: &Record,
     record_index: usize,
@@ -333,21 +377,24 @@ fn accept(
     let event = decode_usage_event(payload)?;
     validator.check(&event, price_book, now)?;
     let data = event.data;
-    let segments = rate_interval(
-        price_book,
-        &data.sku,
-        data.interval_start,
-        data.interval_end,
-    )
-    .map_err(|error| Rejection {
+    check_priced(price_book, &data.sku, data.interval_start).map_err(|error| Rejection {
         reason: "sku_unpriced",
         detail: error.to_string(),
     })?;
+    let quantity = gpu_seconds(data.interval_start, data.interval_end);
+    let digest = content_digest(
+        event.id,
+        &data.tenant_id,
+        &data.node_id,
+        &data.sku,
+        (data.interval_start, data.interval_end),
+        quantity,
+    );
     Ok(AcceptedEvent {
-        usage: NewUsageEvent {
+        usage: MeteredInterval {
             seq: i64::try_from(data.seq).unwrap_or(i64::MAX),
             event_id: event.id,
-            gpu_seconds: gpu_seconds(data.interval_start, data.interval_end),
+            gpu_seconds: quantity,
             tenant_id: data.tenant_id,
             allocation_id: data.allocation_id,
             node_id: data.node_id,
@@ -357,25 +404,24 @@ fn accept(
             interval_end: data.interval_end,
             source_partition: record.partition,
             source_offset: record.offset,
+            digest,
         },
-        segments,
         record_index,
     })
 }
 
-/// The rated-usage rows of an accepted event, one per segment.
-pub fn rated_rows(event: &AcceptedEvent) -> impl Iterator<Item = NewRatedUsage> + '_ {
-    event
-        .segments
+/// The rated-usage rows of a run, one per segment.
+pub fn rated_rows(run: &Run) -> impl Iterator<Item = NewRatedUsage> + '_ {
+    run.segments
         .iter()
         .enumerate()
         .map(|(index, segment)| NewRatedUsage {
-            allocation_id: event.usage.allocation_id.clone(),
-            gpu_uuid: event.usage.gpu_uuid.clone(),
-            seq: event.usage.seq,
+            allocation_id: run.row.allocation_id.clone(),
+            gpu_uuid: run.row.gpu_uuid.clone(),
+            first_seq: run.row.first_seq,
             segment: i16::try_from(index).unwrap_or(i16::MAX),
-            tenant_id: event.usage.tenant_id.clone(),
-            sku: event.usage.sku.clone(),
+            tenant_id: run.row.tenant_id.clone(),
+            sku: run.row.sku.clone(),
             period: segment.period.first_day(),
             segment_start: segment.start,
             segment_end: segment.end,
@@ -388,17 +434,17 @@ pub fn rated_rows(event: &AcceptedEvent) -> impl Iterator<Item = NewRatedUsage> 
 /// What a ledger posting sums over: tenant, SKU, period (first day) and price.
 type PostingKey = (String, String, NaiveDate, Decimal);
 
-/// Ledger postings for newly applied events: one per tenant, SKU, period and price.
+/// Ledger postings for newly applied runs: one per tenant, SKU, period and price.
 pub fn postings<'a>(
     batch_id: Uuid,
-    applied: impl IntoIterator<Item = &'a AcceptedEvent>,
+    runs: impl IntoIterator<Item = &'a Run>,
 ) -> Vec<NewLedgerEntry> {
     let mut sums: BTreeMap<PostingKey, NewLedgerEntry> = BTreeMap::new();
-    for event in applied {
-        for segment in &event.segments {
+    for run in runs {
+        for segment in &run.segments {
             let (tenant_id, sku, period, price) = (
-                &event.usage.tenant_id,
-                &event.usage.sku,
+                &run.row.tenant_id,
+                &run.row.sku,
                 segment.period.first_day(),
                 segment.price_per_gpu_hour,
             );
@@ -441,12 +487,21 @@ mod tests {
         at("2026-11-23T12:00:00Z")
     }
 
-    /// A ledger holding `contents` and nothing else.
-    fn stored_copies(contents: Vec<EventContent>) -> LedgerView {
+    /// A ledger holding the digest of `event` and nothing else.
+    fn stored_copy(event: &AcceptedEvent) -> LedgerView {
+        let usage = &event.usage;
         LedgerView {
-            contents,
+            digests: vec![(
+                (usage.allocation_id.clone(), usage.gpu_uuid.clone()),
+                usage.seq,
+                usage.digest,
+            )],
             ..LedgerView::default()
         }
+    }
+
+    fn resolve(batch: &mut Batch, records: &[Record], ledger: LedgerView) {
+        resolve_against_ledger(batch, records, ledger, &price_book(), now()).unwrap();
     }
 
     /// Classifies and resolves against an empty ledger, as the aggregator does for a first batch.
@@ -458,7 +513,7 @@ mod tests {
             &price_book(),
             at("2026-11-23T12:00:00Z"),
         );
-        resolve_against_ledger(&mut batch, records, LedgerView::default(), now());
+        resolve(&mut batch, records, LedgerView::default());
         batch
     }
 
@@ -495,11 +550,12 @@ mod tests {
         ]);
         assert_eq!(batch.accepted.len(), 1);
         assert_eq!(batch.duplicates, 1);
-        let conflicts: Vec<(i64, &str)> = batch
+        let mut conflicts: Vec<(i64, &str)> = batch
             .dead_letters
             .iter()
             .map(|l| (l.record.offset, l.rejection.reason))
             .collect();
+        conflicts.sort();
         assert_eq!(conflicts, [(1, "conflict"), (2, "conflict")]);
     }
 
@@ -565,7 +621,7 @@ mod tests {
             )]),
             ..LedgerView::default()
         };
-        resolve_against_ledger(&mut batch, &records, ledger, now());
+        resolve(&mut batch, &records, ledger);
         assert_eq!(
             batch.dead_letters[0].rejection.reason,
             "overlapping_interval"
@@ -581,19 +637,14 @@ mod tests {
         let fresh = event(2, "2026-11-23T10:00:10Z", "2026-11-23T10:00:20Z");
         let records = [record(0, &stored.encode()), record(1, &fresh.encode())];
         let mut batch = classify_all(&records);
-        let in_ledger = batch.accepted[0].content();
-        resolve_against_ledger(
-            &mut batch,
-            &records,
-            stored_copies(vec![in_ledger.clone()]),
-            now(),
-        );
+        let in_ledger = stored_copy(&batch.accepted[0]);
+        resolve(&mut batch, &records, in_ledger.clone());
         assert_eq!((batch.accepted.len(), batch.duplicates), (1, 1));
         assert_eq!(batch.accepted[0].usage.seq, 2);
 
         let records = [record(5, &changed.encode())];
         let mut batch = classify_all(&records);
-        resolve_against_ledger(&mut batch, &records, stored_copies(vec![in_ledger]), now());
+        resolve(&mut batch, &records, in_ledger);
         assert!(batch.accepted.is_empty());
         assert_eq!(batch.dead_letters[0].rejection.reason, "conflict");
         assert_eq!(batch.dead_letters[0].record.offset, 5);
@@ -645,7 +696,7 @@ mod tests {
             streams: HashMap::from([(key.clone(), state)]),
             ..LedgerView::default()
         };
-        resolve_against_ledger(&mut batch, &records, ledger, now());
+        resolve(&mut batch, &records, ledger);
         let applied: Vec<i64> = batch.accepted.iter().map(|e| e.usage.seq).collect();
         assert_eq!((applied, batch.duplicates), (vec![5, 3], 2));
         let (tenant, state) = &batch.streams[&key];
@@ -659,6 +710,53 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(4, 4)]
         );
+    }
+
+    #[test]
+    fn new_events_form_runs_broken_by_holes_in_seq_or_time() {
+        let records: Vec<Record> = [
+            (1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z"),
+            (2, "2026-11-23T10:00:10Z", "2026-11-23T10:00:20Z"),
+            // seq 3 missing: a new run, which seq 3 arriving later does not join.
+            (4, "2026-11-23T10:00:30Z", "2026-11-23T10:00:40Z"),
+            (5, "2026-11-23T10:00:40Z", "2026-11-23T10:00:50Z"),
+            (3, "2026-11-23T10:00:20Z", "2026-11-23T10:00:30Z"),
+            // Next seq, but starting a second late: a hole in time.
+            (6, "2026-11-23T10:00:51Z", "2026-11-23T10:01:00Z"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(offset, (seq, start, end))| record(offset as i64, &event(*seq, start, end).encode()))
+        .collect();
+        let batch = classify_all(&records);
+        let shape: Vec<(i64, i64, i64, i64, Decimal)> = batch
+            .runs
+            .iter()
+            .map(|run| {
+                let row = &run.row;
+                (
+                    row.first_seq,
+                    row.last_seq,
+                    row.first_offset,
+                    row.last_offset,
+                    row.gpu_seconds,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (1, 2, 0, 1, dec!(20)),
+                (4, 5, 2, 3, dec!(20)),
+                (3, 3, 4, 4, dec!(10)),
+                (6, 6, 5, 5, dec!(9)),
+            ]
+        );
+        // The digests are the events', in seq order.
+        let first = &batch.runs[0].row.event_digests;
+        assert_eq!(first.len(), 2 * CONTENT_DIGEST_LEN);
+        assert_eq!(first[..CONTENT_DIGEST_LEN], batch.accepted[0].usage.digest);
+        assert_eq!(first[CONTENT_DIGEST_LEN..], batch.accepted[1].usage.digest);
     }
 
     #[test]
@@ -677,9 +775,11 @@ mod tests {
             event(2, "2026-11-01T00:00:05Z", "2026-11-01T00:00:15Z").encode(),
         ];
         let batch = classify_all(&[record(0, &events[0]), record(1, &events[1])]);
-        let rows: Vec<NewRatedUsage> = batch.accepted.iter().flat_map(rated_rows).collect();
-        assert_eq!(rows.len(), 3);
-        let entries = postings(Uuid::nil(), &batch.accepted);
+        // One run, cut where October ends.
+        assert_eq!(batch.runs.len(), 1);
+        let rows: Vec<NewRatedUsage> = batch.runs.iter().flat_map(rated_rows).collect();
+        assert_eq!(rows.len(), 2);
+        let entries = postings(Uuid::nil(), &batch.runs);
         assert_eq!(entries.len(), 2);
         assert_eq!(
             (
@@ -695,7 +795,7 @@ mod tests {
                 entries[1].gpu_seconds,
                 entries[1].segment_count
             ),
-            ("2026-11-01", dec!(15), 2)
+            ("2026-11-01", dec!(15), 1)
         );
     }
 }

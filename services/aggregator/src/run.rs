@@ -222,7 +222,13 @@ pub async fn run(
         else {
             break;
         };
-        resolve_against_ledger(&mut batch, &records, ledger, Utc::now());
+        resolve_against_ledger(&mut batch, &records, ledger, price_book, Utc::now()).map_err(
+            |error| {
+                AggregatorError::Invariant(format!(
+                    "a run of valid events cannot be rated: {error}"
+                ))
+            },
+        )?;
         let batch = Arc::new(batch);
 
         if !batch.dead_letters.is_empty() {

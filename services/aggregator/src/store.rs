@@ -1,21 +1,22 @@
 //! The aggregator's Postgres side: reading consumed offsets and tenants, and applying a batch —
-//! usage rows, rated segments, ledger postings and the next offsets — in one transaction.
+//! usage runs, rated segments, ledger postings and the next offsets — in one transaction.
 
 use crate::batch::{
-    AcceptedEvent, Batch, EventContent, GpuSpan, LedgerView, StreamKey, postings, rated_rows,
+    AcceptedEvent, Batch, Digest, GpuSpan, LedgerView, StreamKey, postings, rated_rows,
 };
 use crate::error::AggregatorError;
 use crate::lease::{Member, Owned, fence};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
-use diesel::sql_types::{Array, BigInt, Integer, Numeric, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz};
 use diesel::upsert::excluded;
 use gpubill_domain::{Gap, StreamState};
 use gpubill_platform::{DbError, failpoint};
-use gpubill_schema::models::{NewRatedUsage, NewUsageEvent, NewUsageStream, UsageGap};
+use gpubill_schema::event::CONTENT_DIGEST_LEN;
+use gpubill_schema::models::{NewRatedUsage, NewUsageRun, NewUsageStream, UsageGap};
 use gpubill_schema::schema::{
-    consumer_offsets, ledger_entries, rated_usage, tenants, usage_events, usage_gaps, usage_streams,
+    consumer_offsets, ledger_entries, rated_usage, tenants, usage_gaps, usage_runs, usage_streams,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
@@ -54,13 +55,11 @@ pub fn load_tenants(conn: &mut PgConnection) -> Result<Vec<String>, AggregatorEr
 /// bind (so the look-up can run on the blocking pool and be retried without the batch).
 #[derive(Debug, Clone, Default)]
 pub struct LookupKeys {
-    allocation_ids: Vec<String>,
-    gpu_uuids: Vec<String>,
-    seqs: Vec<i64>,
-    event_ids: Vec<Uuid>,
     /// The distinct streams, as two parallel arrays.
     stream_allocation_ids: Vec<String>,
     stream_gpu_uuids: Vec<String>,
+    /// Per accepted event: its stream (an index into the arrays above) and seq.
+    positions: Vec<(usize, i64)>,
     /// The distinct GPUs.
     gpus: Vec<String>,
 }
@@ -68,36 +67,28 @@ pub struct LookupKeys {
 impl LookupKeys {
     pub fn of(accepted: &[AcceptedEvent]) -> Self {
         let mut keys = Self::default();
+        let mut streams: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut gpus: BTreeSet<&str> = BTreeSet::new();
         for event in accepted {
             let usage = &event.usage;
-            keys.allocation_ids.push(usage.allocation_id.clone());
-            keys.gpu_uuids.push(usage.gpu_uuid.clone());
-            keys.seqs.push(usage.seq);
-            keys.event_ids.push(usage.event_id);
+            let stream = (usage.allocation_id.as_str(), usage.gpu_uuid.as_str());
+            let index = *streams.entry(stream).or_insert_with(|| {
+                keys.stream_allocation_ids.push(usage.allocation_id.clone());
+                keys.stream_gpu_uuids.push(usage.gpu_uuid.clone());
+                gpus.insert(&usage.gpu_uuid);
+                keys.stream_allocation_ids.len() - 1
+            });
+            keys.positions.push((index, usage.seq));
         }
-        let streams: BTreeSet<(&str, &str)> = accepted
-            .iter()
-            .map(|event| {
-                (
-                    event.usage.allocation_id.as_str(),
-                    event.usage.gpu_uuid.as_str(),
-                )
-            })
-            .collect();
-        let gpus: BTreeSet<&str> = streams.iter().map(|(_, gpu)| *gpu).collect();
         keys.gpus = gpus.into_iter().map(str::to_owned).collect();
-        for (allocation_id, gpu_uuid) in streams {
-            keys.stream_allocation_ids.push(allocation_id.to_owned());
-            keys.stream_gpu_uuids.push(gpu_uuid.to_owned());
-        }
         keys
     }
 }
 
 /// What the ledger holds about a batch's events: their streams' dedup state, the spans of the
-/// streams on their GPUs, and the stored copies of the events their streams already hold (or
-/// that use their ids). Every query probes an index per key; for events that extend their
-/// streams, the usual case, no stored copy is read at all.
+/// streams on their GPUs, and the digests of the events their streams already hold. Every query
+/// probes an index per key; for events that extend their streams, the usual case, no digest is
+/// read at all.
 pub fn ledger_view(
     conn: &mut PgConnection,
     keys: &LookupKeys,
@@ -106,22 +97,27 @@ pub fn ledger_view(
     // more than the index probes it would speed up.
     diesel::sql_query("SET jit = off").execute(conn)?;
     let streams = stream_states(conn, keys)?;
-    let mut held = (Vec::new(), Vec::new(), Vec::new());
-    for ((allocation_id, gpu_uuid), seq) in keys
-        .allocation_ids
+    let states: Vec<Option<&StreamState>> = keys
+        .stream_allocation_ids
         .iter()
-        .zip(&keys.gpu_uuids)
-        .zip(&keys.seqs)
-    {
-        let key = (allocation_id.clone(), gpu_uuid.clone());
-        if streams.get(&key).is_some_and(|state| state.holds(*seq)) {
-            held.0.push(key.0);
-            held.1.push(key.1);
+        .zip(&keys.stream_gpu_uuids)
+        .map(|(allocation_id, gpu_uuid)| streams.get(&(allocation_id.clone(), gpu_uuid.clone())))
+        .collect();
+    let mut held = (Vec::new(), Vec::new(), Vec::new());
+    for (index, seq) in &keys.positions {
+        if states
+            .get(*index)
+            .copied()
+            .flatten()
+            .is_some_and(|state| state.holds(*seq))
+        {
+            held.0.push(keys.stream_allocation_ids[*index].clone());
+            held.1.push(keys.stream_gpu_uuids[*index].clone());
             held.2.push(*seq);
         }
     }
     Ok(LedgerView {
-        contents: stored_contents(conn, &held, &keys.event_ids)?,
+        digests: stored_digests(conn, &held)?,
         gpu_spans: gpu_spans(conn, &keys.gpus)?,
         streams,
     })
@@ -285,68 +281,57 @@ fn write_streams(
     Ok(())
 }
 
-/// The ledger's copies of the events at `positions` (parallel arrays of allocation, GPU and seq)
-/// or with one of `event_ids`.
-fn stored_contents(
+/// The digests of the stored events at `positions` (parallel arrays of allocation, GPU and seq),
+/// each read from the run that holds it.
+fn stored_digests(
     conn: &mut PgConnection,
     positions: &(Vec<String>, Vec<String>, Vec<i64>),
-    event_ids: &[Uuid],
-) -> Result<Vec<EventContent>, AggregatorError> {
-    if event_ids.is_empty() {
+) -> Result<Vec<(StreamKey, i64, Digest)>, AggregatorError> {
+    if positions.2.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<StoredEvent> = diesel::sql_query(
-        "SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
-                u.interval_start, u.interval_end, u.gpu_seconds \
+    let rows: Vec<StoredDigest> = diesel::sql_query(
+        "SELECT k.allocation_id, k.gpu_uuid, k.seq, \
+                substring(r.event_digests FROM ((k.seq - r.first_seq) * $4 + 1)::int FOR $4) AS digest \
          FROM unnest($1::text[], $2::text[], $3::int8[]) AS k(allocation_id, gpu_uuid, seq) \
-         JOIN usage_events u ON (u.allocation_id, u.gpu_uuid, u.seq) = (k.allocation_id, k.gpu_uuid, k.seq) \
-         UNION \
-         SELECT u.event_id, u.allocation_id, u.gpu_uuid, u.seq, u.tenant_id, u.node_id, u.sku, \
-                u.interval_start, u.interval_end, u.gpu_seconds \
-         FROM usage_events u WHERE u.event_id = ANY($4::uuid[])",
+         CROSS JOIN LATERAL ( \
+             SELECT u.first_seq, u.last_seq, u.event_digests FROM usage_runs u \
+             WHERE u.allocation_id = k.allocation_id AND u.gpu_uuid = k.gpu_uuid \
+               AND u.first_seq <= k.seq \
+             ORDER BY u.first_seq DESC LIMIT 1) r \
+         WHERE r.last_seq >= k.seq",
     )
     .bind::<Array<Text>, _>(&positions.0)
     .bind::<Array<Text>, _>(&positions.1)
     .bind::<Array<BigInt>, _>(&positions.2)
-    .bind::<Array<diesel::sql_types::Uuid>, _>(event_ids)
+    .bind::<Integer, _>(CONTENT_DIGEST_LEN as i32)
     .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| EventContent {
-            event_id: row.event_id,
-            position: (row.allocation_id, row.gpu_uuid, row.seq),
-            tenant_id: row.tenant_id,
-            node_id: row.node_id,
-            sku: row.sku,
-            interval_start_micros: row.interval_start.timestamp_micros(),
-            interval_end_micros: row.interval_end.timestamp_micros(),
-            gpu_seconds: row.gpu_seconds.normalize(),
+    rows.into_iter()
+        .map(|row| {
+            let digest = Digest::try_from(row.digest.as_slice()).map_err(|_| {
+                AggregatorError::Invariant(format!(
+                    "stored digest of {}/{}/{} has {} bytes",
+                    row.allocation_id,
+                    row.gpu_uuid,
+                    row.seq,
+                    row.digest.len()
+                ))
+            })?;
+            Ok(((row.allocation_id, row.gpu_uuid), row.seq, digest))
         })
-        .collect())
+        .collect()
 }
 
 #[derive(QueryableByName)]
-struct StoredEvent {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    event_id: Uuid,
+struct StoredDigest {
     #[diesel(sql_type = Text)]
     allocation_id: String,
     #[diesel(sql_type = Text)]
     gpu_uuid: String,
     #[diesel(sql_type = BigInt)]
     seq: i64,
-    #[diesel(sql_type = Text)]
-    tenant_id: String,
-    #[diesel(sql_type = Text)]
-    node_id: String,
-    #[diesel(sql_type = Text)]
-    sku: String,
-    #[diesel(sql_type = Timestamptz)]
-    interval_start: chrono::DateTime<chrono::Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    interval_end: chrono::DateTime<chrono::Utc>,
-    #[diesel(sql_type = Numeric)]
-    gpu_seconds: rust_decimal::Decimal,
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    digest: Vec<u8>,
 }
 
 /// Writes a batch atomically, fenced by the leases of its partitions (see [`fence`]). Offsets
@@ -362,25 +347,28 @@ pub fn apply_batch(
     let outcome = conn.transaction(|conn| {
         // First, so a batch of partitions this instance no longer owns writes nothing.
         fence(conn, member, owned, batch.next_offsets.keys().copied())?;
+        // Streams first: every run names its stream.
+        write_streams(conn, &batch.streams)?;
         // COPY (binary) rather than multi-row INSERTs: a third of the cost for the same rows. It
-        // has no ON CONFLICT: a row already in the ledger fails the transaction with a unique
-        // violation, which means the batch was resolved against a stale read (another writer, or
-        // this very batch committed by an attempt whose acknowledgement was lost). That becomes
-        // `Raced` below: nothing written, the batch re-read.
-        let events: Vec<&NewUsageEvent> = batch.accepted.iter().map(|event| &event.usage).collect();
-        let inserted = diesel::copy_from(usage_events::table).from_insertable(events).execute(conn)?;
+        // has no ON CONFLICT: a run overlapping one already in the ledger fails the transaction
+        // with a unique or exclusion violation, which means the batch was resolved against a
+        // stale read (another writer, or this very batch committed by an attempt whose
+        // acknowledgement was lost). That becomes `Raced` below: nothing written, the batch
+        // re-read.
+        let runs: Vec<&NewUsageRun> = batch.runs.iter().map(|run| &run.row).collect();
+        let inserted = diesel::copy_from(usage_runs::table).from_insertable(runs).execute(conn)?;
         failpoint::hit("aggregator.mid_batch");
-        if inserted != batch.accepted.len() {
+        let events: i64 = batch.runs.iter().map(|run| run.row.last_seq - run.row.first_seq + 1).sum();
+        if inserted != batch.runs.len() || usize::try_from(events).ok() != Some(batch.accepted.len()) {
             return Err(AggregatorError::Invariant(format!(
-                "{inserted} usage rows copied for {} accepted events",
+                "{inserted} runs of {events} events copied for {} runs of {} accepted events",
+                batch.runs.len(),
                 batch.accepted.len()
             )));
         }
-
-        write_streams(conn, &batch.streams)?;
-        let rated: Vec<NewRatedUsage> = batch.accepted.iter().flat_map(rated_rows).collect();
+        let rated: Vec<NewRatedUsage> = batch.runs.iter().flat_map(rated_rows).collect();
         diesel::copy_from(rated_usage::table).from_insertable(rated).execute(conn)?;
-        let entries = postings(Uuid::new_v4(), &batch.accepted);
+        let entries = postings(Uuid::new_v4(), &batch.runs);
         for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             diesel::insert_into(ledger_entries::table).values(chunk).execute(conn)?;
         }

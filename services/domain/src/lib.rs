@@ -13,5 +13,5 @@ pub use invoice::{DraftInvoice, InvoiceLine, LineInput};
 pub use money::{SECONDS_PER_HOUR, round_to_cents};
 pub use period::{BillingPeriod, PeriodError};
 pub use pricebook::{PriceBook, PriceBookError, PriceVersion, SkuPrices};
-pub use rating::{RatedSegment, RatingError, gpu_seconds, rate_interval};
+pub use rating::{RatedSegment, RatingError, check_priced, gpu_seconds, rate_interval};
 pub use stream::{Gap, StreamState};

@@ -44,6 +44,22 @@ pub fn gpu_seconds(start: DateTime<Utc>, end: DateTime<Utc>) -> Decimal {
     }
 }
 
+/// Whether usage of `sku` from `start` on can be rated. A price version stays in force until the
+/// next one, so an interval is priced throughout exactly when it is priced at its start: this is
+/// [`rate_interval`]'s only failure on a non-empty interval, without building the segments.
+pub fn check_priced(book: &PriceBook, sku: &str, start: DateTime<Utc>) -> Result<(), RatingError> {
+    let prices = book
+        .sku(sku)
+        .ok_or_else(|| RatingError::UnknownSku(sku.to_owned()))?;
+    match prices.version_at(start) {
+        Some(_) => Ok(()),
+        None => Err(RatingError::NoPriceInForce {
+            sku: sku.to_owned(),
+            at: start,
+        }),
+    }
+}
+
 /// Prices one GPU's usage over `[start, end)`.
 pub fn rate_interval(
     book: &PriceBook,
@@ -250,6 +266,20 @@ mod tests {
     }
 
     proptest! {
+        /// `check_priced` accepts exactly the intervals `rate_interval` can price.
+        #[test]
+        fn check_priced_agrees_with_rating(
+            start_s in -(30 * 24 * 3600i64)..(30 * 24 * 3600i64),
+            length_s in 1i64..(3 * 24 * 3600i64),
+        ) {
+            let start = at("2026-01-01T00:00:00Z") + Duration::seconds(start_s);
+            let end = start + Duration::seconds(length_s);
+            prop_assert_eq!(
+                check_priced(&book(), "H100-SXM5-80GB", start).is_ok(),
+                rate_interval(&book(), "H100-SXM5-80GB", start, end).is_ok()
+            );
+        }
+
         /// However an interval is cut in two, the pieces rate to the same quantity and the same
         /// amount (within 1e-12 EUR, the 28th digit of a division) as the whole.
         #[test]

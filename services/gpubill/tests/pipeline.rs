@@ -319,8 +319,8 @@ async fn restarting_the_aggregator_mid_stream_leaves_the_same_ledger_as_an_unint
     let left = ledger_fingerprint(&interrupted).await;
     assert_eq!(
         left.len() as u64,
-        events + events + 2 + 3,
-        "every event, every segment, one ledger line per tenant, one line per stream (no gaps)"
+        events + 3 + 2 + 3,
+        "every event, rated time per stream, one ledger line per tenant, one line per stream (no gaps)"
     );
     assert_eq!(left, ledger_fingerprint(&uninterrupted).await);
 }

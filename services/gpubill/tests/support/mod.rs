@@ -536,9 +536,13 @@ pub async fn ledger_fingerprint(env: &TestEnv) -> Vec<String> {
             line: String,
         }
         let queries = [
-            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, event_id, tenant_id, sku, interval_start, interval_end, gpu_seconds, source_partition) AS line FROM usage_events ORDER BY 1",
-            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, segment, period, segment_start, segment_end, gpu_seconds, price_per_gpu_hour, amount) AS line FROM rated_usage ORDER BY 1",
-            "SELECT concat_ws('|', tenant_id, sku, period, price_per_gpu_hour, sum(gpu_seconds), round(sum(amount), 12), sum(segment_count)) AS line FROM ledger_entries GROUP BY tenant_id, sku, period, price_per_gpu_hour ORDER BY 1",
+            // Every billed event, by its digest (id, tenant, node, SKU, interval, quantity),
+            // whichever run it landed in.
+            "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, encode(substring(event_digests FROM ((seq - first_seq) * 16 + 1)::int FOR 16), 'hex'), tenant_id, sku, source_partition) AS line \
+             FROM usage_runs, generate_series(first_seq, last_seq) AS seq ORDER BY 1",
+            "SELECT concat_ws('|', 'rated', allocation_id, gpu_uuid, period, price_per_gpu_hour, sum(gpu_seconds), min(segment_start), max(segment_end), round(sum(amount), 12)) AS line \
+             FROM rated_usage GROUP BY allocation_id, gpu_uuid, period, price_per_gpu_hour ORDER BY 1",
+            "SELECT concat_ws('|', tenant_id, sku, period, price_per_gpu_hour, sum(gpu_seconds), round(sum(amount), 12)) AS line FROM ledger_entries GROUP BY tenant_id, sku, period, price_per_gpu_hour ORDER BY 1",
             "SELECT concat_ws('|', 'stream', allocation_id, gpu_uuid, tenant_id, watermark_seq, max_seq, last_end) AS line FROM usage_streams ORDER BY 1",
             "SELECT concat_ws('|', 'gap', allocation_id, gpu_uuid, first_seq, last_seq, missing_from, missing_until) AS line FROM usage_gaps ORDER BY 1",
         ];
