@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::fmt::Write;
 use uuid::Uuid;
 
 /// CloudEvents specification version carried by every event.
@@ -32,6 +33,7 @@ pub struct UsageEventV1 {
     #[serde(rename = "type")]
     pub event_type: String,
     /// When the agent emitted the event.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub time: DateTime<Utc>,
     #[serde(default = "default_content_type")]
     pub datacontenttype: String,
@@ -48,7 +50,9 @@ pub struct UsageDataV1 {
     pub sku: String,
     /// Position in the `(allocation_id, gpu_uuid)` stream, from 1.
     pub seq: u64,
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub interval_start: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub interval_end: DateTime<Utc>,
 }
 
@@ -58,10 +62,10 @@ fn default_content_type() -> String {
 
 /// The id of the event at `seq` in the stream of `allocation_id` on `gpu_uuid`.
 pub fn usage_event_id(allocation_id: &str, gpu_uuid: &str, seq: u64) -> Uuid {
-    Uuid::new_v5(
-        &EVENT_ID_NAMESPACE,
-        format!("{allocation_id}/{gpu_uuid}/{seq}").as_bytes(),
-    )
+    let mut name = String::with_capacity(allocation_id.len() + gpu_uuid.len() + 22);
+    // Writing to a String cannot fail.
+    let _ = write!(name, "{allocation_id}/{gpu_uuid}/{seq}");
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
 }
 
 impl UsageEventV1 {
@@ -107,7 +111,10 @@ pub fn content_digest(
     interval: (DateTime<Utc>, DateTime<Utc>),
     gpu_seconds: Decimal,
 ) -> [u8; CONTENT_DIGEST_LEN] {
-    let text = format!(
+    // One allocation, sized for the text: this runs for every event.
+    let mut text = String::with_capacity(tenant_id.len() + node_id.len() + sku.len() + 110);
+    let _ = write!(
+        text,
         "{event_id}|{tenant_id}|{node_id}|{sku}|{}|{}|{}",
         interval.0.timestamp_micros(),
         interval.1.timestamp_micros(),

@@ -1,9 +1,11 @@
 //! Shared data shapes of gpubill: the usage-event wire format (`event`, version 1), the diesel
-//! table definitions (`schema`), the row models (`models`) and the embedded migrations.
+//! table definitions (`schema`), the row models (`models`), the
+//! events' timestamp decoding (`timestamp`) and the embedded migrations.
 
 pub mod event;
 pub mod models;
 pub mod schema;
+pub mod timestamp;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 

@@ -86,21 +86,80 @@ pub struct Batch {
     pub runs: Vec<Run>,
 }
 
-/// Decodes and validates every record.
+/// Below this many records a batch is classified on the calling thread alone.
+const RECORDS_PER_THREAD: usize = 1000;
+
+/// Decodes and validates every record. Decoding is most of the aggregator's work per event, so a
+/// large batch is cut into consecutive chunks classified on one thread per core, then joined in
+/// record order: the result does not depend on the number of threads.
 pub fn classify(
     records: &[Record],
     validator: &Validator,
     price_book: &PriceBook,
     now: DateTime<Utc>,
 ) -> Batch {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(records.len() / RECORDS_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return classify_chunk(records, 0, validator, price_book, now);
+    }
+    let chunk_len = records.len().div_ceil(threads);
+    let parts: Vec<Batch> = std::thread::scope(|scope| {
+        let handles: Vec<_> = records
+            .chunks(chunk_len)
+            .enumerate()
+            .map(|(index, chunk)| {
+                scope.spawn(move || {
+                    classify_chunk(chunk, index * chunk_len, validator, price_book, now)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                // classify_chunk does not panic; if it did, the panic belongs to the caller.
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut batch = Batch::default();
-    for (record_index, record) in records.iter().enumerate() {
+    for part in parts {
+        batch.accepted.extend(part.accepted);
+        batch.dead_letters.extend(part.dead_letters);
+        for (partition, next) in part.next_offsets {
+            let merged = batch.next_offsets.entry(partition).or_insert(next);
+            *merged = (*merged).max(next);
+        }
+    }
+    batch
+}
+
+/// Classifies `records`, the first of which is record `first_index` of the batch.
+fn classify_chunk(
+    records: &[Record],
+    first_index: usize,
+    validator: &Validator,
+    price_book: &PriceBook,
+    now: DateTime<Utc>,
+) -> Batch {
+    let mut batch = Batch::default();
+    for (offset_in_chunk, record) in records.iter().enumerate() {
         let next = batch
             .next_offsets
             .entry(record.partition)
             .or_insert(record.offset + 1);
         *next = (*next).max(record.offset + 1);
-        match accept(record, record_index, validator, price_book, now) {
+        match accept(
+            record,
+            first_index + offset_in_chunk,
+            validator,
+            price_book,
+            now,
+        ) {
             Ok(event) => batch.accepted.push(event),
             Err(rejection) => batch.dead_letters.push(DeadLetter {
                 record: record.clone(),
@@ -757,6 +816,31 @@ mod tests {
         assert_eq!(first.len(), 2 * CONTENT_DIGEST_LEN);
         assert_eq!(first[..CONTENT_DIGEST_LEN], batch.accepted[0].usage.digest);
         assert_eq!(first[CONTENT_DIGEST_LEN..], batch.accepted[1].usage.digest);
+    }
+
+    #[test]
+    fn a_large_batch_classifies_the_same_on_several_threads() {
+        let records: Vec<Record> = (0..2500u64)
+            .map(|seq| {
+                let start = at("2026-11-23T00:00:00Z") + chrono::Duration::seconds(seq as i64 * 10);
+                let mut event = event(seq + 1, "2026-11-23T00:00:00Z", "2026-11-23T00:00:10Z");
+                (event.data.interval_start, event.data.interval_end) =
+                    (start, start + chrono::Duration::seconds(10));
+                let event = gpubill_schema::event::UsageEventV1::new(event.data, event.time);
+                let payload = if seq % 7 == 3 {
+                    b"{oops".to_vec()
+                } else {
+                    event.encode()
+                };
+                record(seq as i64, &payload)
+            })
+            .collect();
+        let validator = Validator::new(3600, 300, ["t1".to_owned()]);
+        let parallel = classify(&records, &validator, &price_book(), now());
+        let sequential = classify_chunk(&records, 0, &validator, &price_book(), now());
+        assert_eq!(parallel, sequential);
+        assert_eq!(parallel.dead_letters.len(), 357);
+        assert_eq!(parallel.next_offsets, BTreeMap::from([(2, 2500)]));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The aggregator loop: hold leases on a fair share of the partitions and consume them from the
 //! offsets stored in Postgres, then repeat — collect a batch, classify it, dead-letter the
-//! rejects, apply the rest with the offsets in one transaction fenced by the leases. A failed step is retried with backoff on the same batch; nothing advances until
-//! it succeeds. On shutdown the batch in hand is finished (or, while retrying, abandoned
-//! uncommitted) and the loop returns.
+//! rejects, apply the rest with the offsets in one transaction fenced by the leases. The apply
+//! runs in the background while the next batch is collected and classified, and is awaited
+//! before that batch reads the ledger, so one batch at most is in flight. A failed step is
+//! retried with backoff on the same batch; nothing advances until it succeeds. On shutdown the
+//! batch in hand is finished (or, while retrying, abandoned uncommitted) and the loop returns.
 
 use crate::batch::{Batch, Record, classify, resolve_against_ledger};
 use crate::dead_letter::DeadLetterProducer;
@@ -117,8 +119,20 @@ pub async fn run(
     let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
     let mut next_heartbeat = tokio::time::Instant::now();
 
+    // The batch being written while the next one is collected and classified.
+    let mut in_flight: Option<InFlight> = None;
+
     while !shutdown.is_triggered() {
         if tokio::time::Instant::now() >= next_heartbeat {
+            // Ownership may change below: settle the batch in hand first.
+            match settle(in_flight.take(), &mut committed, &stats).await? {
+                Settled::Committed => {}
+                Settled::Stopped => break,
+                Settled::Abandoned => {
+                    owned.clear();
+                    continue;
+                }
+            }
             let Some(now_owned) = retry(settings, &mut shutdown, "renew partition leases", || {
                 let (member, owned) = (member.clone(), owned.clone());
                 with_conn(&pool, move |conn| heartbeat(conn, &member, &owned))
@@ -194,6 +208,17 @@ pub async fn run(
         }
         let started = Instant::now();
         let mut batch = classify(&records, &validator, price_book, Utc::now());
+        // The batch read must see the one before it committed.
+        match settle(in_flight.take(), &mut committed, &stats).await? {
+            Settled::Committed => {}
+            Settled::Stopped => break,
+            Settled::Abandoned => {
+                // The records in hand follow the abandoned batch: drop them too and re-read.
+                owned.clear();
+                next_heartbeat = tokio::time::Instant::now();
+                continue;
+            }
+        }
         // Tenants are re-read when an event names one we do not know yet, so a tenant created
         // after start-up is accepted without a restart.
         if batch
@@ -247,44 +272,31 @@ pub async fn run(
             }
             failpoint::hit("aggregator.after_dead_letters");
         }
-        let applied = retry(settings, &mut shutdown, "apply batch", || {
-            let (member, owned, batch) = (member.clone(), owned.clone(), batch.clone());
-            with_conn(&pool, move |conn| {
-                apply_batch(conn, &member, &owned, &batch)
+        // Written in the background while the next batch is collected and classified; settled
+        // (awaited) before that batch reads the ledger.
+        let task = {
+            let (settings, mut shutdown) = (settings.clone(), shutdown.clone());
+            let (pool, member, owned, batch) =
+                (pool.clone(), member.clone(), owned.clone(), batch.clone());
+            tokio::spawn(async move {
+                retry(&settings, &mut shutdown, "apply batch", || {
+                    let (member, owned, batch) = (member.clone(), owned.clone(), batch.clone());
+                    with_conn(&pool, move |conn| {
+                        apply_batch(conn, &member, &owned, &batch)
+                    })
+                })
+                .await
             })
-        })
-        .await;
-        let applied = match applied {
-            Ok(Some(applied)) => applied,
-            Ok(None) => break,
-            Err(error @ (AggregatorError::Fenced { .. } | AggregatorError::Raced(_))) => {
-                // A partition was taken over, or the ledger changed, while this batch was in
-                // hand. Nothing was written. The consumer has read past the batch on every
-                // partition, so forget the assignment: the heartbeat now takes back what this
-                // instance still owns (under a new epoch) and re-reads it from the stored offsets.
-                tracing::warn!(instance = %member.instance_id, %error, "batch abandoned; re-reading from the ledger's offsets");
-                AggregatorStats::add(&stats.fenced, 1);
-                owned.clear();
-                next_heartbeat = tokio::time::Instant::now();
-                continue;
-            }
-            Err(error) => return Err(error),
         };
-
-        failpoint::hit("aggregator.after_commit");
-        committed.extend(
-            batch
-                .next_offsets
-                .iter()
-                .map(|(partition, next)| (*partition, *next)),
-        );
-        AggregatorStats::add(&stats.batches, 1);
-        AggregatorStats::add(&stats.records, records.len());
-        AggregatorStats::add(&stats.applied, applied.new_events);
-        AggregatorStats::add(&stats.duplicates, batch.duplicates);
-        AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
-        log_batch(&batch, &records, applied.new_events, started);
+        in_flight = Some(InFlight {
+            task,
+            batch,
+            records: records.len(),
+            started,
+        });
     }
+    // The batch in hand is finished (or, while retrying, abandoned uncommitted).
+    settle(in_flight.take(), &mut committed, &stats).await?;
     // Hand the partitions over at once rather than after the lease time; if this fails the
     // leases simply expire.
     let leaving = with_conn(&pool, {
@@ -299,6 +311,73 @@ pub async fn run(
     }
     tracing::info!(stats = ?stats.snapshot(), "aggregator stopped");
     Ok(())
+}
+
+/// A batch being applied in the background.
+struct InFlight {
+    task: tokio::task::JoinHandle<Result<Option<crate::store::Applied>, AggregatorError>>,
+    batch: Arc<Batch>,
+    records: usize,
+    started: Instant,
+}
+
+/// How the batch in flight ended.
+enum Settled {
+    /// Committed (or there was none).
+    Committed,
+    /// Shutdown came while it was being retried: nothing of it was written.
+    Stopped,
+    /// A partition was taken over, or the ledger changed, while it was in hand: nothing of it was
+    /// written, and the consumer has read past it.
+    Abandoned,
+}
+
+/// Waits for the batch in flight, if any, and accounts for it: its offsets become the committed
+/// ones and its counts go to `stats`. Errors that retrying cannot fix are returned.
+async fn settle(
+    in_flight: Option<InFlight>,
+    committed: &mut BTreeMap<i32, i64>,
+    stats: &AggregatorStats,
+) -> Result<Settled, AggregatorError> {
+    let Some(InFlight {
+        task,
+        batch,
+        records,
+        started,
+    }) = in_flight
+    else {
+        return Ok(Settled::Committed);
+    };
+    let outcome = task
+        .await
+        .map_err(|error| AggregatorError::Invariant(format!("batch writer failed: {error}")))?;
+    let applied = match outcome {
+        Ok(Some(applied)) => applied,
+        Ok(None) => return Ok(Settled::Stopped),
+        Err(error @ (AggregatorError::Fenced { .. } | AggregatorError::Raced(_))) => {
+            // Nothing was written. The consumer has read past the batch on every partition, so
+            // the caller forgets the assignment: the heartbeat then takes back what this
+            // instance still owns (under a new epoch) and re-reads it from the stored offsets.
+            tracing::warn!(%error, "batch abandoned; re-reading from the ledger's offsets");
+            AggregatorStats::add(&stats.fenced, 1);
+            return Ok(Settled::Abandoned);
+        }
+        Err(error) => return Err(error),
+    };
+    failpoint::hit("aggregator.after_commit");
+    committed.extend(
+        batch
+            .next_offsets
+            .iter()
+            .map(|(partition, next)| (*partition, *next)),
+    );
+    AggregatorStats::add(&stats.batches, 1);
+    AggregatorStats::add(&stats.records, records);
+    AggregatorStats::add(&stats.applied, applied.new_events);
+    AggregatorStats::add(&stats.duplicates, batch.duplicates);
+    AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
+    log_batch(&batch, records, applied.new_events, started);
+    Ok(Settled::Committed)
 }
 
 /// Refuses to resume at a stored offset beyond the end of the log: that happens when the topic
@@ -324,7 +403,7 @@ fn ensure_offsets_within_log(
     Ok(())
 }
 
-fn log_batch(batch: &Batch, records: &[Record], applied: usize, started: Instant) {
+fn log_batch(batch: &Batch, records: usize, applied: usize, started: Instant) {
     for letter in &batch.dead_letters {
         tracing::warn!(
             partition = letter.record.partition,
@@ -335,7 +414,7 @@ fn log_batch(batch: &Batch, records: &[Record], applied: usize, started: Instant
         );
     }
     tracing::debug!(
-        records = records.len(),
+        records,
         applied,
         dead_lettered = batch.dead_letters.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,

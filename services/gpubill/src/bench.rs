@@ -232,8 +232,10 @@ async fn measure(
         .wait_caught_up(config, &pool, &produced.delivered, timeout, stop)
         .await;
     let aggregated_in = started.elapsed();
-    let stats = aggregator.stats.snapshot();
+    // Read after the stop: the counts of a batch are added once its commit has been awaited.
+    let stats = aggregator.stats.clone();
     let stopped = aggregator.stop().await;
+    let stats = stats.snapshot();
     caught_up?;
     stopped?;
     Ok(Figures {
