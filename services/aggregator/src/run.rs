@@ -86,13 +86,13 @@ pub async fn run(
     let topic = kafka.usage_topic.as_str();
     ensure_topics(kafka, &[&kafka.usage_topic, &kafka.dead_letter_topic]).await?;
 
-    let consumer: StreamConsumer =
-        consumer_config(kafka, &format!("gpubill-{}", settings.consumer_name)).create()?;
+    let consumer: Arc<StreamConsumer> =
+        Arc::new(consumer_config(kafka, &format!("gpubill-{}", settings.consumer_name)).create()?);
     let member = Member {
         consumer: settings.consumer_name.clone(),
         topic: topic.to_owned(),
         instance_id: settings.effective_instance_id(),
-        partitions: partition_count(&consumer, topic)?,
+        partitions: partition_count(consumer.as_ref(), topic)?,
         lease_seconds: settings.lease_seconds,
     };
     tracing::info!(topic, partitions = member.partitions, instance = %member.instance_id, "aggregator joining");
@@ -121,6 +121,8 @@ pub async fn run(
 
     // The batch being written while the next one is collected and classified.
     let mut in_flight: Option<InFlight> = None;
+    // The records of the next batch, being read while this one is classified and resolved.
+    let mut prefetch: Option<tokio::task::JoinHandle<Vec<Record>>> = None;
 
     while !shutdown.is_triggered() {
         if tokio::time::Instant::now() >= next_heartbeat {
@@ -143,6 +145,12 @@ pub async fn run(
             };
             next_heartbeat = tokio::time::Instant::now() + heartbeat_every;
             if now_owned != owned {
+                // Records read ahead under the old assignment are dropped: the new one seeks
+                // every partition back to its committed offset. (Dropping them without a seek
+                // would skip them, so this is the only place they are dropped.)
+                if let Some(reading) = prefetch.take() {
+                    let _ = reading.await;
+                }
                 let Some(offsets) = retry(settings, &mut shutdown, "load offsets", || {
                     let (consumer_name, topic) = (member.consumer.clone(), member.topic.clone());
                     with_conn(&pool, move |conn| {
@@ -186,15 +194,22 @@ pub async fn run(
             continue;
         }
 
-        let wait_until = next_heartbeat
-            .min(tokio::time::Instant::now() + Duration::from_millis(settings.batch_max_wait_ms));
-        let mut records = collect(
-            &consumer,
-            settings.batch_max_events,
-            wait_until,
-            &mut shutdown,
-        )
-        .await;
+        let collect_next = || {
+            let wait_until = next_heartbeat.min(
+                tokio::time::Instant::now() + Duration::from_millis(settings.batch_max_wait_ms),
+            );
+            let (consumer, mut shutdown) = (consumer.clone(), shutdown.clone());
+            let max_events = settings.batch_max_events;
+            tokio::spawn(
+                async move { collect(&consumer, max_events, wait_until, &mut shutdown).await },
+            )
+        };
+        let reading = prefetch.take().unwrap_or_else(collect_next);
+        let mut records = reading.await.map_err(|error| {
+            AggregatorError::Invariant(format!("record reader failed: {error}"))
+        })?;
+        // Read the next batch while this one is classified, resolved and handed to the writer.
+        prefetch = Some(collect_next());
         // Records of partitions given up may still be in the consumer's queue, and the rewind on
         // assignment re-reads up to RESUME_REWIND committed records per partition.
         records.retain(|record| {
@@ -294,6 +309,9 @@ pub async fn run(
             records: records.len(),
             started,
         });
+    }
+    if let Some(reading) = prefetch.take() {
+        reading.abort();
     }
     // The batch in hand is finished (or, while retrying, abandoned uncommitted).
     settle(in_flight.take(), &mut committed, &stats).await?;
