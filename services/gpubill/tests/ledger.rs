@@ -1,5 +1,6 @@
 //! Invariants the database itself enforces, whatever the code does: the ledger is append-only and
-//! consumed offsets never move backwards, and a commit is fenced by its partitions' leases.
+//! consumed offsets never move backwards, and a commit is fenced by its partitions' leases; and a
+//! ledger written before usage runs is carried over, digests and all.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -188,5 +189,111 @@ async fn one_gpu_cannot_be_billed_twice_for_the_same_instant() {
     assert!(
         extended_into_a_2.is_err(),
         "a stream cannot grow into another's span"
+    );
+}
+
+/// Models a ledger written before usage runs existed (a row per event in `usage_events`) being
+/// migrated: every event becomes a run of one whose digest is the one the aggregator computes for
+/// the same event, so a copy arriving after the upgrade is still a duplicate, not a conflict; and
+/// the migration reverts to the same events, ids included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_one_per_row_become_runs_with_the_aggregators_digests() {
+    use chrono::{DateTime, Utc};
+    use diesel_migrations::MigrationHarness;
+    use gpubill_schema::MIGRATIONS;
+    use gpubill_schema::event::{content_digest, usage_event_id};
+    use rust_decimal::Decimal;
+
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        first_seq: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        last_seq: i64,
+        #[diesel(sql_type = diesel::sql_types::Bytea)]
+        event_digests: Vec<u8>,
+        #[diesel(sql_type = diesel::sql_types::Numeric)]
+        gpu_seconds: Decimal,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Reverted {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        seq: i64,
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        event_id: uuid::Uuid,
+    }
+
+    let env = TestEnv::new().await;
+    let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+    // (seq, start, end, GPU-seconds): whole seconds, a sub-second quantity, and one whose
+    // quantity has trailing zeros in the database.
+    let events = [
+        (1, "2026-11-02T10:00:00Z", "2026-11-02T10:00:10Z", "10"),
+        (2, "2026-11-02T10:00:10Z", "2026-11-02T10:00:10.25Z", "0.25"),
+        (4, "2026-11-02T10:00:30Z", "2026-11-02T10:00:40Z", "10.000"),
+    ];
+    let (runs, reverted) = env
+        .conn(move |conn| {
+            conn.revert_last_migration(MIGRATIONS).unwrap();
+            for (seq, start, end, seconds) in events {
+                diesel::sql_query(
+                    "INSERT INTO usage_streams (allocation_id, gpu_uuid, tenant_id, watermark_seq, max_seq, first_start, last_end) \
+                     VALUES ('m-1', 'GPU-M', 'mistral-lab', 2, 4, '2026-11-02T10:00:00Z', '2026-11-02T10:00:40Z') \
+                     ON CONFLICT DO NOTHING",
+                )
+                .execute(conn)
+                .unwrap();
+                diesel::sql_query(
+                    "INSERT INTO usage_events (allocation_id, gpu_uuid, seq, event_id, tenant_id, node_id, sku, \
+                         interval_start, interval_end, gpu_seconds, source_partition, source_offset) \
+                     VALUES ('m-1', 'GPU-M', $1, $2, 'mistral-lab', 'node-001', 'H100-SXM5-80GB', $3, $4, $5::numeric, 0, $1)",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(seq)
+                .bind::<diesel::sql_types::Uuid, _>(usage_event_id("m-1", "GPU-M", seq as u64))
+                .bind::<diesel::sql_types::Timestamptz, _>(at(start))
+                .bind::<diesel::sql_types::Timestamptz, _>(at(end))
+                .bind::<diesel::sql_types::Text, _>(seconds)
+                .execute(conn)
+                .unwrap();
+            }
+            conn.run_pending_migrations(MIGRATIONS).unwrap();
+            let runs: Vec<Stored> = diesel::sql_query(
+                "SELECT first_seq, last_seq, event_digests, gpu_seconds FROM usage_runs ORDER BY first_seq",
+            )
+            .load(conn)
+            .unwrap();
+            conn.revert_last_migration(MIGRATIONS).unwrap();
+            let reverted: Vec<Reverted> =
+                diesel::sql_query("SELECT seq, event_id FROM usage_events ORDER BY seq")
+                    .load(conn)
+                    .unwrap();
+            conn.run_pending_migrations(MIGRATIONS).unwrap();
+            (runs, reverted)
+        })
+        .await;
+
+    assert_eq!(runs.len(), events.len());
+    for (run, (seq, start, end, seconds)) in runs.iter().zip(events) {
+        assert_eq!((run.first_seq, run.last_seq), (seq, seq));
+        let quantity: Decimal = seconds.parse().unwrap();
+        assert_eq!(run.gpu_seconds, quantity);
+        let expected = content_digest(
+            usage_event_id("m-1", "GPU-M", seq as u64),
+            "mistral-lab",
+            "node-001",
+            "H100-SXM5-80GB",
+            (at(start), at(end)),
+            quantity,
+        );
+        assert_eq!(run.event_digests, expected, "seq {seq}");
+    }
+    let ids: Vec<(i64, uuid::Uuid)> = reverted.iter().map(|row| (row.seq, row.event_id)).collect();
+    let expected: Vec<(i64, uuid::Uuid)> = events
+        .iter()
+        .map(|(seq, ..)| (*seq, usage_event_id("m-1", "GPU-M", *seq as u64)))
+        .collect();
+    assert_eq!(
+        ids, expected,
+        "reverting restores the events with their ids"
     );
 }
