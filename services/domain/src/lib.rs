@@ -3,6 +3,7 @@
 //! serve what these types compute.
 
 pub mod invoice;
+pub mod journal;
 pub mod money;
 pub mod period;
 pub mod pricebook;
@@ -10,6 +11,9 @@ pub mod rating;
 pub mod stream;
 
 pub use invoice::{DraftInvoice, InvoiceLine, LineInput};
+pub use journal::{
+    AccountId, Entry, JournalError, JournalTransaction, PcgAccount, TransactionKind,
+};
 pub use money::{SECONDS_PER_HOUR, round_to_cents};
 pub use period::{BillingPeriod, PeriodError};
 pub use pricebook::{PriceBook, PriceBookError, PriceVersion, SkuPrices};
