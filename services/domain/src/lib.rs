@@ -1,21 +1,34 @@
 //! Pure billing domain for gpubill: money and rounding, billing periods, the versioned price book,
-//! rating of GPU usage, invoice arithmetic and usage-stream watermarks. Nothing here does I/O; services load, store and
-//! serve what these types compute.
+//! rating of GPU usage, invoice arithmetic, VAT treatment, document numbering, credit notes and
+//! usage-stream watermarks. Nothing here does I/O; services load, store and serve what these types
+//! compute.
 
+pub mod credit_note;
 pub mod invoice;
 pub mod journal;
 pub mod money;
+pub mod numbering;
 pub mod period;
 pub mod pricebook;
 pub mod rating;
 pub mod stream;
+pub mod vat;
 
+pub use credit_note::{
+    CreditNote, CreditNoteError, DocumentLine, FinalizedInvoice, credit_note_for,
+};
 pub use invoice::{DraftInvoice, InvoiceLine, LineInput};
 pub use journal::{
     AccountId, Entry, JournalError, JournalTransaction, PcgAccount, TransactionKind,
 };
 pub use money::{SECONDS_PER_HOUR, round_to_cents};
+pub use numbering::{DocumentKind, DocumentNumber, MAX_SEQUENCE, NumberingError};
 pub use period::{BillingPeriod, PeriodError};
 pub use pricebook::{PriceBook, PriceBookError, PriceVersion, SkuPrices};
 pub use rating::{RatedSegment, RatingError, check_priced, gpu_seconds, rate_interval};
 pub use stream::{Gap, StreamState};
+pub use vat::{
+    EU_MEMBER_STATES, FRENCH_STANDARD_RATE, OUT_OF_SCOPE_MENTION, REVERSE_CHARGE_MENTION,
+    SELLER_COUNTRY, TaxableAmount, VatBreakdown, VatBreakdownError, VatCategory, VatError,
+    VatSubtotal, VatTreatment, is_eu_member_state, vat_number_prefix, vat_per_rate, vat_treatment,
+};
