@@ -115,10 +115,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    accounts (account_id) {
+        account_id -> Text,
+        pcg_code -> Text,
+        title -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    journal_transactions (transaction_id) {
+        transaction_id -> Uuid,
+        kind -> Text,
+        description -> Text,
+        booked_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    journal_entries (transaction_id, line) {
+        transaction_id -> Uuid,
+        line -> Int2,
+        account_id -> Text,
+        amount -> Numeric,
+    }
+}
+
+diesel::table! {
+    document_counters (kind, year) {
+        kind -> Text,
+        year -> Int4,
+        last_sequence -> Int4,
+    }
+}
+
 diesel::joinable!(usage_runs -> tenants (tenant_id));
 diesel::joinable!(usage_streams -> tenants (tenant_id));
 diesel::joinable!(rated_usage -> tenants (tenant_id));
 diesel::joinable!(ledger_entries -> tenants (tenant_id));
+diesel::joinable!(journal_entries -> journal_transactions (transaction_id));
+diesel::joinable!(journal_entries -> accounts (account_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -129,5 +166,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_streams,
     usage_gaps,
     partition_leases,
-    aggregator_instances
+    aggregator_instances,
+    accounts,
+    journal_transactions,
+    journal_entries,
+    document_counters
 );

@@ -232,9 +232,22 @@ async fn events_stored_one_per_row_become_runs_with_the_aggregators_digests() {
         (2, "2026-11-02T10:00:10Z", "2026-11-02T10:00:10.25Z", "0.25"),
         (4, "2026-11-02T10:00:30Z", "2026-11-02T10:00:40Z", "10.000"),
     ];
+    // Reverts every migration after the one that introduced usage runs' predecessor.
+    let revert_to_before_runs = |conn: &mut diesel::PgConnection| loop {
+        let applied = conn.applied_migrations().unwrap();
+        let newest = applied
+            .iter()
+            .map(|version| version.to_string())
+            .max()
+            .unwrap();
+        if newest.as_str() <= "20261124000005" {
+            break;
+        }
+        conn.revert_last_migration(MIGRATIONS).unwrap();
+    };
     let (runs, reverted) = env
         .conn(move |conn| {
-            conn.revert_last_migration(MIGRATIONS).unwrap();
+            revert_to_before_runs(conn);
             for (seq, start, end, seconds) in events {
                 diesel::sql_query(
                     "INSERT INTO usage_streams (allocation_id, gpu_uuid, tenant_id, watermark_seq, max_seq, first_start, last_end) \
@@ -262,7 +275,7 @@ async fn events_stored_one_per_row_become_runs_with_the_aggregators_digests() {
             )
             .load(conn)
             .unwrap();
-            conn.revert_last_migration(MIGRATIONS).unwrap();
+            revert_to_before_runs(conn);
             let reverted: Vec<Reverted> =
                 diesel::sql_query("SELECT seq, event_id FROM usage_events ORDER BY seq")
                     .load(conn)

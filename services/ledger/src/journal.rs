@@ -1,0 +1,102 @@
+//! Posting journal transactions and reading account balances.
+
+use crate::LedgerError;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use gpubill_domain::{AccountId, JournalTransaction};
+use gpubill_schema::schema::{accounts, journal_entries, journal_transactions};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// What posting did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    Booked,
+    /// The same transaction was booked before under this id; nothing was written.
+    AlreadyBooked,
+}
+
+/// Books `transaction` under `transaction_id`, creating the accounts it names. Posting the same
+/// transaction again under the same id books nothing; other entries under a used id are a
+/// [`LedgerError::Conflict`]. Runs in its own database transaction, or in the caller's.
+pub fn post(
+    conn: &mut PgConnection,
+    transaction_id: Uuid,
+    transaction: &JournalTransaction,
+) -> Result<Posted, LedgerError> {
+    conn.transaction(|conn| {
+        let wanted: Vec<(String, Decimal)> = transaction
+            .entries()
+            .iter()
+            .map(|entry| (entry.account.as_str().to_owned(), entry.amount))
+            .collect();
+        let stored: Vec<(String, Decimal)> = journal_entries::table
+            .filter(journal_entries::transaction_id.eq(transaction_id))
+            .order(journal_entries::line)
+            .select((journal_entries::account_id, journal_entries::amount))
+            .load(conn)?;
+        if !stored.is_empty() {
+            let same = stored.len() == wanted.len()
+                && stored
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(stored, wanted)| stored.0 == wanted.0 && stored.1 == wanted.1);
+            return if same {
+                Ok(Posted::AlreadyBooked)
+            } else {
+                Err(LedgerError::Conflict(transaction_id))
+            };
+        }
+        let new_accounts: Vec<_> = transaction
+            .entries()
+            .iter()
+            .filter_map(|entry| {
+                let pcg = entry.account.pcg()?;
+                Some((
+                    accounts::account_id.eq(entry.account.as_str()),
+                    accounts::pcg_code.eq(pcg.code()),
+                    accounts::title.eq(pcg.title()),
+                ))
+            })
+            .collect();
+        diesel::insert_into(accounts::table)
+            .values(&new_accounts)
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        diesel::insert_into(journal_transactions::table)
+            .values((
+                journal_transactions::transaction_id.eq(transaction_id),
+                journal_transactions::kind.eq(transaction.kind().code()),
+                journal_transactions::description.eq(transaction.description()),
+            ))
+            .execute(conn)?;
+        let lines: Vec<_> = wanted
+            .iter()
+            .enumerate()
+            .map(|(line, (account_id, amount))| {
+                (
+                    journal_entries::transaction_id.eq(transaction_id),
+                    journal_entries::line.eq(i16::try_from(line).unwrap_or(i16::MAX)),
+                    journal_entries::account_id.eq(account_id),
+                    journal_entries::amount.eq(amount),
+                )
+            })
+            .collect();
+        diesel::insert_into(journal_entries::table)
+            .values(&lines)
+            .execute(conn)?;
+        Ok(Posted::Booked)
+    })
+}
+
+/// The balance of `account`: the sum of its entries (debits positive), zero if it has none.
+pub fn account_balance(
+    conn: &mut PgConnection,
+    account: &AccountId,
+) -> Result<Decimal, LedgerError> {
+    let balance: Option<Decimal> = journal_entries::table
+        .filter(journal_entries::account_id.eq(account.as_str()))
+        .select(diesel::dsl::sum(journal_entries::amount))
+        .first(conn)?;
+    Ok(balance.unwrap_or(Decimal::ZERO))
+}
