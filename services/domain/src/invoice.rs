@@ -88,7 +88,8 @@ impl DraftInvoice {
     }
 }
 
-fn quantity_hours(gpu_seconds: Decimal) -> Decimal {
+/// `gpu_seconds` in GPU-hours for display, rounded half-even to [`QUANTITY_PLACES`].
+pub(crate) fn quantity_hours(gpu_seconds: Decimal) -> Decimal {
     let mut hours = (gpu_seconds / SECONDS_PER_HOUR)
         .round_dp_with_strategy(QUANTITY_PLACES, RoundingStrategy::MidpointNearestEven);
     hours.rescale(QUANTITY_PLACES);

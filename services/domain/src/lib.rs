@@ -1,8 +1,9 @@
 //! Pure billing domain for gpubill: money and rounding, billing periods, the versioned price book,
-//! rating of GPU usage, invoice arithmetic, VAT treatment, document numbering, credit notes and
-//! usage-stream watermarks. Nothing here does I/O; services load, store and serve what these types
-//! compute.
+//! rating of GPU usage, tenant contracts and delta rating, invoice arithmetic, VAT treatment,
+//! document numbering, credit notes, double-entry journal transactions and usage-stream
+//! watermarks. Nothing here does I/O; services load, store and serve what these types compute.
 
+pub mod contract;
 pub mod credit_note;
 pub mod invoice;
 pub mod journal;
@@ -14,6 +15,12 @@ pub mod rating;
 pub mod stream;
 pub mod vat;
 
+pub use contract::{
+    ChargeKind, ChargeLine, Contract, ContractError, ContractTerms, CreditApplication, CreditError,
+    MonthCharges, MonthError, PriceClass, RatedUsage, Reservation, TierBand, TierError, TierKind,
+    TierSchedule, UnknownPriceClass, UsageTotals, apply_prepaid_credit, charges_for_month,
+    delta_to_book, priced_amount,
+};
 pub use credit_note::{
     CreditNote, CreditNoteError, DocumentLine, FinalizedInvoice, credit_note_for,
 };
