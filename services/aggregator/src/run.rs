@@ -219,6 +219,15 @@ pub async fn run(
                     .is_none_or(|next| record.offset >= *next)
         });
         if records.is_empty() {
+            // Idle: account for the batch in flight now rather than when the next one comes.
+            match settle(in_flight.take(), &mut committed, &stats).await? {
+                Settled::Committed => {}
+                Settled::Stopped => break,
+                Settled::Abandoned => {
+                    owned.clear();
+                    next_heartbeat = tokio::time::Instant::now();
+                }
+            }
             continue;
         }
         let started = Instant::now();
@@ -293,14 +302,24 @@ pub async fn run(
             let (settings, mut shutdown) = (settings.clone(), shutdown.clone());
             let (pool, member, owned, batch) =
                 (pool.clone(), member.clone(), owned.clone(), batch.clone());
+            let (stats, records) = (stats.clone(), records.len());
             tokio::spawn(async move {
-                retry(&settings, &mut shutdown, "apply batch", || {
+                let applied = retry(&settings, &mut shutdown, "apply batch", || {
                     let (member, owned, batch) = (member.clone(), owned.clone(), batch.clone());
                     with_conn(&pool, move |conn| {
                         apply_batch(conn, &member, &owned, &batch)
                     })
                 })
-                .await
+                .await;
+                // Counted as soon as committed, so the counters never trail the ledger.
+                if let Ok(Some(applied)) = &applied {
+                    AggregatorStats::add(&stats.batches, 1);
+                    AggregatorStats::add(&stats.records, records);
+                    AggregatorStats::add(&stats.applied, applied.new_events);
+                    AggregatorStats::add(&stats.duplicates, batch.duplicates);
+                    AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
+                }
+                applied
             })
         };
         in_flight = Some(InFlight {
@@ -351,7 +370,8 @@ enum Settled {
 }
 
 /// Waits for the batch in flight, if any, and accounts for it: its offsets become the committed
-/// ones and its counts go to `stats`. Errors that retrying cannot fix are returned.
+/// ones (its counts went to `stats` when it committed). Errors that retrying cannot fix are
+/// returned.
 async fn settle(
     in_flight: Option<InFlight>,
     committed: &mut BTreeMap<i32, i64>,
@@ -389,11 +409,6 @@ async fn settle(
             .iter()
             .map(|(partition, next)| (*partition, *next)),
     );
-    AggregatorStats::add(&stats.batches, 1);
-    AggregatorStats::add(&stats.records, records);
-    AggregatorStats::add(&stats.applied, applied.new_events);
-    AggregatorStats::add(&stats.duplicates, batch.duplicates);
-    AggregatorStats::add(&stats.dead_lettered, batch.dead_letters.len());
     log_batch(&batch, records, applied.new_events, started);
     Ok(Settled::Committed)
 }
