@@ -127,13 +127,16 @@ pub async fn run(
     while !shutdown.is_triggered() {
         if tokio::time::Instant::now() >= next_heartbeat {
             // Ownership may change below: settle the batch in hand first.
-            match settle(in_flight.take(), &mut committed, &stats).await? {
+            let settled = settle(
+                in_flight.take(),
+                &mut committed,
+                (&mut owned, &mut next_heartbeat),
+                &stats,
+            );
+            match settled.await? {
                 Settled::Committed => {}
                 Settled::Stopped => break,
-                Settled::Abandoned => {
-                    owned.clear();
-                    continue;
-                }
+                Settled::Abandoned => continue,
             }
             let Some(now_owned) = retry(settings, &mut shutdown, "renew partition leases", || {
                 let (member, owned) = (member.clone(), owned.clone());
@@ -220,28 +223,31 @@ pub async fn run(
         });
         if records.is_empty() {
             // Idle: account for the batch in flight now rather than when the next one comes.
-            match settle(in_flight.take(), &mut committed, &stats).await? {
-                Settled::Committed => {}
-                Settled::Stopped => break,
-                Settled::Abandoned => {
-                    owned.clear();
-                    next_heartbeat = tokio::time::Instant::now();
-                }
+            let settled = settle(
+                in_flight.take(),
+                &mut committed,
+                (&mut owned, &mut next_heartbeat),
+                &stats,
+            );
+            if settled.await? == Settled::Stopped {
+                break;
             }
             continue;
         }
         let started = Instant::now();
         let mut batch = classify(&records, &validator, price_book, Utc::now());
         // The batch read must see the one before it committed.
-        match settle(in_flight.take(), &mut committed, &stats).await? {
+        let settled = settle(
+            in_flight.take(),
+            &mut committed,
+            (&mut owned, &mut next_heartbeat),
+            &stats,
+        );
+        match settled.await? {
             Settled::Committed => {}
             Settled::Stopped => break,
-            Settled::Abandoned => {
-                // The records in hand follow the abandoned batch: drop them too and re-read.
-                owned.clear();
-                next_heartbeat = tokio::time::Instant::now();
-                continue;
-            }
+            // The records in hand follow the abandoned batch: they are dropped too, and re-read.
+            Settled::Abandoned => continue,
         }
         // Tenants are re-read when an event names one we do not know yet, so a tenant created
         // after start-up is accepted without a restart.
@@ -332,8 +338,16 @@ pub async fn run(
     if let Some(reading) = prefetch.take() {
         reading.abort();
     }
-    // The batch in hand is finished (or, while retrying, abandoned uncommitted).
-    settle(in_flight.take(), &mut committed, &stats).await?;
+    // The batch in hand is finished (or, while retrying, abandoned uncommitted). An abandoned
+    // batch must not make this instance forget the partitions it hands over below.
+    let mut handed_over = owned.clone();
+    settle(
+        in_flight.take(),
+        &mut committed,
+        (&mut handed_over, &mut next_heartbeat),
+        &stats,
+    )
+    .await?;
     // Hand the partitions over at once rather than after the lease time; if this fails the
     // leases simply expire.
     let leaving = with_conn(&pool, {
@@ -359,13 +373,14 @@ struct InFlight {
 }
 
 /// How the batch in flight ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Settled {
     /// Committed (or there was none).
     Committed,
     /// Shutdown came while it was being retried: nothing of it was written.
     Stopped,
     /// A partition was taken over, or the ledger changed, while it was in hand: nothing of it was
-    /// written, and the consumer has read past it.
+    /// written, the consumer has read past it, and the assignment has been forgotten.
     Abandoned,
 }
 
@@ -375,6 +390,7 @@ enum Settled {
 async fn settle(
     in_flight: Option<InFlight>,
     committed: &mut BTreeMap<i32, i64>,
+    (owned, next_heartbeat): (&mut Owned, &mut tokio::time::Instant),
     stats: &AggregatorStats,
 ) -> Result<Settled, AggregatorError> {
     let Some(InFlight {
@@ -394,10 +410,13 @@ async fn settle(
         Ok(None) => return Ok(Settled::Stopped),
         Err(error @ (AggregatorError::Fenced { .. } | AggregatorError::Raced(_))) => {
             // Nothing was written. The consumer has read past the batch on every partition, so
-            // the caller forgets the assignment: the heartbeat then takes back what this
-            // instance still owns (under a new epoch) and re-reads it from the stored offsets.
+            // the assignment is forgotten and a heartbeat is due at once: it takes back what
+            // this instance still owns (under a new epoch) and re-reads it from the stored
+            // offsets.
             tracing::warn!(%error, "batch abandoned; re-reading from the ledger's offsets");
             AggregatorStats::add(&stats.fenced, 1);
+            owned.clear();
+            *next_heartbeat = tokio::time::Instant::now();
             return Ok(Settled::Abandoned);
         }
         Err(error) => return Err(error),

@@ -232,7 +232,7 @@ async fn measure(
         .wait_caught_up(config, &pool, &produced.delivered, timeout, stop)
         .await;
     let aggregated_in = started.elapsed();
-    // Read after the stop: the counts of a batch are added once its commit has been awaited.
+    // Read after the stop, which waits for the batch in flight.
     let stats = aggregator.stats.clone();
     let stopped = aggregator.stop().await;
     let stats = stats.snapshot();
