@@ -32,7 +32,8 @@ pub use credit_note::{
 };
 pub use invoice::{DraftInvoice, InvoiceLine, LineInput};
 pub use journal::{
-    AccountId, Entry, JournalError, JournalTransaction, PcgAccount, TransactionKind,
+    AccountId, COMMITMENT_REVENUE_DETAIL, CreditSource, Entry, JournalError, JournalTransaction,
+    PcgAccount, TransactionKind,
 };
 pub use money::{SECONDS_PER_HOUR, round_to_cents};
 pub use numbering::{DocumentKind, DocumentNumber, MAX_SEQUENCE, NumberingError};

@@ -4,6 +4,7 @@ use crate::contract::{
     priced_amount,
 };
 use crate::credit_note::FinalizedInvoice;
+use crate::journal::{AccountId, JournalError, JournalTransaction};
 use crate::pricebook::tests::at;
 use crate::vat::{OUT_OF_SCOPE_MENTION, REVERSE_CHARGE_MENTION, vat_treatment};
 use proptest::prelude::*;
@@ -381,6 +382,10 @@ fn an_empty_month_without_terms_is_an_empty_invoice() {
     assert!(invoice.is_empty());
     assert_eq!(invoice.vat.total.to_string(), "0.00");
     assert_eq!(invoice.credit.credit_used, Decimal::ZERO);
+    assert_eq!(
+        JournalTransaction::invoice("t", &invoice),
+        Err(JournalError::NothingToBook)
+    );
 }
 
 #[test]
@@ -957,5 +962,22 @@ proptest! {
             .collect();
         let again = compose(&contract, &current_billed, &earlier_billed).unwrap();
         prop_assert!(again.is_empty(), "{:?}", again.lines);
+
+        // Finalization books a balanced transaction, unless every amount is zero.
+        match JournalTransaction::invoice("t", &invoice) {
+            Ok(transaction) => {
+                let receivable: Decimal = transaction
+                    .entries()
+                    .iter()
+                    .filter(|entry| entry.account == AccountId::customer_receivables("t"))
+                    .map(|entry| entry.amount)
+                    .sum();
+                prop_assert_eq!(receivable, invoice.vat.total);
+            }
+            Err(error) => {
+                prop_assert_eq!(error, JournalError::NothingToBook);
+                prop_assert!(invoice.lines.iter().all(|line| line.amount.is_zero()));
+            }
+        }
     }
 }
