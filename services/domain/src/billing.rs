@@ -624,3 +624,5 @@ fn class_label(class: PriceClass) -> &'static str {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod worked_example;
