@@ -76,6 +76,7 @@ mod terms;
 mod tiers;
 
 pub use month::{ChargeKind, ChargeLine, MonthCharges, MonthError, RatedUsage, charges_for_month};
+pub(crate) use month::{check_reserved_usage, reserved_by_sku};
 pub use prepaid::{CreditApplication, CreditError, apply_prepaid_credit};
 pub use pricing::{PRICED_AMOUNT_PLACES, delta_to_book, priced_amount};
 pub use reservation::Reservation;

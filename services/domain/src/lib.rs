@@ -1,8 +1,10 @@
 //! Pure billing domain for gpubill: money and rounding, billing periods, the versioned price book,
-//! rating of GPU usage, tenant contracts and delta rating, invoice arithmetic, VAT treatment,
-//! document numbering, credit notes, double-entry journal transactions and usage-stream
-//! watermarks. Nothing here does I/O; services load, store and serve what these types compute.
+//! rating of GPU usage, tenant contracts and delta rating, invoice arithmetic, invoice composition
+//! with adjustments of earlier periods, VAT treatment, document numbering, credit notes,
+//! double-entry journal transactions and usage-stream watermarks. Nothing here does I/O; services
+//! load, store and serve what these types compute.
 
+pub mod billing;
 pub mod contract;
 pub mod credit_note;
 pub mod invoice;
@@ -15,6 +17,10 @@ pub mod rating;
 pub mod stream;
 pub mod vat;
 
+pub use billing::{
+    BilledLine, BookedUsage, ComposeError, ComposedInvoice, ComposedLine, ServicePeriod,
+    UNIT_PRICE_PLACES, compose_invoice,
+};
 pub use contract::{
     ChargeKind, ChargeLine, Contract, ContractError, ContractTerms, CreditApplication, CreditError,
     MonthCharges, MonthError, PriceClass, RatedUsage, Reservation, TierBand, TierError, TierKind,
@@ -26,7 +32,8 @@ pub use credit_note::{
 };
 pub use invoice::{DraftInvoice, InvoiceLine, LineInput};
 pub use journal::{
-    AccountId, Entry, JournalError, JournalTransaction, PcgAccount, TransactionKind,
+    AccountId, COMMITMENT_REVENUE_DETAIL, CreditSource, Entry, JournalError, JournalTransaction,
+    PcgAccount, TransactionKind,
 };
 pub use money::{SECONDS_PER_HOUR, round_to_cents};
 pub use numbering::{DocumentKind, DocumentNumber, MAX_SEQUENCE, NumberingError};

@@ -104,17 +104,15 @@ pub fn charges_for_month(
         *usage_totals.entry((item.sku, item.class)).or_default() += item.totals;
     }
 
-    // (reserved GPU-seconds, exact amount) per SKU, over the terms that overlap the month.
-    let mut reserved: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
-    for reservation in contract.reservations() {
-        let gpu_seconds = reservation.reserved_gpu_seconds(period);
-        if gpu_seconds > Decimal::ZERO {
-            let entry = reserved.entry(reservation.sku.as_str()).or_default();
-            entry.0 += gpu_seconds;
-            entry.1 += reservation.amount(period);
-        }
-    }
-    check_reserved_usage(period, contract, &usage_totals, &reserved)?;
+    let reserved = reserved_by_sku(period, contract);
+    check_reserved_usage(
+        period,
+        contract,
+        usage_totals
+            .iter()
+            .map(|((sku, class), totals)| (sku.as_str(), *class, totals.gpu_seconds)),
+        &reserved,
+    )?;
 
     let mut lines: Vec<ChargeLine> = usage_totals
         .into_iter()
@@ -166,29 +164,49 @@ pub fn charges_for_month(
     })
 }
 
-/// Reserved-class usage of a reserved SKU must fall inside a term that covers the month and
-/// within the GPU-seconds reserved: the scheduler labels anything beyond as on-demand.
-fn check_reserved_usage(
+/// (reserved GPU-seconds, exact amount) per SKU in `period`, over the reservations whose term
+/// overlaps it; a SKU none of whose terms overlaps the month is absent.
+pub(crate) fn reserved_by_sku(
     period: BillingPeriod,
     contract: &Contract,
-    usage_totals: &BTreeMap<(String, PriceClass), UsageTotals>,
+) -> BTreeMap<&str, (Decimal, Decimal)> {
+    let mut reserved: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
+    for reservation in contract.reservations() {
+        let gpu_seconds = reservation.reserved_gpu_seconds(period);
+        if gpu_seconds > Decimal::ZERO {
+            let entry = reserved.entry(reservation.sku.as_str()).or_default();
+            entry.0 += gpu_seconds;
+            entry.1 += reservation.amount(period);
+        }
+    }
+    reserved
+}
+
+/// Reserved-class usage of a reserved SKU must fall inside a term that covers the month and
+/// within the GPU-seconds reserved: the scheduler labels anything beyond as on-demand.
+///
+/// `used` gives the month's GPU-seconds per (SKU, class), one item per pair; `reserved` is
+/// [`reserved_by_sku`] of the month.
+pub(crate) fn check_reserved_usage<'a>(
+    period: BillingPeriod,
+    contract: &Contract,
+    used: impl IntoIterator<Item = (&'a str, PriceClass, Decimal)>,
     reserved: &BTreeMap<&str, (Decimal, Decimal)>,
 ) -> Result<(), MonthError> {
-    for ((sku, class), totals) in usage_totals {
-        if *class != PriceClass::Reserved || totals.gpu_seconds.is_zero() || !contract.reserves(sku)
-        {
+    for (sku, class, used_gpu_seconds) in used {
+        if class != PriceClass::Reserved || used_gpu_seconds.is_zero() || !contract.reserves(sku) {
             continue;
         }
-        let Some((reserved_gpu_seconds, _)) = reserved.get(sku.as_str()) else {
+        let Some((reserved_gpu_seconds, _)) = reserved.get(sku) else {
             return Err(MonthError::ReservedUsageOutsideTerm {
-                sku: sku.clone(),
+                sku: sku.to_owned(),
                 period,
             });
         };
-        if totals.gpu_seconds > *reserved_gpu_seconds {
+        if used_gpu_seconds > *reserved_gpu_seconds {
             return Err(MonthError::ReservedUsageExceedsReservation {
-                sku: sku.clone(),
-                used_gpu_seconds: totals.gpu_seconds,
+                sku: sku.to_owned(),
+                used_gpu_seconds,
                 reserved_gpu_seconds: *reserved_gpu_seconds,
             });
         }

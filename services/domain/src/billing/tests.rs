@@ -1,0 +1,983 @@
+use super::*;
+use crate::contract::{
+    ContractTerms, RatedUsage, Reservation, TierSchedule, UsageTotals, charges_for_month,
+    priced_amount,
+};
+use crate::credit_note::FinalizedInvoice;
+use crate::journal::{AccountId, JournalError, JournalTransaction};
+use crate::pricebook::tests::at;
+use crate::vat::{OUT_OF_SCOPE_MENTION, REVERSE_CHARGE_MENTION, vat_treatment};
+use proptest::prelude::*;
+use rust_decimal::dec;
+
+const H100: &str = "H100-SXM5-80GB";
+const L40S: &str = "L40S-48GB";
+const A100: &str = "A100-80GB";
+
+fn period(text: &str) -> BillingPeriod {
+    text.parse().unwrap()
+}
+
+fn september() -> BillingPeriod {
+    period("2026-09")
+}
+
+fn october() -> BillingPeriod {
+    period("2026-10")
+}
+
+fn november() -> BillingPeriod {
+    period("2026-11")
+}
+
+pub(super) fn reservation(
+    sku: &str,
+    gpus: u32,
+    price: Decimal,
+    start: &str,
+    end: &str,
+) -> Reservation {
+    Reservation {
+        sku: sku.into(),
+        start: at(start),
+        end: at(end),
+        gpus,
+        price_per_gpu_hour: price,
+    }
+}
+
+fn hours(hours: Decimal) -> Decimal {
+    hours * SECONDS_PER_HOUR
+}
+
+fn french_vat() -> VatTreatment {
+    vat_treatment("FR", None).unwrap()
+}
+
+fn booked(sku: &str, class: PriceClass, gpu_hours: Decimal, amount: Decimal) -> BookedUsage {
+    BookedUsage {
+        sku: sku.into(),
+        class,
+        gpu_seconds: hours(gpu_hours),
+        amount,
+    }
+}
+
+fn billed_usage(sku: &str, class: PriceClass, gpu_hours: Decimal, amount: Decimal) -> BilledLine {
+    BilledLine {
+        charge: ChargeKind::Usage,
+        sku: Some(sku.into()),
+        class: Some(class),
+        gpu_seconds: hours(gpu_hours),
+        amount,
+    }
+}
+
+fn billed_true_up(amount: Decimal) -> BilledLine {
+    BilledLine {
+        charge: ChargeKind::CommitmentTrueUp,
+        sku: None,
+        class: None,
+        gpu_seconds: Decimal::ZERO,
+        amount,
+    }
+}
+
+fn service(
+    period: BillingPeriod,
+    booked_usage: Vec<BookedUsage>,
+    billed: Vec<BilledLine>,
+    frozen_commitment: Option<Decimal>,
+) -> ServicePeriod {
+    ServicePeriod {
+        period,
+        booked_usage,
+        billed,
+        frozen_commitment,
+    }
+}
+
+fn compose(
+    contract: &Contract,
+    current: &ServicePeriod,
+    earlier: &[ServicePeriod],
+) -> Result<ComposedInvoice, ComposeError> {
+    compose_invoice(
+        current.period,
+        contract,
+        current,
+        earlier,
+        french_vat(),
+        Decimal::ZERO,
+    )
+}
+
+/// `description: amount` per line.
+fn summary(invoice: &ComposedInvoice) -> Vec<String> {
+    invoice
+        .lines
+        .iter()
+        .map(|line| format!("{}: {}", line.description, line.amount))
+        .collect()
+}
+
+/// 4 H100 at 1.80 from 16 November (1,440 GPU-hours of November, 2,592.00), a 6,000.00
+/// commitment, no discount.
+fn reserving_contract(commitment: Decimal) -> Contract {
+    Contract::new(ContractTerms {
+        reservations: vec![reservation(
+            H100,
+            4,
+            dec!(1.80),
+            "2026-11-16T00:00:00Z",
+            "2027-05-16T00:00:00Z",
+        )],
+        minimum_monthly_commitment: Some(commitment),
+        ..ContractTerms::default()
+    })
+    .unwrap()
+}
+
+fn with_commitment(commitment: Decimal) -> Contract {
+    Contract::new(ContractTerms {
+        minimum_monthly_commitment: Some(commitment),
+        ..ContractTerms::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_first_invoice_bills_usage_then_reservations_then_the_true_up() {
+    let november_usage = service(
+        november(),
+        vec![
+            booked(L40S, PriceClass::OnDemand, dec!(100), dec!(99.00)),
+            booked(H100, PriceClass::Reserved, dec!(1000), dec!(0.00)),
+            booked(H100, PriceClass::Spot, dec!(10), dec!(12.50)),
+            booked(H100, PriceClass::OnDemand, dec!(192), dec!(478.08)),
+        ],
+        vec![],
+        None,
+    );
+    let invoice = compose(&reserving_contract(dec!(6000)), &november_usage, &[]).unwrap();
+    assert_eq!(
+        summary(&invoice),
+        [
+            "H100-SXM5-80GB, on-demand, 192.000000 GPU-h: 478.08",
+            "H100-SXM5-80GB, spot, 10.000000 GPU-h: 12.50",
+            // Paid by the reservation: shown with its hours, at zero.
+            "H100-SXM5-80GB, reserved, 1000.000000 GPU-h: 0.00",
+            "Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved: 2592.00",
+            "L40S-48GB, on-demand, 100.000000 GPU-h: 99.00",
+            // 6,000.00 − (478.08 + 12.50 + 0.00 + 2,592.00 + 99.00)
+            "Minimum commitment true-up: 2818.42",
+        ]
+    );
+    assert!(invoice.lines.iter().all(|line| !line.is_adjustment()));
+    assert!(
+        invoice
+            .lines
+            .iter()
+            .all(|line| line.service_period == november())
+    );
+    assert_eq!(invoice.commitment, dec!(6000));
+    assert_eq!(invoice.vat.net_total.to_string(), "6000.00");
+    assert_eq!(invoice.vat.vat_total.to_string(), "1200.00");
+    assert_eq!(invoice.vat.total.to_string(), "7200.00");
+}
+
+#[test]
+fn late_usage_on_an_earlier_period_is_an_adjustment_naming_it() {
+    let contract = Contract::default();
+    // October was invoiced with 100 h of L40S; 12.5 h more were booked on October afterwards.
+    let october_usage = service(
+        october(),
+        vec![booked(
+            L40S,
+            PriceClass::OnDemand,
+            dec!(112.5),
+            dec!(111.38),
+        )],
+        vec![billed_usage(
+            L40S,
+            PriceClass::OnDemand,
+            dec!(100),
+            dec!(99.00),
+        )],
+        Some(dec!(0)),
+    );
+    let november_usage = service(
+        november(),
+        vec![booked(L40S, PriceClass::OnDemand, dec!(10), dec!(9.90))],
+        vec![],
+        None,
+    );
+    let invoice = compose(&contract, &november_usage, &[october_usage]).unwrap();
+    assert_eq!(
+        summary(&invoice),
+        [
+            "L40S-48GB, on-demand, 10.000000 GPU-h: 9.90",
+            // 111.38 booked − 99.00 billed: the difference of two rounded amounts.
+            "Adjustment for 2026-10: L40S-48GB, on-demand, 12.500000 GPU-h: 12.38",
+        ]
+    );
+    let adjustment = &invoice.lines[1];
+    assert_eq!(adjustment.service_period, october());
+    assert_eq!(adjustment.adjustment_of, Some(october()));
+    assert_eq!(adjustment.gpu_seconds, hours(dec!(12.5)));
+    assert_eq!(invoice.lines[0].adjustment_of, None);
+    assert_eq!(invoice.vat.net_total, dec!(22.28));
+}
+
+#[test]
+fn late_usage_lowers_the_true_up_of_its_period() {
+    // October: 600.00 of usage under a 1,000.00 commitment, billed with a 400.00 true-up.
+    let october_with = |late_hours: Decimal, booked_amount: Decimal| {
+        service(
+            october(),
+            vec![booked(
+                H100,
+                PriceClass::OnDemand,
+                dec!(240) + late_hours,
+                booked_amount,
+            )],
+            vec![
+                billed_usage(H100, PriceClass::OnDemand, dec!(240), dec!(600.00)),
+                billed_true_up(dec!(400.00)),
+            ],
+            Some(dec!(1000.00)),
+        )
+    };
+    // The contract now commits to 5,000.00 a month: October keeps the 1,000.00 it was invoiced
+    // with.
+    let contract = with_commitment(dec!(5000));
+    let nothing_in_november = service(november(), vec![], vec![], None);
+
+    // 60 h late (150.00): the usage is billed and the true-up lowered by as much.
+    let invoice = compose(
+        &contract,
+        &nothing_in_november,
+        &[october_with(dec!(60), dec!(750.00))],
+    )
+    .unwrap();
+    assert_eq!(
+        summary(&invoice),
+        [
+            "Minimum commitment true-up: 5000.00",
+            "Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 60.000000 GPU-h: 150.00",
+            "Adjustment for 2026-10: Minimum commitment true-up: -150.00",
+        ]
+    );
+    assert_eq!(invoice.lines[2].gpu_seconds, Decimal::ZERO);
+    assert_eq!(invoice.lines[2].adjustment_of, Some(october()));
+
+    // 200 h late (500.00): the true-up is gone, October now costs its usage, 1,100.00.
+    let invoice = compose(
+        &contract,
+        &nothing_in_november,
+        &[october_with(dec!(200), dec!(1100.00))],
+    )
+    .unwrap();
+    assert_eq!(
+        summary(&invoice)[1..],
+        [
+            "Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 200.000000 GPU-h: 500.00",
+            "Adjustment for 2026-10: Minimum commitment true-up: -400.00",
+        ]
+    );
+}
+
+#[test]
+fn reservations_of_earlier_periods_are_not_adjusted() {
+    let contract = reserving_contract(dec!(0));
+    // October's invoice billed a reservation the contract no longer has for October.
+    let october_reservation = BilledLine {
+        charge: ChargeKind::Reservation,
+        sku: Some(H100.into()),
+        class: Some(PriceClass::Reserved),
+        gpu_seconds: hours(dec!(744)),
+        amount: dec!(1339.20),
+    };
+    let october_usage = service(october(), vec![], vec![october_reservation], Some(dec!(0)));
+    let november_usage = service(november(), vec![], vec![], None);
+    let invoice = compose(&contract, &november_usage, &[october_usage]).unwrap();
+    assert_eq!(
+        summary(&invoice),
+        ["Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved: 2592.00"]
+    );
+}
+
+#[test]
+fn a_voided_current_period_is_billed_in_full_again() {
+    let contract = reserving_contract(dec!(3000));
+    let booked_november = vec![
+        booked(H100, PriceClass::Reserved, dec!(500), dec!(0.00)),
+        booked(H100, PriceClass::OnDemand, dec!(10), dec!(24.90)),
+    ];
+    let october_usage = service(
+        october(),
+        vec![booked(L40S, PriceClass::Spot, dec!(20), dec!(9.80))],
+        vec![billed_usage(L40S, PriceClass::Spot, dec!(10), dec!(4.90))],
+        Some(dec!(0)),
+    );
+    let first = compose(
+        &contract,
+        &service(november(), booked_november.clone(), vec![], None),
+        std::slice::from_ref(&october_usage),
+    )
+    .unwrap();
+    assert_eq!(
+        summary(&first),
+        [
+            "H100-SXM5-80GB, on-demand, 10.000000 GPU-h: 24.90",
+            "H100-SXM5-80GB, reserved, 500.000000 GPU-h: 0.00",
+            "Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved: 2592.00",
+            "Minimum commitment true-up: 383.10",
+            "Adjustment for 2026-10: L40S-48GB, spot, 10.000000 GPU-h: 4.90",
+        ]
+    );
+
+    // The first November invoice stands: nothing is left to bill.
+    let billed_of = |service_period: BillingPeriod| -> Vec<BilledLine> {
+        first
+            .lines
+            .iter()
+            .filter(|line| line.service_period == service_period)
+            .map(ComposedLine::to_billed_line)
+            .collect()
+    };
+    let mut october_adjusted = october_usage.clone();
+    october_adjusted.billed.extend(billed_of(october()));
+    let finalized_november = service(
+        november(),
+        booked_november.clone(),
+        billed_of(november()),
+        Some(first.commitment),
+    );
+    assert!(
+        compose(
+            &contract,
+            &finalized_november,
+            std::slice::from_ref(&october_adjusted)
+        )
+        .unwrap()
+        .is_empty()
+    );
+
+    // Voided by a credit note: its lines, October's adjustment included, no longer count as
+    // billed, so composing November again bills all of it, the reservation too.
+    let voided_november = service(november(), booked_november, vec![], None);
+    let again = compose(&contract, &voided_november, &[october_usage]).unwrap();
+    assert_eq!(again, first);
+}
+
+#[test]
+fn an_empty_month_without_terms_is_an_empty_invoice() {
+    let invoice = compose(
+        &Contract::default(),
+        &ServicePeriod::new(november()),
+        &[ServicePeriod::new(october())],
+    )
+    .unwrap();
+    assert!(invoice.is_empty());
+    assert_eq!(invoice.vat.total.to_string(), "0.00");
+    assert_eq!(invoice.credit.credit_used, Decimal::ZERO);
+    assert_eq!(
+        JournalTransaction::invoice("t", &invoice),
+        Err(JournalError::NothingToBook)
+    );
+}
+
+#[test]
+fn vat_follows_the_tenants_treatment_with_its_mention() {
+    let november_usage = service(
+        november(),
+        vec![booked(H100, PriceClass::OnDemand, dec!(100), dec!(249.00))],
+        vec![],
+        None,
+    );
+    let with_vat = |country: &str, number: Option<&str>| {
+        compose_invoice(
+            november(),
+            &Contract::default(),
+            &november_usage,
+            &[],
+            vat_treatment(country, number).unwrap(),
+            Decimal::ZERO,
+        )
+        .unwrap()
+    };
+
+    let french = with_vat("FR", None);
+    assert_eq!(french.lines[0].vat_category, VatCategory::Standard);
+    assert_eq!(french.lines[0].vat_rate, dec!(0.20));
+    // 249.00 × 0.20
+    assert_eq!(french.vat.vat_total, dec!(49.80));
+    assert_eq!(french.vat.total, dec!(298.80));
+    assert!(french.vat_mentions().is_empty());
+
+    let german_business = with_vat("DE", Some("DE123456789"));
+    assert_eq!(
+        german_business.lines[0].vat_category,
+        VatCategory::ReverseCharge
+    );
+    assert_eq!(german_business.vat.vat_total.to_string(), "0.00");
+    assert_eq!(german_business.vat.total, dec!(249.00));
+    assert_eq!(german_business.vat_mentions(), [REVERSE_CHARGE_MENTION]);
+    assert!(
+        german_business
+            .render_text()
+            .ends_with(&format!("\n\n{REVERSE_CHARGE_MENTION}\n"))
+    );
+
+    let american = with_vat("US", None);
+    assert_eq!(american.lines[0].vat_category, VatCategory::OutOfScope);
+    assert_eq!(american.vat.subtotals[0].category, VatCategory::OutOfScope);
+    assert_eq!(american.vat.total, dec!(249.00));
+    assert_eq!(american.vat_mentions(), [OUT_OF_SCOPE_MENTION]);
+    assert_eq!(
+        american.document_lines()[0].category.mention(),
+        Some(OUT_OF_SCOPE_MENTION)
+    );
+}
+
+#[test]
+fn prepaid_credit_settles_the_total_including_vat() {
+    let november_usage = service(
+        november(),
+        vec![booked(H100, PriceClass::OnDemand, dec!(100), dec!(249.00))],
+        vec![],
+        None,
+    );
+    let with_balance = |balance: Decimal| {
+        compose_invoice(
+            november(),
+            &Contract::default(),
+            &november_usage,
+            &[],
+            french_vat(),
+            balance,
+        )
+    };
+    // Total 298.80.
+    let larger = with_balance(dec!(1000.00)).unwrap().credit;
+    assert_eq!(
+        (
+            larger.credit_used,
+            larger.amount_still_due,
+            larger.new_balance
+        ),
+        (dec!(298.80), dec!(0.00), dec!(701.20))
+    );
+    let smaller = with_balance(dec!(100.00)).unwrap().credit;
+    assert_eq!(
+        (
+            smaller.credit_used,
+            smaller.amount_still_due,
+            smaller.new_balance
+        ),
+        (dec!(100.00), dec!(198.80), dec!(0.00))
+    );
+    assert_eq!(
+        with_balance(dec!(-0.01)),
+        Err(ComposeError::Credit(CreditError::NegativeBalance(dec!(
+            -0.01
+        ))))
+    );
+}
+
+#[test]
+fn a_negative_total_from_a_volume_tier_crossed_late_draws_no_credit() {
+    // Below 1,000 h at list, from 1,000 h all hours at −10 %.
+    let contract = Contract::new(ContractTerms {
+        tiers_by_sku: BTreeMap::from([(
+            H100.to_owned(),
+            TierSchedule::volume([(dec!(0), dec!(0)), (dec!(1000), dec!(10))]).unwrap(),
+        )]),
+        ..ContractTerms::default()
+    })
+    .unwrap();
+    let price = |gpu_hours: Decimal| {
+        round_to_cents(priced_amount(
+            &contract,
+            H100,
+            PriceClass::OnDemand,
+            UsageTotals::new(hours(gpu_hours), gpu_hours * dec!(2.49)),
+        ))
+    };
+    // October was invoiced at 999 h, all at list; 2 h came late and took it to 1,001 h.
+    assert_eq!(price(dec!(999)), dec!(2487.51));
+    assert_eq!(price(dec!(1001)), dec!(2243.24));
+    let october_usage = service(
+        october(),
+        vec![booked(
+            H100,
+            PriceClass::OnDemand,
+            dec!(1001),
+            price(dec!(1001)),
+        )],
+        vec![billed_usage(
+            H100,
+            PriceClass::OnDemand,
+            dec!(999),
+            price(dec!(999)),
+        )],
+        Some(dec!(0)),
+    );
+    let invoice = compose_invoice(
+        november(),
+        &contract,
+        &ServicePeriod::new(november()),
+        &[october_usage],
+        french_vat(),
+        dec!(500.00),
+    )
+    .unwrap();
+    assert_eq!(
+        summary(&invoice),
+        ["Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 2.000000 GPU-h: -244.27"]
+    );
+    // −244.27 × 0.20 = −48.854 → −48.85
+    assert_eq!(invoice.vat.vat_total, dec!(-48.85));
+    assert_eq!(invoice.vat.total, dec!(-293.12));
+    assert_eq!(invoice.credit.credit_used, Decimal::ZERO);
+    assert_eq!(invoice.credit.amount_still_due, dec!(-293.12));
+    assert_eq!(invoice.credit.new_balance, dec!(500.00));
+    // The document line keeps the sign on the amount and the unit price.
+    let document = &invoice.document_lines()[0];
+    assert_eq!(document.quantity.to_string(), "2.000000");
+    assert_eq!(document.unit_price.to_string(), "-122.135000");
+    assert_eq!(document.net, dec!(-244.27));
+}
+
+#[test]
+fn document_lines_show_hours_a_unit_price_and_the_net_amount() {
+    let november_usage = service(
+        november(),
+        vec![
+            // 20 s: 0.005556 h shown.
+            BookedUsage {
+                sku: L40S.into(),
+                class: PriceClass::OnDemand,
+                gpu_seconds: dec!(20),
+                amount: dec!(0.01),
+            },
+            booked(H100, PriceClass::OnDemand, dec!(3), dec!(7.47)),
+        ],
+        vec![],
+        None,
+    );
+    let invoice = compose(&with_commitment(dec!(10)), &november_usage, &[]).unwrap();
+    let lines: Vec<(String, String, String, String)> = invoice
+        .document_lines()
+        .into_iter()
+        .map(|line| {
+            (
+                line.description,
+                line.quantity.to_string(),
+                line.unit_price.to_string(),
+                line.net.to_string(),
+            )
+        })
+        .collect();
+    let line = |description: &str, quantity: &str, unit_price: &str, net: &str| {
+        (
+            description.to_owned(),
+            quantity.to_owned(),
+            unit_price.to_owned(),
+            net.to_owned(),
+        )
+    };
+    assert_eq!(
+        lines,
+        [
+            line(
+                "H100-SXM5-80GB, on-demand, 3.000000 GPU-h",
+                "3.000000",
+                "2.490000",
+                "7.47"
+            ),
+            // 0.01 / (20 / 3600) = 1.8, from the exact hours, not the 0.005556 shown.
+            line(
+                "L40S-48GB, on-demand, 0.005556 GPU-h",
+                "0.005556",
+                "1.800000",
+                "0.01"
+            ),
+            line("Minimum commitment true-up", "0.000000", "0.000000", "2.52"),
+        ]
+    );
+    let finalized =
+        FinalizedInvoice::from_lines("INV-2026-000007".parse().unwrap(), invoice.document_lines())
+            .unwrap();
+    assert_eq!(finalized.vat, invoice.vat);
+}
+
+#[test]
+fn malformed_inputs_are_refused() {
+    let contract = Contract::default();
+    let current = ServicePeriod::new(november());
+    assert_eq!(
+        compose_invoice(
+            october(),
+            &contract,
+            &current,
+            &[],
+            french_vat(),
+            Decimal::ZERO
+        ),
+        Err(ComposeError::CurrentPeriodMismatch {
+            invoice: october(),
+            current: november()
+        })
+    );
+    for late in [november(), period("2026-12")] {
+        assert_eq!(
+            compose(&contract, &current, &[ServicePeriod::new(late)]),
+            Err(ComposeError::EarlierPeriodNotBefore {
+                invoice: november(),
+                service: late
+            })
+        );
+    }
+    assert_eq!(
+        compose(
+            &contract,
+            &current,
+            &[
+                ServicePeriod::new(october()),
+                ServicePeriod::new(september()),
+                ServicePeriod::new(october())
+            ]
+        ),
+        Err(ComposeError::DuplicateServicePeriod(october()))
+    );
+    let with_booked = |usage: BookedUsage| service(november(), vec![usage], vec![], None);
+    assert_eq!(
+        compose(
+            &contract,
+            &with_booked(booked(L40S, PriceClass::Spot, dec!(-1), dec!(0))),
+            &[]
+        ),
+        Err(ComposeError::NegativeBookedUsage {
+            period: november(),
+            sku: L40S.into(),
+            class: PriceClass::Spot
+        })
+    );
+    assert_eq!(
+        compose(
+            &contract,
+            &with_booked(booked(L40S, PriceClass::Spot, dec!(1), dec!(0.495))),
+            &[]
+        ),
+        Err(ComposeError::NotCents {
+            period: november(),
+            amount: dec!(0.495)
+        })
+    );
+    let with_billed = |line: BilledLine| service(october(), vec![], vec![line], Some(dec!(0)));
+    let mut not_cents = billed_true_up(dec!(1.001));
+    assert_eq!(
+        compose(&contract, &current, &[with_billed(not_cents.clone())]),
+        Err(ComposeError::NotCents {
+            period: october(),
+            amount: dec!(1.001)
+        })
+    );
+    not_cents.amount = dec!(1.000);
+    assert!(compose(&contract, &current, &[with_billed(not_cents)]).is_ok());
+    for (charge, sku, class) in [
+        (ChargeKind::Usage, None, Some(PriceClass::Spot)),
+        (ChargeKind::Usage, Some(L40S), None),
+        (
+            ChargeKind::Reservation,
+            Some(H100),
+            Some(PriceClass::OnDemand),
+        ),
+        (ChargeKind::Reservation, None, Some(PriceClass::Reserved)),
+        (ChargeKind::CommitmentTrueUp, Some(H100), None),
+    ] {
+        let line = BilledLine {
+            charge,
+            sku: sku.map(str::to_owned),
+            class,
+            gpu_seconds: Decimal::ZERO,
+            amount: dec!(1),
+        };
+        assert!(
+            matches!(
+                compose(&contract, &current, &[with_billed(line)]),
+                Err(ComposeError::MalformedBilledLine { .. })
+            ),
+            "{charge:?} {sku:?} {class:?}"
+        );
+    }
+    assert_eq!(
+        compose(
+            &contract,
+            &current,
+            &[service(october(), vec![], vec![], Some(dec!(-1)))]
+        ),
+        Err(ComposeError::NegativeFrozenCommitment {
+            period: october(),
+            commitment: dec!(-1)
+        })
+    );
+    assert!(matches!(
+        compose(
+            &contract,
+            &current,
+            &[service(october(), vec![], vec![], Some(dec!(0.001)))]
+        ),
+        Err(ComposeError::NotCents { .. })
+    ));
+}
+
+#[test]
+fn reserved_usage_of_the_current_period_must_fit_its_reservation() {
+    let contract = reserving_contract(dec!(0));
+    let november_reserved = |gpu_hours| {
+        service(
+            november(),
+            vec![booked(H100, PriceClass::Reserved, gpu_hours, dec!(0))],
+            vec![],
+            None,
+        )
+    };
+    assert!(compose(&contract, &november_reserved(dec!(1440)), &[]).is_ok());
+    assert_eq!(
+        compose(&contract, &november_reserved(dec!(1440.5)), &[]),
+        Err(ComposeError::ReservedUsage(
+            MonthError::ReservedUsageExceedsReservation {
+                sku: H100.into(),
+                used_gpu_seconds: hours(dec!(1440.5)),
+                reserved_gpu_seconds: hours(dec!(1440)),
+            }
+        ))
+    );
+    // Reserved usage booked on October, before the term, is only checked when October is
+    // invoiced; as an adjustment it is billed as booked.
+    let october_reserved = service(
+        october(),
+        vec![booked(H100, PriceClass::Reserved, dec!(1), dec!(0))],
+        vec![],
+        Some(dec!(0)),
+    );
+    assert!(compose(&contract, &november_reserved(dec!(1)), &[october_reserved]).is_ok());
+    let mut october_as_current = november_reserved(dec!(1));
+    october_as_current.period = october();
+    assert_eq!(
+        compose(&contract, &october_as_current, &[]),
+        Err(ComposeError::ReservedUsage(
+            MonthError::ReservedUsageOutsideTerm {
+                sku: H100.into(),
+                period: october()
+            }
+        ))
+    );
+}
+
+// ----- properties -----
+
+/// Graduated tiers on H100, volume tiers on A100 (so late usage can lower a month), 5 % off
+/// every SKU but L40S (12 %), 2 H100 reserved all year at 1.80, and `commitment`.
+fn property_contract(commitment_cents: i64) -> Contract {
+    Contract::new(ContractTerms {
+        discount_percent_all_skus: Some(dec!(5)),
+        discount_percent_by_sku: BTreeMap::from([(L40S.to_owned(), dec!(12))]),
+        tiers_by_sku: BTreeMap::from([
+            (
+                H100.to_owned(),
+                TierSchedule::graduated([
+                    (dec!(0), dec!(0)),
+                    (dec!(1000), dec!(10)),
+                    (dec!(10000), dec!(20)),
+                ])
+                .unwrap(),
+            ),
+            (
+                A100.to_owned(),
+                TierSchedule::volume([(dec!(0), dec!(0)), (dec!(500), dec!(15))]).unwrap(),
+            ),
+        ]),
+        reservations: vec![reservation(
+            H100,
+            2,
+            dec!(1.80),
+            "2026-01-01T00:00:00Z",
+            "2027-01-01T00:00:00Z",
+        )],
+        minimum_monthly_commitment: Some(Decimal::new(commitment_cents, 2)),
+    })
+    .unwrap()
+}
+
+/// Usage of up to a few (SKU, class) pairs; reserved H100 usage stays under 700 h, within the
+/// 1,344 h (February) to 1,488 h reserved in any month.
+fn any_usage() -> impl Strategy<Value = Vec<RatedUsage>> {
+    proptest::collection::vec(
+        (
+            prop_oneof![Just(H100), Just(L40S), Just(A100)],
+            prop_oneof![
+                Just(PriceClass::OnDemand),
+                Just(PriceClass::Spot),
+                Just(PriceClass::Reserved)
+            ],
+            0i64..700_000,
+            1i64..5_000_000,
+        ),
+        0..6,
+    )
+    .prop_map(|items| {
+        items
+            .into_iter()
+            .map(|(sku, class, milli_hours, price_micros)| {
+                // Reserved usage of a SKU nothing reserves is billed; keep it small.
+                let milli_hours = if class == PriceClass::Reserved {
+                    milli_hours / 10
+                } else {
+                    milli_hours * 2
+                };
+                let used = Decimal::new(milli_hours, 3);
+                RatedUsage {
+                    sku: sku.into(),
+                    class,
+                    totals: UsageTotals::new(hours(used), used * Decimal::new(price_micros, 6)),
+                }
+            })
+            .collect()
+    })
+}
+
+/// What the aggregator books for `usage`: per (SKU, class), the priced totals rounded once.
+fn booked_for(contract: &Contract, usage: &[RatedUsage]) -> Vec<BookedUsage> {
+    let mut totals: BTreeMap<(String, PriceClass), UsageTotals> = BTreeMap::new();
+    for item in usage {
+        *totals.entry((item.sku.clone(), item.class)).or_default() += item.totals;
+    }
+    totals
+        .into_iter()
+        .map(|((sku, class), totals)| BookedUsage {
+            amount: round_to_cents(priced_amount(contract, &sku, class, totals)),
+            sku,
+            class,
+            gpu_seconds: totals.gpu_seconds,
+        })
+        .collect()
+}
+
+/// An earlier month: usage booked when it was invoiced, and usage that arrived later.
+fn any_earlier_month() -> impl Strategy<Value = (Vec<RatedUsage>, Vec<RatedUsage>)> {
+    (any_usage(), any_usage())
+}
+
+proptest! {
+    /// The first invoice of a month has the lines and total of `charges_for_month` over the same
+    /// usage when the booked amounts are the rounded priced amounts.
+    #[test]
+    fn a_first_invoice_is_the_months_charges(
+        usage in any_usage(),
+        commitment_cents in 0i64..2_000_000,
+    ) {
+        let contract = property_contract(commitment_cents);
+        let current = service(november(), booked_for(&contract, &usage), vec![], None);
+        let invoice = compose(&contract, &current, &[]).unwrap();
+        let month = charges_for_month(november(), &contract, usage).unwrap();
+
+        let composed: Vec<_> = invoice
+            .lines
+            .iter()
+            .map(|line| (line.charge, line.sku.clone(), line.class, line.gpu_seconds, line.quantity_gpu_hours, line.amount))
+            .collect();
+        let expected: Vec<_> = month
+            .lines
+            .iter()
+            .map(|line| (line.kind, line.sku.clone(), line.class, line.gpu_seconds, line.quantity_gpu_hours, line.amount))
+            .collect();
+        prop_assert_eq!(composed, expected);
+        prop_assert_eq!(invoice.vat.net_total, month.total);
+        prop_assert_eq!(invoice.commitment, contract.minimum_monthly_commitment());
+        prop_assert!(invoice.lines.iter().all(|line| line.adjustment_of.is_none()));
+    }
+
+    /// With earlier months invoiced and usage booked on them later: each earlier month's billed
+    /// lines plus its adjustments come to what a first invoice of the month with all its usage
+    /// would be; and once every composed line is billed, composing again gives no line.
+    #[test]
+    fn adjustments_complete_earlier_months_and_composing_is_idempotent(
+        earlier_months in proptest::collection::vec(any_earlier_month(), 0..3),
+        current_usage in any_usage(),
+        commitment_cents in 0i64..600_000,
+        balance_cents in 0i64..1_000_000,
+    ) {
+        let contract = property_contract(commitment_cents);
+        let months = ["2026-08", "2026-09", "2026-10"].map(period);
+        let mut earlier = Vec::new();
+        for (month, (on_time, late)) in months.into_iter().zip(&earlier_months) {
+            // Invoiced as the current period with the usage booked by then.
+            let on_time_service = service(month, booked_for(&contract, on_time), vec![], None);
+            let invoiced = compose(&contract, &on_time_service, &[]).unwrap();
+            let all_usage: Vec<RatedUsage> = on_time.iter().chain(late).cloned().collect();
+            earlier.push(service(
+                month,
+                booked_for(&contract, &all_usage),
+                invoiced.lines.iter().map(ComposedLine::to_billed_line).collect(),
+                Some(invoiced.commitment),
+            ));
+        }
+        let current = service(november(), booked_for(&contract, &current_usage), vec![], None);
+        let invoice = compose_invoice(
+            november(), &contract, &current, &earlier, french_vat(), Decimal::new(balance_cents, 2),
+        ).unwrap();
+
+        for service_period in &earlier {
+            let month = service_period.period;
+            let adjusted: Decimal = service_period.billed.iter().map(|line| line.amount).sum::<Decimal>()
+                + invoice.lines.iter().filter(|line| line.adjustment_of == Some(month)).map(|line| line.amount).sum::<Decimal>();
+            let index = months.iter().position(|candidate| *candidate == month).unwrap();
+            let (on_time, late) = &earlier_months[index];
+            let complete = charges_for_month(month, &contract, on_time.iter().chain(late).cloned()).unwrap();
+            prop_assert_eq!(adjusted, complete.total);
+        }
+        // Regular lines first, then adjustments by service period.
+        let order: Vec<Option<BillingPeriod>> = invoice.lines.iter().map(|line| line.adjustment_of).collect();
+        let mut sorted = order.clone();
+        sorted.sort_by_key(|adjusted| adjusted.map(|month| (1, month)).unwrap_or((0, november())));
+        prop_assert_eq!(order, sorted);
+        prop_assert_eq!(invoice.vat.total, invoice.credit.credit_used + invoice.credit.amount_still_due);
+
+        // Finalize and bill every line, then compose again.
+        let billed_of = |month: BillingPeriod| invoice.lines.iter().filter(move |line| line.service_period == month).map(ComposedLine::to_billed_line);
+        let mut current_billed = current.clone();
+        current_billed.billed.extend(billed_of(november()));
+        current_billed.frozen_commitment = Some(invoice.commitment);
+        let earlier_billed: Vec<ServicePeriod> = earlier
+            .iter()
+            .map(|service_period| {
+                let mut billed = service_period.clone();
+                billed.billed.extend(billed_of(service_period.period));
+                billed
+            })
+            .collect();
+        let again = compose(&contract, &current_billed, &earlier_billed).unwrap();
+        prop_assert!(again.is_empty(), "{:?}", again.lines);
+
+        // Finalization books a balanced transaction, unless every amount is zero.
+        match JournalTransaction::invoice("t", &invoice) {
+            Ok(transaction) => {
+                let receivable: Decimal = transaction
+                    .entries()
+                    .iter()
+                    .filter(|entry| entry.account == AccountId::customer_receivables("t"))
+                    .map(|entry| entry.amount)
+                    .sum();
+                prop_assert_eq!(receivable, invoice.vat.total);
+            }
+            Err(error) => {
+                prop_assert_eq!(error, JournalError::NothingToBook);
+                prop_assert!(invoice.lines.iter().all(|line| line.amount.is_zero()));
+            }
+        }
+    }
+}
