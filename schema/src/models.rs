@@ -12,6 +12,8 @@ use uuid::Uuid;
 pub struct NewTenant {
     pub tenant_id: String,
     pub name: String,
+    pub country: String,
+    pub vat_number: Option<String>,
 }
 
 // No optional columns: rows can be sent with COPY, which has no DEFAULT placeholders.

@@ -6,6 +6,8 @@ diesel::table! {
         tenant_id -> Text,
         name -> Text,
         created_at -> Timestamptz,
+        country -> Text,
+        vat_number -> Nullable<Text>,
     }
 }
 
@@ -150,12 +152,130 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    contracts (tenant_id, version) {
+        tenant_id -> Text,
+        version -> Int4,
+        terms -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    usage_totals (tenant_id, period, sku, price_class, price_per_gpu_hour) {
+        tenant_id -> Text,
+        period -> Date,
+        sku -> Text,
+        price_class -> Text,
+        price_per_gpu_hour -> Numeric,
+        gpu_seconds -> Numeric,
+    }
+}
+
+diesel::table! {
+    usage_bookings (tenant_id, period, sku, price_class) {
+        tenant_id -> Text,
+        period -> Date,
+        sku -> Text,
+        price_class -> Text,
+        gpu_seconds -> Numeric,
+        booked_amount -> Numeric,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    credit_grants (grant_id) {
+        grant_id -> Uuid,
+        tenant_id -> Text,
+        amount -> Numeric,
+        source -> Text,
+        note -> Text,
+        transaction_id -> Uuid,
+        granted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invoices (invoice_id) {
+        invoice_id -> Uuid,
+        number -> Text,
+        tenant_id -> Text,
+        period -> Date,
+        issue -> Int4,
+        currency -> Text,
+        country -> Text,
+        vat_number -> Nullable<Text>,
+        vat_category -> Text,
+        commitment -> Numeric,
+        net_total -> Numeric,
+        vat_total -> Numeric,
+        total -> Numeric,
+        credit_applied -> Numeric,
+        transaction_id -> Uuid,
+        issued_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    invoice_lines (invoice_id, line) {
+        invoice_id -> Uuid,
+        line -> Int2,
+        charge -> Text,
+        service_period -> Date,
+        adjustment -> Bool,
+        sku -> Nullable<Text>,
+        price_class -> Nullable<Text>,
+        description -> Text,
+        gpu_seconds -> Numeric,
+        quantity_gpu_hours -> Numeric,
+        unit_price -> Numeric,
+        amount -> Numeric,
+        vat_category -> Text,
+        vat_rate -> Numeric,
+    }
+}
+
+diesel::table! {
+    credit_notes (credit_note_id) {
+        credit_note_id -> Uuid,
+        number -> Text,
+        invoice_id -> Uuid,
+        reason -> Text,
+        net_total -> Numeric,
+        vat_total -> Numeric,
+        total -> Numeric,
+        credit_returned -> Numeric,
+        transaction_id -> Uuid,
+        issued_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    credit_note_lines (credit_note_id, line) {
+        credit_note_id -> Uuid,
+        line -> Int2,
+        description -> Text,
+        quantity -> Numeric,
+        unit_price -> Numeric,
+        amount -> Numeric,
+        vat_category -> Text,
+        vat_rate -> Numeric,
+    }
+}
+
 diesel::joinable!(usage_runs -> tenants (tenant_id));
 diesel::joinable!(usage_streams -> tenants (tenant_id));
 diesel::joinable!(rated_usage -> tenants (tenant_id));
 diesel::joinable!(ledger_entries -> tenants (tenant_id));
 diesel::joinable!(journal_entries -> journal_transactions (transaction_id));
 diesel::joinable!(journal_entries -> accounts (account_id));
+diesel::joinable!(contracts -> tenants (tenant_id));
+diesel::joinable!(invoices -> tenants (tenant_id));
+diesel::joinable!(invoice_lines -> invoices (invoice_id));
+diesel::joinable!(credit_notes -> invoices (invoice_id));
+diesel::joinable!(credit_note_lines -> credit_notes (credit_note_id));
+diesel::joinable!(credit_grants -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -170,5 +290,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     journal_transactions,
     journal_entries,
-    document_counters
+    document_counters,
+    contracts,
+    usage_totals,
+    usage_bookings,
+    credit_grants,
+    invoices,
+    invoice_lines,
+    credit_notes,
+    credit_note_lines
 );

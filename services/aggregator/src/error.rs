@@ -35,6 +35,15 @@ impl From<diesel::result::Error> for AggregatorError {
     }
 }
 
+impl From<gpubill_ledger::LedgerError> for AggregatorError {
+    fn from(error: gpubill_ledger::LedgerError) -> Self {
+        match error {
+            gpubill_ledger::LedgerError::Db(error) => Self::Db(DbError::Query(error)),
+            other => Self::Invariant(other.to_string()),
+        }
+    }
+}
+
 impl AggregatorError {
     /// Whether retrying the same step can succeed: outages can pass, but a broken invariant, a
     /// lost lease, a stale read or data the database refuses (a constraint violation) fail the

@@ -12,6 +12,7 @@ use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz};
 use diesel::upsert::excluded;
 use gpubill_domain::{Gap, StreamState};
+use gpubill_ledger::bookings::{RatedAddition, book_usage};
 use gpubill_platform::{DbError, failpoint};
 use gpubill_schema::event::CONTENT_DIGEST_LEN;
 use gpubill_schema::models::{NewRatedUsage, NewUsageRun, NewUsageStream, UsageGap};
@@ -31,6 +32,8 @@ pub struct Applied {
     /// Events written and billed.
     pub new_events: usize,
     pub ledger_entries: usize,
+    /// Journal transactions booked by delta rating (one per tenant whose charges moved).
+    pub journal_transactions: usize,
 }
 
 /// The next offset to consume per partition of `topic`, as committed by `consumer`.
@@ -368,10 +371,31 @@ pub fn apply_batch(
         }
         let rated: Vec<NewRatedUsage> = batch.runs.iter().flat_map(rated_rows).collect();
         diesel::copy_from(rated_usage::table).from_insertable(rated).execute(conn)?;
-        let entries = postings(Uuid::new_v4(), &batch.runs);
+        let batch_id = Uuid::new_v4();
+        let entries = postings(batch_id, &batch.runs);
         for chunk in entries.chunks(ROWS_PER_STATEMENT) {
             diesel::insert_into(ledger_entries::table).values(chunk).execute(conn)?;
         }
+        // Delta rating: the batch's usage moves the running totals, and the journal gets the
+        // difference in their priced amount, in this same transaction.
+        let additions = entries
+            .iter()
+            .map(|entry| {
+                Ok(RatedAddition {
+                    tenant_id: entry.tenant_id.clone(),
+                    period: entry.period,
+                    sku: entry.sku.clone(),
+                    price_class: entry.price_class.parse().map_err(
+                        |error: gpubill_domain::UnknownPriceClass| {
+                            AggregatorError::Invariant(error.to_string())
+                        },
+                    )?,
+                    price_per_gpu_hour: entry.price_per_gpu_hour,
+                    gpu_seconds: entry.gpu_seconds,
+                })
+            })
+            .collect::<Result<Vec<_>, AggregatorError>>()?;
+        let booked = book_usage(conn, batch_id, &additions)?;
 
         for (partition, next_offset) in &batch.next_offsets {
             // Diesel's upsert cannot express a WHERE on the DO UPDATE arm, hence SQL.
@@ -396,6 +420,7 @@ pub fn apply_batch(
         Ok(Applied {
             new_events: batch.accepted.len(),
             ledger_entries: entries.len(),
+            journal_transactions: booked.transactions,
         })
     });
     // A constraint refusing the batch's own rows means another writer changed the ledger after

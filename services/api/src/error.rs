@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use gpubill_ledger::LedgerError;
 use gpubill_platform::DbError;
 use serde::Serialize;
 
@@ -12,6 +13,12 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// The request is well-formed but the ledger's state refuses it (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The request is well-formed but its content cannot be acted on (422).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("the ledger is unavailable")]
     Unavailable(#[source] DbError),
     #[error("internal error")]
@@ -44,9 +51,26 @@ impl ApiError {
         }
     }
 
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::NotFound { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Unprocessable { code, .. } => code,
             Self::Unavailable(_) => "ledger_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -68,11 +92,33 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as Diesel};
+        match error {
+            LedgerError::NotFound(_) => Self::not_found("not_found", error.to_string()),
+            LedgerError::UnknownTenant(_) => Self::not_found("tenant_not_found", error.to_string()),
+            LedgerError::Conflict(_) => Self::conflict("id_reused", error.to_string()),
+            LedgerError::Refused(_) | LedgerError::Journal(_) | LedgerError::Numbering(_) => {
+                Self::unprocessable("refused", error.to_string())
+            }
+            // The database's own guards (credit overdrawn, one live invoice per month, ...).
+            LedgerError::Db(Diesel::DatabaseError(DatabaseErrorKind::CheckViolation, info)) => {
+                Self::conflict("refused_by_ledger", info.message().to_owned())
+            }
+            LedgerError::Db(other) => Self::from(other),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -1,4 +1,5 @@
-//! The gpubill HTTP API (actix-web): health, usage, draft invoices and missing usage. One file per action under
+//! The gpubill HTTP API (actix-web): health, usage, invoices (draft, finalize, void), credit notes,
+//! contracts, prepaid credit and missing usage. One file per action under
 //! `routes/`, one error type (`error`) mapped to HTTP statuses with a machine-readable body.
 
 pub mod error;
@@ -7,7 +8,8 @@ pub mod routes;
 use actix_web::{App, HttpServer, web};
 use gpubill_platform::config::Config;
 use gpubill_platform::{PgPool, Shutdown};
-use rust_decimal::Decimal;
+use gpubill_domain::PriceBook;
+use std::sync::Arc;
 use std::net::SocketAddr;
 
 pub use actix_web::dev::{Server, ServerHandle};
@@ -18,7 +20,8 @@ pub use error::ApiError;
 pub struct AppState {
     pub pool: PgPool,
     pub currency: String,
-    pub vat_rate: Decimal,
+    /// Contracts name SKUs; they must exist in the book.
+    pub price_book: Arc<PriceBook>,
     pub missing_usage_after_seconds: i64,
 }
 
@@ -27,7 +30,7 @@ impl AppState {
         Self {
             pool,
             currency: config.settings.billing.currency.clone(),
-            vat_rate: config.settings.billing.vat_rate,
+            price_book: Arc::new(config.price_book.clone()),
             missing_usage_after_seconds: config.settings.billing.missing_usage_after_seconds,
         }
     }

@@ -149,6 +149,19 @@ impl fmt::Display for AccountId {
     }
 }
 
+impl std::str::FromStr for AccountId {
+    type Err = JournalError;
+
+    /// An account id as stored (`411.mistral-lab`), refused unless its code is in the chart.
+    fn from_str(stored: &str) -> Result<Self, Self::Err> {
+        let account = Self(stored.to_owned());
+        match account.pcg() {
+            Some(_) => Ok(account),
+            None => Err(JournalError::UnknownAccount(account)),
+        }
+    }
+}
+
 /// What a journal transaction records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TransactionKind {
@@ -462,6 +475,14 @@ mod tests {
             Some(PcgAccount::VatCollected)
         );
         assert_eq!(AccountId("999.x".into()).pcg(), None);
+        assert_eq!(
+            "411.helix-bio".parse::<AccountId>(),
+            Ok(AccountId::customer_receivables("helix-bio"))
+        );
+        assert!(matches!(
+            "999.x".parse::<AccountId>(),
+            Err(JournalError::UnknownAccount(_))
+        ));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use journal::{
     AccountId, COMMITMENT_REVENUE_DETAIL, CreditSource, Entry, JournalError, JournalTransaction,
     PcgAccount, TransactionKind,
 };
-pub use money::{SECONDS_PER_HOUR, round_to_cents};
+pub use money::{SECONDS_PER_HOUR, round_to_cents, usage_amount};
 pub use numbering::{DocumentKind, DocumentNumber, MAX_SEQUENCE, NumberingError};
 pub use period::{BillingPeriod, PeriodError};
 pub use pricebook::{PriceBook, PriceBookError, PriceVersion, SkuPrices};

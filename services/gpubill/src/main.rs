@@ -2,6 +2,7 @@
 //! runs one service (or, for `demo`, all of them on the demo cluster).
 
 mod bench;
+mod close;
 mod demo;
 mod invoice_table;
 mod pipeline;
@@ -39,8 +40,11 @@ enum Command {
     /// Consume usage events, dead-letter invalid ones, drop duplicates, rate the rest and write the
     /// Postgres ledger together with the consumed offsets.
     Aggregator,
-    /// Serve the HTTP API: health, usage, draft invoices and missing usage.
+    /// Serve the HTTP API: usage, invoices and credit notes, contracts, prepaid credit, missing usage.
     Api,
+    /// Finalize every tenant's invoice for a month (after its end plus billing.finalize_grace_hours),
+    /// with a progress bar and a summary. Running it again changes nothing.
+    Close(close::CloseArgs),
     /// Move the aggregator's consumed offsets back to the start of the usage topic, so its next
     /// run re-reads the whole log. Events already billed are dropped as duplicates: the ledger and
     /// invoices do not change. Refused while an aggregator instance is running.
@@ -212,6 +216,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 );
             }
         }
+        Command::Close(args) => close::run(&config, args).await?,
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,
     }

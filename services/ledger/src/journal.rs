@@ -100,3 +100,70 @@ pub fn account_balance(
         .first(conn)?;
     Ok(balance.unwrap_or(Decimal::ZERO))
 }
+
+/// Books transactions under fresh ids in three statements, whatever their number: accounts,
+/// transactions, entries. For writers whose ids cannot have been used before (derived from a
+/// batch id); a reused id fails the caller's transaction on the primary key.
+pub fn post_new(
+    conn: &mut PgConnection,
+    transactions: &[(Uuid, JournalTransaction)],
+) -> Result<(), LedgerError> {
+    if transactions.is_empty() {
+        return Ok(());
+    }
+    let mut new_accounts: Vec<_> = transactions
+        .iter()
+        .flat_map(|(_, transaction)| transaction.entries())
+        .filter_map(|entry| Some((entry.account.as_str(), entry.account.pcg()?)))
+        .collect();
+    new_accounts.sort_unstable_by_key(|(account, _)| *account);
+    new_accounts.dedup_by_key(|(account, _)| *account);
+    let new_accounts: Vec<_> = new_accounts
+        .into_iter()
+        .map(|(account, pcg)| {
+            (
+                accounts::account_id.eq(account),
+                accounts::pcg_code.eq(pcg.code()),
+                accounts::title.eq(pcg.title()),
+            )
+        })
+        .collect();
+    diesel::insert_into(accounts::table)
+        .values(&new_accounts)
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    let headers: Vec<_> = transactions
+        .iter()
+        .map(|(id, transaction)| {
+            (
+                journal_transactions::transaction_id.eq(*id),
+                journal_transactions::kind.eq(transaction.kind().code()),
+                journal_transactions::description.eq(transaction.description()),
+            )
+        })
+        .collect();
+    diesel::insert_into(journal_transactions::table)
+        .values(&headers)
+        .execute(conn)?;
+    let lines: Vec<_> = transactions
+        .iter()
+        .flat_map(|(id, transaction)| {
+            transaction
+                .entries()
+                .iter()
+                .enumerate()
+                .map(move |(line, entry)| {
+                    (
+                        journal_entries::transaction_id.eq(*id),
+                        journal_entries::line.eq(i16::try_from(line).unwrap_or(i16::MAX)),
+                        journal_entries::account_id.eq(entry.account.as_str()),
+                        journal_entries::amount.eq(entry.amount),
+                    )
+                })
+        })
+        .collect();
+    diesel::insert_into(journal_entries::table)
+        .values(&lines)
+        .execute(conn)?;
+    Ok(())
+}

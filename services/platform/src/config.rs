@@ -143,8 +143,10 @@ pub struct AgentSettings {
 #[serde(deny_unknown_fields)]
 pub struct BillingSettings {
     pub currency: String,
-    pub vat_rate: Decimal,
     pub missing_usage_after_seconds: i64,
+    /// A month is finalized by `gpubill close` no earlier than this long after it ends, so
+    /// usage still in flight lands on its own invoice rather than as an adjustment.
+    pub finalize_grace_hours: i64,
 }
 
 /// The simulated inventory and its tenants (`cluster.toml`).
@@ -164,6 +166,16 @@ pub struct Cluster {
 pub struct TenantSpec {
     pub id: String,
     pub name: String,
+    /// ISO 3166-1 alpha-2 country of establishment; decides VAT with `vat_number`.
+    #[serde(default = "default_country")]
+    pub country: String,
+    /// Intra-community VAT number, upper case without spaces, if the tenant has one.
+    #[serde(default)]
+    pub vat_number: Option<String>,
+}
+
+fn default_country() -> String {
+    gpubill_domain::SELLER_COUNTRY.to_owned()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -529,9 +541,9 @@ impl Settings {
             "must be a three-letter ISO 4217 code",
         )?;
         check(
-            b.vat_rate >= Decimal::ZERO && b.vat_rate < Decimal::ONE,
-            "billing.vat_rate",
-            "must be a decimal string in [0, 1), e.g. \"0.20\"",
+            (0..=31 * 24).contains(&b.finalize_grace_hours),
+            "billing.finalize_grace_hours",
+            "must be within 0..=744",
         )?;
         check(
             (0..=31 * 86_400).contains(&b.missing_usage_after_seconds),
@@ -590,6 +602,8 @@ impl Cluster {
             if tenant.name.trim().is_empty() {
                 return Err(format!("tenant `{}`: key `name` is empty", tenant.id));
             }
+            gpubill_domain::vat_treatment(&tenant.country, tenant.vat_number.as_deref())
+                .map_err(|error| format!("tenant `{}`: {error}", tenant.id))?;
             if !tenants.insert(tenant.id.as_str()) {
                 return Err(format!("tenant `{}` is listed twice", tenant.id));
             }
@@ -743,10 +757,10 @@ mod tests {
             .to_string();
         assert!(error.contains("http.bind"), "{error}");
 
-        let error = load(&[("GPUBILL_BILLING_VAT_RATE", "twenty")])
+        let error = load(&[("GPUBILL_BILLING_FINALIZE_GRACE_HOURS", "-1")])
             .unwrap_err()
             .to_string();
-        assert!(error.contains("vat_rate"), "{error}");
+        assert!(error.contains("finalize_grace_hours"), "{error}");
 
         let error = load(&[("GPUBILL_DATABASE_ULR", "postgres://x")])
             .unwrap_err()

@@ -45,7 +45,7 @@ pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
-/// Inserts the configured tenants, updating names that changed. Tenants are never deleted here:
+/// Inserts the configured tenants, updating names and VAT profiles that changed. Tenants are never deleted here:
 /// their usage and invoices outlive a configuration change.
 pub fn sync_tenants(conn: &mut PgConnection, specs: &[TenantSpec]) -> Result<usize, DbError> {
     let rows: Vec<NewTenant> = specs
@@ -53,13 +53,19 @@ pub fn sync_tenants(conn: &mut PgConnection, specs: &[TenantSpec]) -> Result<usi
         .map(|spec| NewTenant {
             tenant_id: spec.id.clone(),
             name: spec.name.clone(),
+            country: spec.country.clone(),
+            vat_number: spec.vat_number.clone(),
         })
         .collect();
     Ok(diesel::insert_into(tenants::table)
         .values(&rows)
         .on_conflict(tenants::tenant_id)
         .do_update()
-        .set(tenants::name.eq(excluded(tenants::name)))
+        .set((
+            tenants::name.eq(excluded(tenants::name)),
+            tenants::country.eq(excluded(tenants::country)),
+            tenants::vat_number.eq(excluded(tenants::vat_number)),
+        ))
         .execute(conn)?)
 }
 

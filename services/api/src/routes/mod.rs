@@ -1,8 +1,17 @@
 //! Route table and the request plumbing shared by the actions: JSON errors for malformed paths
 //! and queries, and the tenant check.
 
+mod contract_get;
+mod contract_put;
+mod credit_balance;
+mod credit_grant;
+mod credit_note_get;
 mod healthz;
 mod invoice_draft;
+mod invoice_finalize;
+mod invoice_get;
+mod invoice_list;
+mod invoice_void;
 pub mod missing_usage;
 mod usage;
 
@@ -10,6 +19,7 @@ use crate::error::ApiError;
 use actix_web::web;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use gpubill_domain::BillingPeriod;
 use gpubill_schema::schema::tenants;
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -20,6 +30,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(|error, _| {
             ApiError::bad_request("invalid_path", error.to_string()).into()
         }))
+        .app_data(web::JsonConfig::default().error_handler(|error, _| {
+            ApiError::bad_request("invalid_body", error.to_string()).into()
+        }))
         .route("/healthz", web::get().to(healthz::healthz))
         .route("/v1/tenants/{tenant}/usage", web::get().to(usage::usage))
         .route(
@@ -27,8 +40,41 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(missing_usage::missing_usage),
         )
         .route(
+            "/v1/tenants/{tenant}/invoices",
+            web::get().to(invoice_list::invoice_list),
+        )
+        .route(
             "/v1/tenants/{tenant}/invoices/draft",
             web::get().to(invoice_draft::invoice_draft),
+        )
+        .route(
+            "/v1/tenants/{tenant}/invoices/{period}/finalize",
+            web::post().to(invoice_finalize::invoice_finalize),
+        )
+        .route("/v1/invoices/{number}", web::get().to(invoice_get::invoice_get))
+        .route(
+            "/v1/invoices/{number}/void",
+            web::post().to(invoice_void::invoice_void),
+        )
+        .route(
+            "/v1/credit-notes/{number}",
+            web::get().to(credit_note_get::credit_note_get),
+        )
+        .route(
+            "/v1/tenants/{tenant}/credit",
+            web::get().to(credit_balance::credit),
+        )
+        .route(
+            "/v1/tenants/{tenant}/credit/grants",
+            web::post().to(credit_grant::credit_grant),
+        )
+        .route(
+            "/v1/tenants/{tenant}/contract",
+            web::get().to(contract_get::contract_get),
+        )
+        .route(
+            "/v1/tenants/{tenant}/contract",
+            web::put().to(contract_put::contract_put),
         )
         .default_service(web::to(not_found));
 }
@@ -50,4 +96,10 @@ pub(crate) fn require_tenant(conn: &mut PgConnection, tenant_id: &str) -> Result
         ));
     }
     Ok(())
+}
+
+/// A `YYYY-MM` month from a path or query, or 400 `invalid_period`.
+pub(crate) fn parse_period(text: &str) -> Result<BillingPeriod, ApiError> {
+    text.parse()
+        .map_err(|e: gpubill_domain::PeriodError| ApiError::bad_request("invalid_period", e.to_string()))
 }

@@ -1,0 +1,39 @@
+//! `PUT /v1/tenants/{tenant}/contract` with a contract document: validates it (terms and SKUs
+//! against the price book) and stores it as the next version, in force for usage rated from now
+//! on and for every month finalized from now on. Earlier versions are kept.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::routes::contract_get::contract_body;
+use actix_web::{HttpResponse, web};
+use gpubill_ledger::contracts::{ContractDocument, set_contract};
+use gpubill_platform::db::with_conn;
+
+pub async fn contract_put(
+    state: web::Data<AppState>,
+    tenant: web::Path<String>,
+    body: web::Json<ContractDocument>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = tenant.into_inner();
+    let document = body.into_inner();
+    document
+        .to_contract()
+        .map_err(|error| ApiError::unprocessable("invalid_contract", error.to_string()))?;
+    if let Some(sku) = document
+        .skus()
+        .find(|sku| !state.price_book.contains_sku(sku))
+    {
+        return Err(ApiError::unprocessable(
+            "unknown_sku",
+            format!("SKU `{sku}` is not in the price book"),
+        ));
+    }
+    let stored = with_conn(&state.pool, move |conn| {
+        set_contract(conn, &tenant_id, &document)
+            .map(|stored| (tenant_id, stored))
+            .map_err(ApiError::from)
+    })
+    .await?;
+    let (tenant_id, stored) = stored;
+    Ok(HttpResponse::Ok().json(contract_body(&tenant_id, &stored)))
+}

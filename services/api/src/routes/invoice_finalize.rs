@@ -1,0 +1,40 @@
+//! `POST /v1/tenants/{tenant}/invoices/{period}/finalize`: finalizes a month's invoice now,
+//! without waiting for `gpubill close`. 201 with the invoice when issued; 200 with the same
+//! invoice when the month already had one (idempotent); 409 `period_open` before the month ends;
+//! 422 `nothing_to_bill` when the month has no charge.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::routes::parse_period;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use gpubill_ledger::invoicing::{Finalized, finalize_invoice};
+use gpubill_platform::db::with_conn;
+
+pub async fn invoice_finalize(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_id, period) = path.into_inner();
+    let period = parse_period(&period)?;
+    let now = Utc::now();
+    if now < period.end() {
+        return Err(ApiError::conflict(
+            "period_open",
+            format!("{period} has not ended yet; it can be finalized from {}", period.end()),
+        ));
+    }
+    let currency = state.currency.clone();
+    let outcome = with_conn(&state.pool, move |conn| {
+        finalize_invoice(conn, &tenant_id, period, &currency, now).map_err(ApiError::from)
+    })
+    .await?;
+    match outcome {
+        Finalized::Issued(invoice) => Ok(HttpResponse::Created().json(invoice)),
+        Finalized::AlreadyFinalized(invoice) => Ok(HttpResponse::Ok().json(invoice)),
+        Finalized::NothingToBill => Err(ApiError::unprocessable(
+            "nothing_to_bill",
+            format!("nothing to bill for {period}: no invoice was issued"),
+        )),
+    }
+}

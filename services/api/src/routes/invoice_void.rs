@@ -1,0 +1,43 @@
+//! `POST /v1/invoices/{number}/void` with `{"reason": "..."}`: voids a finalized invoice with a
+//! credit note that mirrors it exactly and gives back the prepaid credit it drew. 201 with the
+//! credit note; 200 with the same credit note when the invoice was already voided.
+
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use gpubill_ledger::invoicing::{invoice, void_invoice};
+use gpubill_platform::db::with_conn;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    reason: String,
+}
+
+pub async fn invoice_void(
+    state: web::Data<AppState>,
+    number: web::Path<String>,
+    body: web::Json<VoidRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let number = number.into_inner();
+    let reason = body.into_inner().reason;
+    if reason.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "`reason` must say why the invoice is voided",
+        ));
+    }
+    let (was_voided, credit_note) = with_conn(&state.pool, move |conn| {
+        let was_voided = invoice(conn, &number)?.status == "voided";
+        let credit_note = void_invoice(conn, &number, reason.trim(), Utc::now())?;
+        Ok::<_, ApiError>((was_voided, credit_note))
+    })
+    .await?;
+    Ok(if was_voided {
+        HttpResponse::Ok().json(credit_note)
+    } else {
+        HttpResponse::Created().json(credit_note)
+    })
+}

@@ -1,0 +1,178 @@
+//! `gpubill close --period YYYY-MM`: the month-end close. Finalizes every tenant's invoice for
+//! the month, each in its own database transaction, with a progress bar, then prints a summary.
+//! Idempotent: a tenant whose month is already finalized is counted and left unchanged, so a
+//! second run issues nothing. A tenant that cannot be finalized is reported and does not stop
+//! the others; the command then exits with an error.
+
+use crate::setup;
+use anyhow::{Context, Result};
+use chrono::{Duration, Utc};
+use gpubill_domain::BillingPeriod;
+use gpubill_ledger::invoicing::{Finalized, finalize_invoice, tenants_to_close};
+use gpubill_platform::config::Config;
+use gpubill_platform::db::with_conn;
+use rust_decimal::Decimal;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::sync::Mutex;
+
+#[derive(Debug, clap::Args)]
+pub struct CloseArgs {
+    /// The month to close, `YYYY-MM` (UTC).
+    #[arg(long)]
+    period: String,
+    /// Tenants finalized at once, each on its own connection (at most database.pool_size).
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+}
+
+/// What the close did, summed over tenants.
+#[derive(Debug, Default)]
+struct Summary {
+    issued: usize,
+    already_finalized: usize,
+    nothing_to_bill: usize,
+    failed: Vec<(String, String)>,
+    net_total: Decimal,
+    vat_total: Decimal,
+    total: Decimal,
+    credit_applied: Decimal,
+    amount_due: Decimal,
+}
+
+pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
+    let period: BillingPeriod = args
+        .period
+        .parse()
+        .with_context(|| format!("--period `{}`", args.period))?;
+    let grace = Duration::hours(config.settings.billing.finalize_grace_hours);
+    let now = Utc::now();
+    anyhow::ensure!(
+        now >= period.end() + grace,
+        "{period} can be closed from {} (its end plus billing.finalize_grace_hours = {}); \
+         finalize a single invoice earlier through the API",
+        period.end() + grace,
+        config.settings.billing.finalize_grace_hours
+    );
+    let jobs = args.jobs.clamp(1, config.settings.database.pool_size as usize);
+    let (pool, _) = setup::prepare_ledger(config).await?;
+    let tenants = with_conn(&pool, |conn| {
+        tenants_to_close(conn).map_err(|error| anyhow::anyhow!(error))
+    })
+    .await?;
+    let started = Instant::now();
+    let progress = Progress::new(format!("closing {period}"), tenants.len());
+    let queue = Arc::new(Mutex::new(tenants.into_iter()));
+    let summary = Arc::new(Mutex::new(Summary::default()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..jobs {
+        let (pool, queue, summary, done) = (pool.clone(), queue.clone(), summary.clone(), done.clone());
+        let progress = progress.clone();
+        let currency = config.settings.billing.currency.clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some(tenant_id) = queue.lock().await.next() else {
+                    break;
+                };
+                let currency = currency.clone();
+                let tenant = tenant_id.clone();
+                let outcome = with_conn(&pool, move |conn| {
+                    finalize_invoice(conn, &tenant, period, &currency, Utc::now())
+                        .map_err(|error| anyhow::anyhow!(error))
+                })
+                .await;
+                let mut summary = summary.lock().await;
+                match outcome {
+                    Ok(Finalized::Issued(invoice)) => {
+                        summary.issued += 1;
+                        summary.net_total += invoice.net_total;
+                        summary.vat_total += invoice.vat_total;
+                        summary.total += invoice.total;
+                        summary.credit_applied += invoice.credit_applied;
+                        summary.amount_due += invoice.amount_due;
+                    }
+                    Ok(Finalized::AlreadyFinalized(_)) => summary.already_finalized += 1,
+                    Ok(Finalized::NothingToBill) => summary.nothing_to_bill += 1,
+                    Err(error) => {
+                        tracing::error!(tenant_id, %period, error = %error, "invoice not finalized");
+                        summary.failed.push((tenant_id, format!("{error:#}")));
+                    }
+                }
+                drop(summary);
+                progress.show(done.fetch_add(1, Ordering::Relaxed) + 1);
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.context("a close worker stopped")?;
+    }
+    progress.finish();
+    let elapsed = started.elapsed();
+    let summary = summary.lock().await;
+    let currency = &config.settings.billing.currency;
+    println!("close of {period}: {:.2?}", elapsed);
+    println!("  invoices issued:        {}", summary.issued);
+    println!("  already finalized:      {}", summary.already_finalized);
+    println!("  nothing to bill:        {}", summary.nothing_to_bill);
+    println!("  failed:                 {}", summary.failed.len());
+    println!("  net total:              {} {currency}", summary.net_total);
+    println!("  VAT:                    {} {currency}", summary.vat_total);
+    println!("  total:                  {} {currency}", summary.total);
+    println!("  prepaid credit applied: {} {currency}", summary.credit_applied);
+    println!("  amount due:             {} {currency}", summary.amount_due);
+    for (tenant_id, error) in &summary.failed {
+        println!("  {tenant_id}: {error}");
+    }
+    anyhow::ensure!(
+        summary.failed.is_empty(),
+        "{} tenants could not be finalized; fix them and run close again (finalized ones are kept)",
+        summary.failed.len()
+    );
+    Ok(())
+}
+
+/// A one-line progress bar on stderr; when stderr is not a terminal, a line every tenth.
+#[derive(Clone)]
+struct Progress {
+    label: Arc<str>,
+    total: usize,
+    interactive: bool,
+}
+
+impl Progress {
+    const WIDTH: usize = 30;
+
+    fn new(label: String, total: usize) -> Self {
+        Self {
+            label: label.into(),
+            total,
+            interactive: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&self, done: usize) {
+        let total = self.total.max(1);
+        if self.interactive {
+            let filled = done * Self::WIDTH / total;
+            eprint!(
+                "\r{} [{}{}] {done}/{} tenants",
+                self.label,
+                "#".repeat(filled),
+                "-".repeat(Self::WIDTH - filled),
+                self.total
+            );
+            let _ = std::io::stderr().flush();
+        } else if done * 10 / total != (done - 1) * 10 / total {
+            eprintln!("{}: {done}/{} tenants", self.label, self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if self.interactive {
+            eprintln!();
+        }
+    }
+}
