@@ -6,6 +6,7 @@
 //! keeps its id and every write downstream is idempotent.
 
 use chrono::{DateTime, Utc};
+use gpubill_domain::PriceClass;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -48,6 +49,14 @@ pub struct UsageDataV1 {
     pub node_id: String,
     pub gpu_uuid: String,
     pub sku: String,
+    /// How the GPU was sold for this usage: `on_demand` (the default when absent), `spot` or
+    /// `reserved`. Left out when on demand, so such events encode exactly as before classes.
+    #[serde(
+        default,
+        skip_serializing_if = "is_on_demand",
+        with = "price_class_code"
+    )]
+    pub price_class: PriceClass,
     /// Position in the `(allocation_id, gpu_uuid)` stream, from 1.
     pub seq: u64,
     #[serde(deserialize_with = "crate::timestamp::deserialize")]
@@ -58,6 +67,40 @@ pub struct UsageDataV1 {
 
 fn default_content_type() -> String {
     DATA_CONTENT_TYPE.to_owned()
+}
+
+fn is_on_demand(class: &PriceClass) -> bool {
+    *class == PriceClass::OnDemand
+}
+
+/// `data.price_class` as its code; an unknown code is an invalid field that says which.
+mod price_class_code {
+    use gpubill_domain::{PriceClass, UnknownPriceClass};
+    use serde::de::{Error, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(class: &PriceClass, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(class.code())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PriceClass, D::Error> {
+        struct Code;
+        impl Visitor<'_> for Code {
+            type Value = PriceClass;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("data.price_class: on_demand, spot or reserved")
+            }
+
+            fn visit_str<E: Error>(self, code: &str) -> Result<PriceClass, E> {
+                code.parse().map_err(|unknown: UnknownPriceClass| {
+                    E::custom(format!("data.price_class: {unknown}"))
+                })
+            }
+        }
+        deserializer.deserialize_str(Code)
+    }
 }
 
 /// The id of the event at `seq` in the stream of `allocation_id` on `gpu_uuid`.
@@ -98,21 +141,24 @@ impl UsageEventV1 {
 pub const CONTENT_DIGEST_LEN: usize = 16;
 
 /// A fingerprint of everything that makes an event the event it is: its id (hence its stream
-/// position), tenant, node, SKU, interval to the microsecond (the ledger's resolution) and exact
-/// quantity. The ledger keeps it per event in place of the event, so a copy arriving later is told
-/// from a conflicting payload for the same id. The first 16 bytes of SHA-256 over
-/// `event_id|tenant_id|node_id|sku|start µs|end µs|gpu_seconds` (the quantity normalized); the
-/// migration that introduced `usage_runs` computes the same bytes in SQL.
+/// position), tenant, node, SKU, interval to the microsecond (the ledger's resolution), exact
+/// quantity and price class. The ledger keeps it per event in place of the event, so a copy
+/// arriving later is told from a conflicting payload for the same id. The first 16 bytes of
+/// SHA-256 over `event_id|tenant_id|node_id|sku|start µs|end µs|gpu_seconds` (the quantity
+/// normalized), followed by `|spot` or `|reserved` for those classes. On-demand usage adds nothing,
+/// so the digests stored before classes existed, and the SQL of the migration that introduced
+/// `usage_runs` which computed them, stay those of the same (on-demand) events.
 pub fn content_digest(
     event_id: Uuid,
     tenant_id: &str,
     node_id: &str,
     sku: &str,
+    price_class: PriceClass,
     interval: (DateTime<Utc>, DateTime<Utc>),
     gpu_seconds: Decimal,
 ) -> [u8; CONTENT_DIGEST_LEN] {
     // One allocation, sized for the text: this runs for every event.
-    let mut text = String::with_capacity(tenant_id.len() + node_id.len() + sku.len() + 110);
+    let mut text = String::with_capacity(tenant_id.len() + node_id.len() + sku.len() + 120);
     let _ = write!(
         text,
         "{event_id}|{tenant_id}|{node_id}|{sku}|{}|{}|{}",
@@ -120,6 +166,9 @@ pub fn content_digest(
         interval.1.timestamp_micros(),
         gpu_seconds.normalize()
     );
+    if price_class != PriceClass::OnDemand {
+        let _ = write!(text, "|{}", price_class.code());
+    }
     let hash = Sha256::digest(text.as_bytes());
     let mut digest = [0; CONTENT_DIGEST_LEN];
     digest.copy_from_slice(&hash[..CONTENT_DIGEST_LEN]);
@@ -339,11 +388,97 @@ mod tests {
             &data.tenant_id,
             &data.node_id,
             &data.sku,
+            PriceClass::OnDemand,
             (data.interval_start, data.interval_end),
             Decimal::new(10_000_000_000, 9),
         );
         let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
         assert_eq!(hex, "26be518c717e2c37eaf2583920a314c3");
+    }
+
+    /// Spot and reserved usage append their class to the digested text, so the same interval
+    /// sold otherwise is another event's content; pinned for the documented example sold as spot.
+    #[test]
+    fn the_content_digest_of_a_spot_event_is_stable() {
+        let event = decode_usage_event(&example_with(|v| v["data"]["price_class"] = "spot".into()))
+            .unwrap();
+        let data = &event.data;
+        assert_eq!(data.price_class, PriceClass::Spot);
+        let digest = |class| {
+            content_digest(
+                event.id,
+                &data.tenant_id,
+                &data.node_id,
+                &data.sku,
+                class,
+                (data.interval_start, data.interval_end),
+                Decimal::new(10_000_000_000, 9),
+            )
+        };
+        // SHA-256 of `958a1981-062d-5bec-92ff-bf5eb055656e|mistral-lab|node-001|H100-SXM5-80GB|
+        // 1795428000000000|1795428010000000|10|spot`, first 16 bytes.
+        let hex: String = digest(PriceClass::Spot)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(hex, "3a37179107fb3097664fc2d053bccb34");
+        let all: std::collections::BTreeSet<_> = PriceClass::ALL.into_iter().map(digest).collect();
+        assert_eq!(all.len(), 3, "each class digests differently");
+    }
+
+    #[test]
+    fn the_price_class_defaults_to_on_demand_and_is_written_only_otherwise() {
+        let on_demand = decode_usage_event(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(on_demand.data.price_class, PriceClass::OnDemand);
+        let explicit = decode_usage_event(&example_with(|v| {
+            v["data"]["price_class"] = "on_demand".into()
+        }))
+        .unwrap();
+        assert_eq!(explicit, on_demand);
+        // Encoded as before classes existed: no key at all.
+        let encoded = String::from_utf8(on_demand.encode()).unwrap();
+        assert!(!encoded.contains("price_class"), "{encoded}");
+
+        for class in [PriceClass::Spot, PriceClass::Reserved] {
+            let mut data = on_demand.data.clone();
+            data.price_class = class;
+            let event = UsageEventV1::new(data, on_demand.time);
+            let encoded = event.encode();
+            let text = String::from_utf8(encoded.clone()).unwrap();
+            assert!(
+                text.contains(&format!("\"price_class\":\"{class}\"")),
+                "{text}"
+            );
+            assert_eq!(decode_usage_event(&encoded).unwrap(), event);
+            assert_eq!(decode_generically(&encoded).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn an_unknown_price_class_is_an_invalid_field_that_names_it() {
+        for value in [
+            serde_json::Value::from("preemptible"),
+            serde_json::Value::from("Spot"),
+            serde_json::Value::from(2),
+            serde_json::Value::Null,
+        ] {
+            let bytes = example_with(|v| v["data"]["price_class"] = value.clone());
+            let error = decode_usage_event(&bytes).unwrap_err();
+            assert_eq!(error.reason(), "invalid_field", "{value}: {error}");
+            assert!(
+                error.to_string().contains("data.price_class"),
+                "{value}: {error}"
+            );
+        }
+        let error = decode_usage_event(&example_with(|v| {
+            v["data"]["price_class"] = "preemptible".into()
+        }))
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid field: data.price_class: unknown price class `preemptible` (expected \
+             on_demand, spot or reserved)"
+        );
     }
 
     #[test]

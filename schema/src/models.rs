@@ -28,6 +28,8 @@ pub struct NewUsageRun {
     pub tenant_id: String,
     pub node_id: String,
     pub sku: String,
+    /// The code of the run's price class (`gpubill_domain::PriceClass::code`).
+    pub price_class: String,
     pub run_start: DateTime<Utc>,
     pub run_end: DateTime<Utc>,
     pub gpu_seconds: Decimal,
@@ -48,6 +50,8 @@ pub struct NewRatedUsage {
     pub segment: i16,
     pub tenant_id: String,
     pub sku: String,
+    /// The run's price class code; `price_per_gpu_hour` is that class's price.
+    pub price_class: String,
     pub period: NaiveDate,
     pub segment_start: DateTime<Utc>,
     pub segment_end: DateTime<Utc>,
@@ -62,6 +66,8 @@ pub struct NewLedgerEntry {
     pub batch_id: Uuid,
     pub tenant_id: String,
     pub sku: String,
+    /// Price class code of the usage summed; `price_per_gpu_hour` is that class's price.
+    pub price_class: String,
     pub period: NaiveDate,
     pub price_per_gpu_hour: Decimal,
     pub gpu_seconds: Decimal,

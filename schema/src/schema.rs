@@ -28,6 +28,7 @@ diesel::table! {
         first_offset -> Int8,
         last_offset -> Int8,
         ingested_at -> Timestamptz,
+        price_class -> Text,
     }
 }
 
@@ -45,6 +46,7 @@ diesel::table! {
         gpu_seconds -> Numeric,
         price_per_gpu_hour -> Numeric,
         amount -> Numeric,
+        price_class -> Text,
     }
 }
 
@@ -60,6 +62,17 @@ diesel::table! {
         amount -> Numeric,
         segment_count -> Int4,
         booked_at -> Timestamptz,
+        price_class -> Text,
+    }
+}
+
+diesel::table! {
+    price_versions (sku, price_class, effective_from) {
+        sku -> Text,
+        price_class -> Text,
+        effective_from -> Timestamptz,
+        price_per_gpu_hour -> Numeric,
+        loaded_at -> Timestamptz,
     }
 }
 
@@ -291,6 +304,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_transactions,
     journal_entries,
     document_counters,
+    price_versions,
     contracts,
     usage_totals,
     usage_bookings,

@@ -4,6 +4,7 @@
 //! and downstream de-duplication makes the restart harmless.
 
 use chrono::{DateTime, Duration, Utc};
+use gpubill_domain::PriceClass;
 use gpubill_platform::config::Cluster;
 use gpubill_schema::event::{UsageDataV1, UsageEventV1};
 use uuid::Uuid;
@@ -24,6 +25,7 @@ struct MeteredAllocation {
     allocation_id: String,
     node_id: String,
     sku: String,
+    price_class: PriceClass,
     gpu_uuids: Vec<String>,
     started_at: DateTime<Utc>,
     /// Index of the next interval to emit.
@@ -67,6 +69,7 @@ impl Simulation {
                     allocation_id: allocation.id.clone(),
                     node_id: node.id.clone(),
                     sku: node.sku.clone(),
+                    price_class: allocation.price_class,
                     gpu_uuids: allocation
                         .gpus
                         .iter()
@@ -130,6 +133,7 @@ impl Simulation {
                         node_id: allocation.node_id.clone(),
                         gpu_uuid: gpu.clone(),
                         sku: allocation.sku.clone(),
+                        price_class: allocation.price_class,
                         seq,
                         interval_start: start,
                         interval_end: end,
@@ -187,6 +191,7 @@ pub(crate) mod tests {
                 node: "n1".into(),
                 gpus,
                 started_at: at("2026-11-01T00:00:00Z"),
+                price_class: PriceClass::OnDemand,
             }],
         }
     }
@@ -228,6 +233,7 @@ pub(crate) mod tests {
             node: "n1".into(),
             gpus: vec![1, 2, 5],
             started_at: at("2026-11-01T00:00:07Z"),
+            price_class: PriceClass::OnDemand,
         });
         for (from, until) in [
             ("2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z"),

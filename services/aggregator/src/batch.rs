@@ -5,7 +5,8 @@
 use crate::validate::{Rejection, Validator};
 use chrono::{DateTime, NaiveDate, Utc};
 use gpubill_domain::{
-    PriceBook, RatedSegment, RatingError, StreamState, check_priced, gpu_seconds, rate_interval,
+    PriceBook, PriceClass, RatedSegment, RatingError, StreamState, check_priced, gpu_seconds,
+    rate_interval,
 };
 use gpubill_schema::event::{CONTENT_DIGEST_LEN, content_digest, decode_usage_event};
 use gpubill_schema::models::{NewLedgerEntry, NewRatedUsage, NewUsageRun};
@@ -37,6 +38,8 @@ pub struct MeteredInterval {
     pub node_id: String,
     pub gpu_uuid: String,
     pub sku: String,
+    /// How the GPU was sold: rated at this class's price.
+    pub price_class: PriceClass,
     pub seq: i64,
     pub interval_start: DateTime<Utc>,
     pub interval_end: DateTime<Utc>,
@@ -61,7 +64,7 @@ pub struct DeadLetter {
 }
 
 /// Consecutive new events of one stream in a batch, billed as one: the evidence row and its rated
-/// segments (split where a period ends or the price changes).
+/// segments (split where a period ends or the price version changes), at the run's class's price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     pub row: NewUsageRun,
@@ -345,22 +348,24 @@ fn overlap(
 }
 
 /// Groups new events, in batch order, into runs: an event extends the last run of its stream
-/// when it is the next seq, starts where that run ends, and has the same tenant, node, SKU and
-/// partition; otherwise it starts a run. Each run is rated as one interval.
+/// when it is the next seq, starts where that run ends, and has the same tenant, node, SKU, price
+/// class and partition; otherwise it starts a run. Each run is rated as one interval of its class.
 pub fn runs(accepted: &[AcceptedEvent], price_book: &PriceBook) -> Result<Vec<Run>, RatingError> {
-    let mut rows: Vec<NewUsageRun> = Vec::new();
+    // Each row with its class, kept typed for rating (the row holds its code).
+    let mut rows: Vec<(NewUsageRun, PriceClass)> = Vec::new();
     let mut last_run: HashMap<(&str, &str), usize> = HashMap::new();
     for event in accepted {
         let usage = &event.usage;
         let stream = (usage.allocation_id.as_str(), usage.gpu_uuid.as_str());
         let open = last_run.get(&stream).and_then(|index| rows.get_mut(*index));
         match open {
-            Some(run)
+            Some((run, class))
                 if run.last_seq + 1 == usage.seq
                     && run.run_end == usage.interval_start
                     && run.tenant_id == usage.tenant_id
                     && run.node_id == usage.node_id
                     && run.sku == usage.sku
+                    && *class == usage.price_class
                     && run.source_partition == usage.source_partition =>
             {
                 run.last_seq = usage.seq;
@@ -371,7 +376,7 @@ pub fn runs(accepted: &[AcceptedEvent], price_book: &PriceBook) -> Result<Vec<Ru
             }
             _ => {
                 last_run.insert(stream, rows.len());
-                rows.push(NewUsageRun {
+                let row = NewUsageRun {
                     allocation_id: usage.allocation_id.clone(),
                     gpu_uuid: usage.gpu_uuid.clone(),
                     first_seq: usage.seq,
@@ -379,6 +384,7 @@ pub fn runs(accepted: &[AcceptedEvent], price_book: &PriceBook) -> Result<Vec<Ru
                     tenant_id: usage.tenant_id.clone(),
                     node_id: usage.node_id.clone(),
                     sku: usage.sku.clone(),
+                    price_class: usage.price_class.code().to_owned(),
                     run_start: usage.interval_start,
                     run_end: usage.interval_end,
                     gpu_seconds: usage.gpu_seconds,
@@ -386,13 +392,14 @@ pub fn runs(accepted: &[AcceptedEvent], price_book: &PriceBook) -> Result<Vec<Ru
                     source_partition: usage.source_partition,
                     first_offset: usage.source_offset,
                     last_offset: usage.source_offset,
-                });
+                };
+                rows.push((row, usage.price_class));
             }
         }
     }
     rows.into_iter()
-        .map(|row| {
-            let segments = rate_interval(price_book, &row.sku, row.run_start, row.run_end)?;
+        .map(|(row, class)| {
+            let segments = rate_interval(price_book, &row.sku, class, row.run_start, row.run_end)?;
             Ok(Run { row, segments })
         })
         .collect()
@@ -446,6 +453,7 @@ fn accept(
         &data.tenant_id,
         &data.node_id,
         &data.sku,
+        data.price_class,
         (data.interval_start, data.interval_end),
         quantity,
     );
@@ -459,6 +467,7 @@ fn accept(
             node_id: data.node_id,
             gpu_uuid: data.gpu_uuid,
             sku: data.sku,
+            price_class: data.price_class,
             interval_start: data.interval_start,
             interval_end: data.interval_end,
             source_partition: record.partition,
@@ -481,6 +490,7 @@ pub fn rated_rows(run: &Run) -> impl Iterator<Item = NewRatedUsage> + '_ {
             segment: i16::try_from(index).unwrap_or(i16::MAX),
             tenant_id: run.row.tenant_id.clone(),
             sku: run.row.sku.clone(),
+            price_class: run.row.price_class.clone(),
             period: segment.period.first_day(),
             segment_start: segment.start,
             segment_end: segment.end,
@@ -490,10 +500,12 @@ pub fn rated_rows(run: &Run) -> impl Iterator<Item = NewRatedUsage> + '_ {
         })
 }
 
-/// What a ledger posting sums over: tenant, SKU, period (first day) and price.
-type PostingKey = (String, String, NaiveDate, Decimal);
+/// What a ledger posting sums over: tenant, SKU, price class (code), period (first day) and price.
+type PostingKey = (String, String, String, NaiveDate, Decimal);
 
-/// Ledger postings for newly applied runs: one per tenant, SKU, period and price.
+/// Ledger postings for newly applied runs: one per tenant, SKU, price class, period and price.
+/// Two classes of a SKU may share a price; they are still two postings, so the ledger tells how
+/// the usage was sold.
 pub fn postings<'a>(
     batch_id: Uuid,
     runs: impl IntoIterator<Item = &'a Run>,
@@ -501,18 +513,20 @@ pub fn postings<'a>(
     let mut sums: BTreeMap<PostingKey, NewLedgerEntry> = BTreeMap::new();
     for run in runs {
         for segment in &run.segments {
-            let (tenant_id, sku, period, price) = (
+            let (tenant_id, sku, class, period, price) = (
                 &run.row.tenant_id,
                 &run.row.sku,
+                &run.row.price_class,
                 segment.period.first_day(),
                 segment.price_per_gpu_hour,
             );
             let entry = sums
-                .entry((tenant_id.clone(), sku.clone(), period, price))
+                .entry((tenant_id.clone(), sku.clone(), class.clone(), period, price))
                 .or_insert_with(|| NewLedgerEntry {
                     batch_id,
                     tenant_id: tenant_id.clone(),
                     sku: sku.clone(),
+                    price_class: class.clone(),
                     period,
                     price_per_gpu_hour: price,
                     gpu_seconds: Decimal::ZERO,
@@ -816,6 +830,225 @@ mod tests {
         assert_eq!(first.len(), 2 * CONTENT_DIGEST_LEN);
         assert_eq!(first[..CONTENT_DIGEST_LEN], batch.accepted[0].usage.digest);
         assert_eq!(first[CONTENT_DIGEST_LEN..], batch.accepted[1].usage.digest);
+    }
+
+    /// `event` sold as `class`: same stream position and id, another class.
+    fn sold_as(
+        class: PriceClass,
+        seq: u64,
+        start: &str,
+        end: &str,
+    ) -> gpubill_schema::event::UsageEventV1 {
+        let mut sold = event(seq, start, end);
+        sold.data.price_class = class;
+        sold
+    }
+
+    #[test]
+    fn a_run_never_mixes_price_classes() {
+        let records: Vec<Record> = [
+            (
+                PriceClass::OnDemand,
+                1,
+                "2026-11-23T10:00:00Z",
+                "2026-11-23T10:00:10Z",
+            ),
+            (
+                PriceClass::OnDemand,
+                2,
+                "2026-11-23T10:00:10Z",
+                "2026-11-23T10:00:20Z",
+            ),
+            (
+                PriceClass::Spot,
+                3,
+                "2026-11-23T10:00:20Z",
+                "2026-11-23T10:00:30Z",
+            ),
+            (
+                PriceClass::Spot,
+                4,
+                "2026-11-23T10:00:30Z",
+                "2026-11-23T10:00:40Z",
+            ),
+            (
+                PriceClass::Reserved,
+                5,
+                "2026-11-23T10:00:40Z",
+                "2026-11-23T10:00:50Z",
+            ),
+            (
+                PriceClass::OnDemand,
+                6,
+                "2026-11-23T10:00:50Z",
+                "2026-11-23T10:01:00Z",
+            ),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(offset, (class, seq, start, end))| {
+            record(offset as i64, &sold_as(*class, *seq, start, end).encode())
+        })
+        .collect();
+        let batch = classify_all(&records);
+        assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
+        let shape: Vec<(i64, i64, &str, Decimal)> = batch
+            .runs
+            .iter()
+            .map(|run| {
+                let row = &run.row;
+                (
+                    row.first_seq,
+                    row.last_seq,
+                    row.price_class.as_str(),
+                    run.segments[0].price_per_gpu_hour,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (1, 2, "on_demand", dec!(2.49)),
+                (3, 4, "spot", dec!(1.25)),
+                (5, 5, "reserved", dec!(1.89)),
+                (6, 6, "on_demand", dec!(2.49)),
+            ]
+        );
+        let rated: Vec<(String, Decimal)> = batch
+            .runs
+            .iter()
+            .flat_map(rated_rows)
+            .map(|row| (row.price_class, row.price_per_gpu_hour))
+            .collect();
+        assert_eq!(
+            rated,
+            [
+                ("on_demand".to_owned(), dec!(2.49)),
+                ("spot".to_owned(), dec!(1.25)),
+                ("reserved".to_owned(), dec!(1.89)),
+                ("on_demand".to_owned(), dec!(2.49)),
+            ]
+        );
+
+        // One posting per class: the two on-demand runs sum together.
+        let entries: Vec<(String, Decimal, Decimal, i32)> = postings(Uuid::nil(), &batch.runs)
+            .into_iter()
+            .map(|e| {
+                (
+                    e.price_class,
+                    e.price_per_gpu_hour,
+                    e.gpu_seconds,
+                    e.segment_count,
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("on_demand".to_owned(), dec!(2.49), dec!(30), 2),
+                ("reserved".to_owned(), dec!(1.89), dec!(10), 1),
+                ("spot".to_owned(), dec!(1.25), dec!(20), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn postings_keep_classes_apart_even_at_the_same_price() {
+        // A book where spot happens to cost what on-demand does.
+        let same_price = PriceBook::new(
+            "EUR",
+            vec![gpubill_domain::SkuPrices {
+                sku: "H100-SXM5-80GB".into(),
+                description: "H100".into(),
+                versions: vec![
+                    gpubill_domain::PriceVersion::new(
+                        at("2026-01-01T00:00:00Z"),
+                        [
+                            (PriceClass::OnDemand, dec!(2.49)),
+                            (PriceClass::Spot, dec!(2.49)),
+                            (PriceClass::Reserved, dec!(1.89)),
+                        ],
+                    )
+                    .unwrap(),
+                ],
+            }],
+        )
+        .unwrap();
+        let records = [
+            record(
+                0,
+                &event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z").encode(),
+            ),
+            record(
+                1,
+                &sold_as(
+                    PriceClass::Spot,
+                    2,
+                    "2026-11-23T10:00:10Z",
+                    "2026-11-23T10:00:20Z",
+                )
+                .encode(),
+            ),
+        ];
+        let validator = Validator::new(3600, 300, ["t1".to_owned()]);
+        let mut batch = classify(&records, &validator, &same_price, now());
+        resolve_against_ledger(
+            &mut batch,
+            &records,
+            LedgerView::default(),
+            &same_price,
+            now(),
+        )
+        .unwrap();
+        let entries: Vec<(String, Decimal)> = postings(Uuid::nil(), &batch.runs)
+            .into_iter()
+            .map(|e| (e.price_class, e.gpu_seconds))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("on_demand".to_owned(), dec!(10)),
+                ("spot".to_owned(), dec!(10))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_usage_in_another_class_is_a_conflict() {
+        let on_demand = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
+        let spot = sold_as(
+            PriceClass::Spot,
+            1,
+            "2026-11-23T10:00:00Z",
+            "2026-11-23T10:00:10Z",
+        );
+        assert_eq!(
+            on_demand.id, spot.id,
+            "the class is not part of the position"
+        );
+        let batch = classify_all(&[record(0, &on_demand.encode()), record(1, &spot.encode())]);
+        assert_eq!(batch.accepted.len(), 1);
+        assert_eq!(batch.dead_letters[0].rejection.reason, "conflict");
+        assert_eq!(batch.dead_letters[0].record.offset, 1);
+    }
+
+    #[test]
+    fn an_unknown_price_class_is_dead_lettered_with_its_reason() {
+        let mut value: serde_json::Value = serde_json::from_slice(
+            &event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z").encode(),
+        )
+        .unwrap();
+        value["data"]["price_class"] = "preemptible".into();
+        let batch = classify_all(&[record(0, &serde_json::to_vec(&value).unwrap())]);
+        assert!(batch.accepted.is_empty());
+        let rejection = &batch.dead_letters[0].rejection;
+        assert_eq!(rejection.reason, "invalid_field");
+        assert!(
+            rejection.detail.contains("data.price_class")
+                && rejection.detail.contains("preemptible"),
+            "{}",
+            rejection.detail
+        );
     }
 
     #[test]

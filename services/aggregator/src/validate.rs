@@ -118,8 +118,9 @@ impl Validator {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use gpubill_domain::{PriceVersion, SkuPrices};
+    use gpubill_domain::{PriceClass, PriceVersion, SkuPrices};
     use gpubill_schema::event::UsageDataV1;
+    use rust_decimal::dec;
 
     pub(crate) fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
@@ -127,16 +128,23 @@ pub(crate) mod tests {
             .with_timezone(&Utc)
     }
 
+    /// The H100 at 2.49 on demand, 1.25 spot and 1.89 reserved.
     pub(crate) fn price_book() -> PriceBook {
+        let version = PriceVersion::new(
+            at("2026-01-01T00:00:00Z"),
+            [
+                (PriceClass::OnDemand, dec!(2.49)),
+                (PriceClass::Spot, dec!(1.25)),
+                (PriceClass::Reserved, dec!(1.89)),
+            ],
+        )
+        .unwrap();
         PriceBook::new(
             "EUR",
             vec![SkuPrices {
                 sku: "H100-SXM5-80GB".into(),
                 description: "H100".into(),
-                versions: vec![PriceVersion {
-                    effective_from: at("2026-01-01T00:00:00Z"),
-                    price_per_gpu_hour: rust_decimal::dec!(2.49),
-                }],
+                versions: vec![version],
             }],
         )
         .unwrap()
@@ -150,6 +158,7 @@ pub(crate) mod tests {
                 node_id: "n1".into(),
                 gpu_uuid: "GPU-1".into(),
                 sku: "H100-SXM5-80GB".into(),
+                price_class: PriceClass::OnDemand,
                 seq,
                 interval_start: at(start),
                 interval_end: at(end),

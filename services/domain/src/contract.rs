@@ -83,53 +83,13 @@ pub use reservation::Reservation;
 pub use terms::{Contract, ContractError, ContractTerms};
 pub use tiers::{MAX_DISCOUNT_PLACES, TierBand, TierError, TierKind, TierSchedule};
 
+// Price classes are defined with the price book, which prices each of them; contracts were their
+// first users and keep naming them here.
+pub use crate::pricebook::{PriceClass, UnknownPriceClass};
+
 use crate::money::SECONDS_PER_HOUR;
 use rust_decimal::Decimal;
 use std::ops::{Add, AddAssign};
-use std::{fmt, str::FromStr};
-
-/// How a GPU was sold for a stretch of usage. The scheduler labels usage; rating keeps the label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum PriceClass {
-    OnDemand,
-    Spot,
-    /// Usage placed on the tenant's reserved capacity of the SKU.
-    Reserved,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown price class `{0}` (expected on_demand, spot or reserved)")]
-pub struct UnknownPriceClass(pub String);
-
-impl PriceClass {
-    pub const ALL: [PriceClass; 3] = [PriceClass::OnDemand, PriceClass::Spot, PriceClass::Reserved];
-
-    /// Stable code used in storage and on the wire.
-    pub fn code(self) -> &'static str {
-        match self {
-            PriceClass::OnDemand => "on_demand",
-            PriceClass::Spot => "spot",
-            PriceClass::Reserved => "reserved",
-        }
-    }
-}
-
-impl fmt::Display for PriceClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl FromStr for PriceClass {
-    type Err = UnknownPriceClass;
-
-    fn from_str(code: &str) -> Result<Self, Self::Err> {
-        PriceClass::ALL
-            .into_iter()
-            .find(|class| class.code() == code)
-            .ok_or_else(|| UnknownPriceClass(code.to_owned()))
-    }
-}
 
 /// Running month totals of one (SKU, price class), as rating produced them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -189,21 +149,6 @@ impl std::iter::Sum for UsageTotals {
 mod tests {
     use super::*;
     use rust_decimal::dec;
-
-    #[test]
-    fn price_class_codes_are_stable_and_round_trip() {
-        let codes: Vec<&str> = PriceClass::ALL.iter().map(|class| class.code()).collect();
-        assert_eq!(codes, ["on_demand", "spot", "reserved"]);
-        for class in PriceClass::ALL {
-            assert_eq!(class.to_string().parse::<PriceClass>(), Ok(class));
-        }
-        for code in ["", "OnDemand", "on-demand", "RESERVED", "spot "] {
-            assert_eq!(
-                code.parse::<PriceClass>(),
-                Err(UnknownPriceClass(code.to_owned()))
-            );
-        }
-    }
 
     #[test]
     fn totals_add_field_by_field() {

@@ -23,9 +23,8 @@ pub use billing::{
 };
 pub use contract::{
     ChargeKind, ChargeLine, Contract, ContractError, ContractTerms, CreditApplication, CreditError,
-    MonthCharges, MonthError, PriceClass, RatedUsage, Reservation, TierBand, TierError, TierKind,
-    TierSchedule, UnknownPriceClass, UsageTotals, apply_prepaid_credit, charges_for_month,
-    delta_to_book, priced_amount,
+    MonthCharges, MonthError, RatedUsage, Reservation, TierBand, TierError, TierKind, TierSchedule,
+    UsageTotals, apply_prepaid_credit, charges_for_month, delta_to_book, priced_amount,
 };
 pub use credit_note::{
     CreditNote, CreditNoteError, DocumentLine, FinalizedInvoice, credit_note_for,
@@ -38,7 +37,10 @@ pub use journal::{
 pub use money::{SECONDS_PER_HOUR, round_to_cents, usage_amount};
 pub use numbering::{DocumentKind, DocumentNumber, MAX_SEQUENCE, NumberingError};
 pub use period::{BillingPeriod, PeriodError};
-pub use pricebook::{PriceBook, PriceBookError, PriceVersion, SkuPrices};
+pub use pricebook::{
+    PriceBook, PriceBookError, PriceClass, PriceVersion, PriceVersionError, SkuPrices,
+    UnknownPriceClass,
+};
 pub use rating::{RatedSegment, RatingError, check_priced, gpu_seconds, rate_interval};
 pub use stream::{Gap, StreamState};
 pub use vat::{

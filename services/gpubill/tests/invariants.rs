@@ -54,6 +54,7 @@ fn event(stream: &Stream, seq: usize, node: &str) -> UsageEventV1 {
             node_id: node.into(),
             gpu_uuid: stream.gpu.clone(),
             sku: "H100-SXM5-80GB".into(),
+            price_class: gpubill_domain::PriceClass::OnDemand,
             seq: seq as u64,
             interval_start: start,
             interval_end: end,

@@ -295,6 +295,8 @@ async fn events_stored_one_per_row_become_runs_with_the_aggregators_digests() {
             "mistral-lab",
             "node-001",
             "H100-SXM5-80GB",
+            // Every event stored before price classes was sold on demand.
+            gpubill_domain::PriceClass::OnDemand,
             (at(start), at(end)),
             quantity,
         );

@@ -30,6 +30,7 @@ fn usage(
             node_id: "node-001".into(),
             gpu_uuid: gpu.into(),
             sku: sku.into(),
+            price_class: gpubill_domain::PriceClass::OnDemand,
             seq,
             interval_start: start,
             interval_end: end,
@@ -672,4 +673,127 @@ async fn a_gpu_metered_twice_for_the_same_time_is_rejected_as_overlapping() {
     assert_eq!((stats.applied, stats.dead_lettered), (2, 1));
     let letters = dead_letters(&env, 1);
     assert_eq!(letters[0].0, "overlapping_interval");
+}
+
+/// Models a node whose GPUs are sold three ways: one allocation on demand, one as spot, one on a
+/// reservation, metered by the real agent, plus a record with a class nobody sells. Each class is
+/// rated at its own price from the price book and kept apart in runs, segments and postings; the
+/// unknown class is dead-lettered with a reason that names the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_price_class_is_rated_at_its_own_price_and_booked_apart() {
+    use diesel::RunQueryDsl;
+    use gpubill_domain::PriceClass;
+    use gpubill_platform::config::AllocationSpec;
+
+    let env = TestEnv::new().await;
+    // r-1: mistral-lab, GPUs 0 and 1 from 00:00, on demand; r-2: nordic-nlp, GPU 2 from 00:30.
+    let mut cluster = support::small_cluster(&env.config.cluster);
+    cluster.allocations[1].price_class = PriceClass::Spot;
+    cluster.allocations.push(AllocationSpec {
+        id: "r-3".into(),
+        tenant: "helix-bio".into(),
+        node: "node-001".into(),
+        gpus: vec![3],
+        started_at: at("2026-11-10T00:00:00Z"),
+        price_class: PriceClass::Reserved,
+    });
+    let events = support::meter_cluster(
+        &env,
+        &cluster,
+        "2026-11-10T00:00:00Z",
+        "2026-11-10T01:00:00Z",
+    )
+    .await;
+    assert_eq!(events, 2 * 360 + 180 + 360);
+    let mut unknown_class: Value = serde_json::from_slice(
+        &usage(
+            "mistral-lab",
+            "r-9",
+            "GPU-9",
+            "H100-SXM5-80GB",
+            1,
+            at("2026-11-10T00:00:00Z"),
+            at("2026-11-10T00:00:10Z"),
+        )
+        .encode(),
+    )
+    .unwrap();
+    unknown_class["data"]["price_class"] = "preemptible".into();
+    env.produce_raw(&[("r-9", serde_json::to_vec(&unknown_class).unwrap())])
+        .await;
+    let stats = env.run_aggregator_until_caught_up().await;
+    assert_eq!((stats.applied, stats.dead_lettered), (events, 1));
+
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Booked {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        tenant_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        price_class: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        price: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        gpu_seconds: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        amount: String,
+    }
+    let query = |table: &str| {
+        format!(
+            "SELECT tenant_id, price_class, price_per_gpu_hour::text AS price, \
+                    trim_scale(sum(gpu_seconds))::text AS gpu_seconds, \
+                    round(sum(amount), 6)::text AS amount \
+             FROM {table} GROUP BY tenant_id, price_class, price_per_gpu_hour ORDER BY 1, 2"
+        )
+    };
+    let (postings, segments, run_classes) = env
+        .conn(move |conn| {
+            let postings: Vec<Booked> = diesel::sql_query(query("ledger_entries"))
+                .load(conn)
+                .unwrap();
+            let segments: Vec<Booked> = diesel::sql_query(query("rated_usage")).load(conn).unwrap();
+            #[derive(diesel::QueryableByName)]
+            struct RunClass {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                line: String,
+            }
+            let run_classes: Vec<String> = diesel::sql_query(
+                "SELECT DISTINCT allocation_id || ':' || price_class AS line FROM usage_runs ORDER BY 1",
+            )
+            .load::<RunClass>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.line)
+            .collect();
+            (postings, segments, run_classes)
+        })
+        .await;
+    let booked = |tenant: &str, class: &str, price: &str, seconds: &str, amount: &str| Booked {
+        tenant_id: tenant.into(),
+        price_class: class.into(),
+        price: price.into(),
+        gpu_seconds: seconds.into(),
+        amount: amount.into(),
+    };
+    // Two GPU-hours on demand at 2.49, half an hour of spot at 1.25, one reserved hour at 1.89.
+    let expected = [
+        booked("helix-bio", "reserved", "1.89", "3600", "1.890000"),
+        booked("mistral-lab", "on_demand", "2.49", "7200", "4.980000"),
+        booked("nordic-nlp", "spot", "1.25", "1800", "0.625000"),
+    ];
+    assert_eq!(postings, expected);
+    assert_eq!(segments, expected);
+    assert_eq!(run_classes, ["r-1:on_demand", "r-2:spot", "r-3:reserved"]);
+
+    let dlq_topic = env.config.settings.kafka.dead_letter_topic.clone();
+    let letters = env.read_topic(&dlq_topic, 1);
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        header(&letters[0], dead_letter_headers::REASON).as_deref(),
+        Some("invalid_field")
+    );
+    let detail = header(&letters[0], dead_letter_headers::DETAIL).unwrap_or_default();
+    assert!(
+        detail.contains("data.price_class") && detail.contains("preemptible"),
+        "{detail}"
+    );
 }

@@ -40,6 +40,7 @@ fn wide_cluster(base: &Cluster) -> Cluster {
                 node: if index < 8 { "node-001" } else { "node-002" }.into(),
                 gpus: vec![index % 8],
                 started_at: at("2026-11-10T00:00:00Z"),
+                price_class: gpubill_domain::PriceClass::OnDemand,
             })
             .collect(),
     }

@@ -3,7 +3,7 @@
 //! the key (and the environment variable that can set it) so a bad deployment fails fast.
 
 use chrono::{DateTime, Utc};
-use gpubill_domain::{PriceBook, PriceVersion, SkuPrices};
+use gpubill_domain::{PriceBook, PriceClass, PriceVersion, SkuPrices};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
@@ -197,6 +197,18 @@ pub struct AllocationSpec {
     /// Start of metering: interval `k` of the allocation covers
     /// `[started_at + k × interval, started_at + (k + 1) × interval)` and has `seq = k + 1`.
     pub started_at: DateTime<Utc>,
+    /// How the allocation's GPUs are sold (`on_demand`, `spot` or `reserved`); its usage events
+    /// carry it. Optional: on demand.
+    #[serde(default, deserialize_with = "price_class_code")]
+    pub price_class: PriceClass,
+}
+
+/// A price class from its code, so an unknown one fails the file with the codes it may be.
+fn price_class_code<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<PriceClass, D::Error> {
+    let code = String::deserialize(deserializer)?;
+    code.parse().map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,11 +226,15 @@ struct SkuFile {
     price: Vec<PriceFile>,
 }
 
+/// One version: a list price per GPU-hour for each price class. The classes are optional here
+/// only so that the domain, which requires all three, can name the SKU and version missing one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PriceFile {
     effective_from: DateTime<Utc>,
-    per_gpu_hour: Decimal,
+    on_demand: Option<Decimal>,
+    spot: Option<Decimal>,
+    reserved: Option<Decimal>,
 }
 
 impl Config {
@@ -566,19 +582,32 @@ fn parse_price_book(path: &Path, text: &str) -> Result<PriceBook, ConfigError> {
     let skus = file
         .sku
         .into_iter()
-        .map(|sku| SkuPrices {
-            sku: sku.id,
-            description: sku.description,
-            versions: sku
+        .map(|sku| {
+            let versions = sku
                 .price
                 .into_iter()
-                .map(|price| PriceVersion {
-                    effective_from: price.effective_from,
-                    price_per_gpu_hour: price.per_gpu_hour,
+                .map(|price| {
+                    let given = [
+                        (PriceClass::OnDemand, price.on_demand),
+                        (PriceClass::Spot, price.spot),
+                        (PriceClass::Reserved, price.reserved),
+                    ];
+                    PriceVersion::new(
+                        price.effective_from,
+                        given
+                            .into_iter()
+                            .filter_map(|(class, price)| Some((class, price?))),
+                    )
+                    .map_err(|e| ConfigError::new(path, format!("SKU `{}`: {e}", sku.id)))
                 })
-                .collect(),
+                .collect::<Result<_, _>>()?;
+            Ok(SkuPrices {
+                sku: sku.id,
+                description: sku.description,
+                versions,
+            })
         })
-        .collect();
+        .collect::<Result<_, ConfigError>>()?;
     PriceBook::new(&file.currency, skus).map_err(|e| ConfigError::new(path, e.to_string()))
 }
 
@@ -811,6 +840,89 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("not an integer"), "{error}");
+    }
+
+    #[test]
+    fn the_shipped_price_book_prices_every_class() {
+        let book = load(&[]).unwrap().price_book;
+        let h100 = book.sku("H100-SXM5-80GB").unwrap();
+        let version = h100.version_at(h100.versions[0].effective_from).unwrap();
+        assert_eq!(
+            version.prices().collect::<Vec<_>>(),
+            [
+                (PriceClass::OnDemand, rust_decimal::dec!(2.49)),
+                (PriceClass::Spot, rust_decimal::dec!(1.25)),
+                (PriceClass::Reserved, rust_decimal::dec!(1.89)),
+            ]
+        );
+        for profile in ["1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"] {
+            assert!(
+                book.contains_sku(&format!("H100-MIG-{profile}")),
+                "{profile}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_price_version_without_every_class_is_rejected() {
+        let book = |prices: &str| {
+            parse_price_book(
+                Path::new("pricebook.toml"),
+                &format!(
+                    "currency = \"EUR\"\n[[sku]]\nid = \"L40S-48GB\"\ndescription = \"L40S\"\n\
+                     [[sku.price]]\neffective_from = \"2026-01-01T00:00:00Z\"\n{prices}"
+                ),
+            )
+        };
+        assert!(book("on_demand = \"0.99\"\nspot = \"0.49\"\nreserved = \"0.75\"\n").is_ok());
+        let error = book("on_demand = \"0.99\"\nreserved = \"0.75\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("pricebook.toml")
+                && error.contains("SKU `L40S-48GB`")
+                && error.contains("no spot price"),
+            "{error}"
+        );
+        let error = book("on_demand = \"0.99\"\nspot = \"0\"\nreserved = \"0.75\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("spot price 0"), "{error}");
+        // The format before classes names the key it does not know.
+        let error = book("per_gpu_hour = \"0.99\"\n").unwrap_err().to_string();
+        assert!(error.contains("per_gpu_hour"), "{error}");
+    }
+
+    #[test]
+    fn an_allocation_is_on_demand_unless_it_says_otherwise() {
+        let config = load(&[]).unwrap();
+        assert!(
+            config
+                .cluster
+                .allocations
+                .iter()
+                .all(|allocation| allocation.price_class == PriceClass::OnDemand)
+        );
+        let cluster = |class: &str| {
+            parse_toml::<Cluster>(
+                Path::new("cluster.toml"),
+                &format!(
+                    "[[allocation]]\nid = \"a1\"\ntenant = \"t1\"\nnode = \"n1\"\ngpus = [0]\n\
+                     started_at = \"2026-11-01T00:00:00Z\"\n{class}"
+                ),
+            )
+        };
+        assert_eq!(
+            cluster("price_class = \"spot\"\n").unwrap().allocations[0].price_class,
+            PriceClass::Spot
+        );
+        let error = cluster("price_class = \"preemptible\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("cluster.toml") && error.contains("unknown price class `preemptible`"),
+            "{error}"
+        );
     }
 
     #[test]

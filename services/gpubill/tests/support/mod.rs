@@ -451,6 +451,7 @@ pub fn small_cluster(base: &Cluster) -> Cluster {
                 node: "node-001".into(),
                 gpus: vec![0, 1],
                 started_at: at("2026-11-10T00:00:00Z"),
+                price_class: gpubill_domain::PriceClass::OnDemand,
             },
             AllocationSpec {
                 id: "r-2".into(),
@@ -458,6 +459,7 @@ pub fn small_cluster(base: &Cluster) -> Cluster {
                 node: "node-001".into(),
                 gpus: vec![2],
                 started_at: at("2026-11-10T00:30:00Z"),
+                price_class: gpubill_domain::PriceClass::OnDemand,
             },
         ],
     }
@@ -540,9 +542,9 @@ pub async fn ledger_fingerprint(env: &TestEnv) -> Vec<String> {
             // whichever run it landed in.
             "SELECT concat_ws('|', allocation_id, gpu_uuid, seq, encode(substring(event_digests FROM ((seq - first_seq) * 16 + 1)::int FOR 16), 'hex'), tenant_id, sku, source_partition) AS line \
              FROM usage_runs, generate_series(first_seq, last_seq) AS seq ORDER BY 1",
-            "SELECT concat_ws('|', 'rated', allocation_id, gpu_uuid, period, price_per_gpu_hour, sum(gpu_seconds), min(segment_start), max(segment_end), round(sum(amount), 12)) AS line \
-             FROM rated_usage GROUP BY allocation_id, gpu_uuid, period, price_per_gpu_hour ORDER BY 1",
-            "SELECT concat_ws('|', tenant_id, sku, period, price_per_gpu_hour, sum(gpu_seconds), round(sum(amount), 12)) AS line FROM ledger_entries GROUP BY tenant_id, sku, period, price_per_gpu_hour ORDER BY 1",
+            "SELECT concat_ws('|', 'rated', allocation_id, gpu_uuid, price_class, period, price_per_gpu_hour, sum(gpu_seconds), min(segment_start), max(segment_end), round(sum(amount), 12)) AS line \
+             FROM rated_usage GROUP BY allocation_id, gpu_uuid, price_class, period, price_per_gpu_hour ORDER BY 1",
+            "SELECT concat_ws('|', tenant_id, sku, price_class, period, price_per_gpu_hour, sum(gpu_seconds), round(sum(amount), 12)) AS line FROM ledger_entries GROUP BY tenant_id, sku, price_class, period, price_per_gpu_hour ORDER BY 1",
             "SELECT concat_ws('|', 'stream', allocation_id, gpu_uuid, tenant_id, watermark_seq, max_seq, last_end) AS line FROM usage_streams ORDER BY 1",
             "SELECT concat_ws('|', 'gap', allocation_id, gpu_uuid, first_seq, last_seq, missing_from, missing_until) AS line FROM usage_gaps ORDER BY 1",
         ];
@@ -565,6 +567,7 @@ pub fn poison_records() -> Vec<(&'static str, Vec<u8>)> {
             node_id: "node-001".into(),
             gpu_uuid: "GPU-poison".into(),
             sku: "H100-SXM5-80GB".into(),
+            price_class: gpubill_domain::PriceClass::OnDemand,
             seq: 1,
             interval_start: at("2026-11-10T00:00:00Z"),
             interval_end: at("2026-11-10T00:00:10Z"),
