@@ -13,3 +13,14 @@ ALTER TABLE accounts DROP CONSTRAINT accounts_pcg_code_check;
 ALTER TABLE accounts ADD CONSTRAINT accounts_pcg_code_check
     CHECK (pcg_code IN ('4181', '411', '706', '44571', '4191'));
 ALTER TABLE tenants DROP COLUMN vat_number, DROP COLUMN country;
+CREATE OR REPLACE FUNCTION journal_entry_of_this_transaction() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM journal_transactions t
+                   WHERE t.transaction_id = NEW.transaction_id
+                     AND t.xmin = pg_current_xact_id()::xid) THEN
+        RAISE EXCEPTION 'journal transaction % was booked earlier: entries cannot be added to it',
+            NEW.transaction_id USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END;
+$$;

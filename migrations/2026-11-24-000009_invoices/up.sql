@@ -8,6 +8,26 @@ ALTER TABLE tenants
     ADD COLUMN country    TEXT NOT NULL DEFAULT 'FR' CHECK (country ~ '^[A-Z]{2}$'),
     ADD COLUMN vat_number TEXT CHECK (vat_number ~ '^[A-Z]{2}[A-Z0-9]{2,12}$');
 
+-- Entries may only join a journal transaction written by the current database transaction. The
+-- first version compared the header's xmin with the top-level transaction id, which refuses a
+-- header written inside a savepoint (a nested `transaction` in the code: its xmin is the
+-- subtransaction's id). A row visible to us whose writer is still in progress can only be our
+-- own, from the top level or any savepoint, so that is the test. xmin is a 32-bit xid; the
+-- current epoch makes it the 64-bit id pg_xact_status takes.
+CREATE OR REPLACE FUNCTION journal_entry_of_this_transaction() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM journal_transactions t
+        WHERE t.transaction_id = NEW.transaction_id
+          AND pg_xact_status((((pg_current_xact_id()::text::bigint >> 32) << 32)
+                              | t.xmin::text::bigint)::text::xid8) = 'in progress') THEN
+        RAISE EXCEPTION 'journal transaction % was booked earlier: entries cannot be added to it',
+            NEW.transaction_id USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
 -- 709 holds prepaid credit given away (not bought): a rebate granted.
 ALTER TABLE accounts DROP CONSTRAINT accounts_pcg_code_check;
 ALTER TABLE accounts ADD CONSTRAINT accounts_pcg_code_check

@@ -179,6 +179,8 @@ pub(crate) mod tests {
             tenants: vec![TenantSpec {
                 id: "t1".into(),
                 name: "T1".into(),
+                country: "FR".into(),
+                vat_number: None,
             }],
             nodes: vec![NodeSpec {
                 id: "n1".into(),

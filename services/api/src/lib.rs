@@ -6,11 +6,11 @@ pub mod error;
 pub mod routes;
 
 use actix_web::{App, HttpServer, web};
+use gpubill_domain::PriceBook;
 use gpubill_platform::config::Config;
 use gpubill_platform::{PgPool, Shutdown};
-use gpubill_domain::PriceBook;
-use std::sync::Arc;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use actix_web::dev::{Server, ServerHandle};
 pub use error::ApiError;

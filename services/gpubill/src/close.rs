@@ -56,7 +56,9 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
         period.end() + grace,
         config.settings.billing.finalize_grace_hours
     );
-    let jobs = args.jobs.clamp(1, config.settings.database.pool_size as usize);
+    let jobs = args
+        .jobs
+        .clamp(1, config.settings.database.pool_size as usize);
     let (pool, _) = setup::prepare_ledger(config).await?;
     let tenants = with_conn(&pool, |conn| {
         tenants_to_close(conn).map_err(|error| anyhow::anyhow!(error))
@@ -69,7 +71,8 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
     let done = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..jobs {
-        let (pool, queue, summary, done) = (pool.clone(), queue.clone(), summary.clone(), done.clone());
+        let (pool, queue, summary, done) =
+            (pool.clone(), queue.clone(), summary.clone(), done.clone());
         let progress = progress.clone();
         let currency = config.settings.billing.currency.clone();
         workers.push(tokio::spawn(async move {
@@ -121,8 +124,14 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
     println!("  net total:              {} {currency}", summary.net_total);
     println!("  VAT:                    {} {currency}", summary.vat_total);
     println!("  total:                  {} {currency}", summary.total);
-    println!("  prepaid credit applied: {} {currency}", summary.credit_applied);
-    println!("  amount due:             {} {currency}", summary.amount_due);
+    println!(
+        "  prepaid credit applied: {} {currency}",
+        summary.credit_applied
+    );
+    println!(
+        "  amount due:             {} {currency}",
+        summary.amount_due
+    );
     for (tenant_id, error) in &summary.failed {
         println!("  {tenant_id}: {error}");
     }

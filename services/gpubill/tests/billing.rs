@@ -23,7 +23,13 @@ use uuid::Uuid;
 
 const H100: &str = "H100-SXM5-80GB";
 
-fn hours(tenant_id: &str, month: &str, class: PriceClass, price: Decimal, h: Decimal) -> RatedAddition {
+fn hours(
+    tenant_id: &str,
+    month: &str,
+    class: PriceClass,
+    price: Decimal,
+    h: Decimal,
+) -> RatedAddition {
     RatedAddition {
         tenant_id: tenant_id.to_owned(),
         period: NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").unwrap(),
@@ -80,7 +86,16 @@ async fn usage_booked_after_its_month_was_finalized_is_billed_next_month_as_an_a
     let (september, september_again, october, receivables, unbilled) = env
         .conn(|conn| {
             let t = "mistral-lab";
-            book(conn, &[hours(t, "2026-09", PriceClass::OnDemand, dec!(2.49), dec!(100))]);
+            book(
+                conn,
+                &[hours(
+                    t,
+                    "2026-09",
+                    PriceClass::OnDemand,
+                    dec!(2.49),
+                    dec!(100),
+                )],
+            );
             let september = issued(finalize(conn, t, "2026-09", "2026-10-05T00:00:00Z"));
             // Late: ten more hours of September, with fifty of October.
             book(
@@ -92,13 +107,15 @@ async fn usage_booked_after_its_month_was_finalized_is_billed_next_month_as_an_a
             );
             let october = issued(finalize(conn, t, "2026-10", "2026-11-05T00:00:00Z"));
             let september_again = invoice(conn, september.number.as_deref().unwrap()).unwrap();
-            let receivables =
-                account_balance(conn, &AccountId::customer_receivables(t)).unwrap();
+            let receivables = account_balance(conn, &AccountId::customer_receivables(t)).unwrap();
             let unbilled = account_balance(conn, &AccountId::unbilled_receivables(t)).unwrap();
             (september, september_again, october, receivables, unbilled)
         })
         .await;
-    assert_eq!(september_again, september, "a finalized invoice never changes");
+    assert_eq!(
+        september_again, september,
+        "a finalized invoice never changes"
+    );
     assert_eq!(september.net_total, dec!(249.00));
     assert_eq!(september.total, dec!(298.80));
     let lines: Vec<(&str, bool, Decimal)> = october
@@ -108,7 +125,10 @@ async fn usage_booked_after_its_month_was_finalized_is_billed_next_month_as_an_a
         .collect();
     assert_eq!(
         lines,
-        [("2026-10", false, dec!(124.50)), ("2026-09", true, dec!(24.90))]
+        [
+            ("2026-10", false, dec!(124.50)),
+            ("2026-09", true, dec!(24.90))
+        ]
     );
     assert!(
         october.lines[1].description.contains("2026-09"),
@@ -129,12 +149,25 @@ async fn a_credit_note_reverses_its_invoice_exactly_and_the_month_can_be_billed_
     let env = TestEnv::new().await;
     env.conn(|conn| {
         let t = "helix-bio";
-        grant_credit(conn, Uuid::new_v4(), t, dec!(100.00), CreditSource::Bought, "top-up")
-            .unwrap();
+        grant_credit(
+            conn,
+            Uuid::new_v4(),
+            t,
+            dec!(100.00),
+            CreditSource::Bought,
+            "top-up",
+        )
+        .unwrap();
         book(
             conn,
             &[
-                hours(t, "2026-09", PriceClass::OnDemand, dec!(2.49), dec!(333.333)),
+                hours(
+                    t,
+                    "2026-09",
+                    PriceClass::OnDemand,
+                    dec!(2.49),
+                    dec!(333.333),
+                ),
                 hours(t, "2026-09", PriceClass::Spot, dec!(1.25), dec!(12.5)),
             ],
         );
@@ -148,8 +181,8 @@ async fn a_credit_note_reverses_its_invoice_exactly_and_the_month_can_be_billed_
         assert_eq!(first.vat_total, Decimal::ZERO);
 
         let number = first.number.clone().unwrap();
-        let note = void_invoice(conn, &number, "issued in error", at("2026-10-06T00:00:00Z"))
-            .unwrap();
+        let note =
+            void_invoice(conn, &number, "issued in error", at("2026-10-06T00:00:00Z")).unwrap();
         assert_eq!(note.invoice_number, number);
         assert_eq!(note.lines.len(), first.lines.len());
         for (credit, line) in note.lines.iter().zip(&first.lines) {
@@ -161,12 +194,19 @@ async fn a_credit_note_reverses_its_invoice_exactly_and_the_month_can_be_billed_
             (-first.net_total, -first.vat_total, -first.total)
         );
         assert_eq!(note.credit_returned, dec!(100.00));
-        assert_eq!(balances(conn), before, "the credit note undoes the invoice's journal");
+        assert_eq!(
+            balances(conn),
+            before,
+            "the credit note undoes the invoice's journal"
+        );
         assert_eq!(credit_balance(conn, t).unwrap(), dec!(100.00));
         assert_eq!(invoice(conn, &number).unwrap().status, "voided");
 
         let again = void_invoice(conn, &number, "again", at("2026-10-07T00:00:00Z")).unwrap();
-        assert_eq!(again.number, note.number, "voiding twice issues one credit note");
+        assert_eq!(
+            again.number, note.number,
+            "voiding twice issues one credit note"
+        );
 
         let second = issued(finalize(conn, t, "2026-09", "2026-10-08T00:00:00Z"));
         assert_ne!(second.number, first.number);
@@ -193,7 +233,16 @@ async fn concurrent_finalizations_number_invoices_without_gaps() {
             ))
             .execute(conn)
             .unwrap();
-            book(conn, &[hours(&tenant, "2026-09", PriceClass::OnDemand, dec!(2.49), dec!(1))]);
+            book(
+                conn,
+                &[hours(
+                    &tenant,
+                    "2026-09",
+                    PriceClass::OnDemand,
+                    dec!(2.49),
+                    dec!(1),
+                )],
+            );
         }
     })
     .await;
@@ -232,7 +281,16 @@ async fn closing_a_month_twice_changes_nothing() {
     let env = TestEnv::new().await;
     env.conn(|conn| {
         for tenant in ["mistral-lab", "helix-bio", "nordic-nlp"] {
-            book(conn, &[hours(tenant, "2026-09", PriceClass::OnDemand, dec!(2.49), dec!(24))]);
+            book(
+                conn,
+                &[hours(
+                    tenant,
+                    "2026-09",
+                    PriceClass::OnDemand,
+                    dec!(2.49),
+                    dec!(24),
+                )],
+            );
         }
         // A commitment the month falls short of: a true-up line.
         let document: ContractDocument =
@@ -244,7 +302,7 @@ async fn closing_a_month_twice_changes_nothing() {
         env.conn(|conn| {
             let mut lines = Vec::new();
             for query in [
-                "SELECT concat_ws('|', number, tenant_id, period, issue, net_total, vat_total, total, amount_due) AS line FROM invoices ORDER BY 1",
+                "SELECT concat_ws('|', number, tenant_id, period, issue, net_total, vat_total, total, credit_applied) AS line FROM invoices ORDER BY 1",
                 "SELECT concat_ws('|', invoice_id, line, charge, amount) AS line FROM invoice_lines ORDER BY 1",
                 "SELECT concat_ws('|', transaction_id, line, account_id, amount) AS line FROM journal_entries ORDER BY 1",
                 "SELECT concat_ws('|', kind, year, last_sequence) AS line FROM document_counters ORDER BY 1",
@@ -267,16 +325,33 @@ async fn closing_a_month_twice_changes_nothing() {
     };
     let first = env.run_cli(&["close", "--period", "2026-09"]).await;
     let first_output = String::from_utf8_lossy(&first.stdout).to_string();
-    assert!(first.status.success(), "{first_output}\n{}", String::from_utf8_lossy(&first.stderr));
-    assert!(first_output.contains("invoices issued:        3"), "{first_output}");
+    assert!(
+        first.status.success(),
+        "{first_output}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        first_output.contains("invoices issued:        3"),
+        "{first_output}"
+    );
     let after_first = snapshot().await;
-    assert!(after_first.iter().any(|line| line.contains("commitment_true_up")));
+    assert!(
+        after_first
+            .iter()
+            .any(|line| line.contains("commitment_true_up"))
+    );
 
     let second = env.run_cli(&["close", "--period", "2026-09"]).await;
     let second_output = String::from_utf8_lossy(&second.stdout).to_string();
     assert!(second.status.success(), "{second_output}");
-    assert!(second_output.contains("invoices issued:        0"), "{second_output}");
-    assert!(second_output.contains("already finalized:      3"), "{second_output}");
+    assert!(
+        second_output.contains("invoices issued:        0"),
+        "{second_output}"
+    );
+    assert!(
+        second_output.contains("already finalized:      3"),
+        "{second_output}"
+    );
     assert_eq!(snapshot().await, after_first);
 
     let early = env.run_cli(&["close", "--period", "2099-01"]).await;
@@ -348,9 +423,12 @@ async fn the_aggregator_books_each_tenants_priced_usage_to_the_journal() {
             })
         })
         .await;
-    for (tenant, draft, unbilled) in checks {
+    for (tenant, draft, unbilled) in &checks {
         assert!(!draft.lines.is_empty(), "{tenant} has usage");
-        assert_eq!(draft.net_total, unbilled, "{tenant}: draft equals the journal");
+        assert_eq!(
+            draft.net_total, *unbilled,
+            "{tenant}: draft equals the journal"
+        );
     }
     // mistral-lab: 2 GPUs × 2 h at 2.49 less 10 % = 8.964 → 8.96; nordic-nlp: 1 GPU × 1.5 h.
     assert_eq!(checks[0].2, dec!(8.96));

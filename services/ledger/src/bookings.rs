@@ -13,8 +13,8 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use gpubill_domain::{
-    Contract, JournalTransaction, PriceClass, UsageTotals, priced_amount, round_to_cents,
-    usage_amount,
+    BookedUsage, Contract, JournalTransaction, PriceClass, UsageTotals, priced_amount,
+    round_to_cents, usage_amount,
 };
 use gpubill_schema::schema::{usage_bookings, usage_totals};
 use rust_decimal::Decimal;
@@ -163,7 +163,7 @@ pub fn booked_usage(
     conn: &mut PgConnection,
     tenant_id: &str,
     through: NaiveDate,
-) -> Result<BTreeMap<NaiveDate, Vec<(String, PriceClass, Decimal, Decimal)>>, LedgerError> {
+) -> Result<BTreeMap<NaiveDate, Vec<BookedUsage>>, LedgerError> {
     let rows: Vec<(NaiveDate, String, String, Decimal, Decimal)> = usage_bookings::table
         .filter(usage_bookings::tenant_id.eq(tenant_id))
         .filter(usage_bookings::period.le(through))
@@ -181,29 +181,33 @@ pub fn booked_usage(
         ))
         .load(conn)?;
     let mut by_period: BTreeMap<NaiveDate, Vec<_>> = BTreeMap::new();
-    for (period, sku, class, gpu_seconds, booked) in rows {
-        by_period
-            .entry(period)
-            .or_default()
-            .push((sku, parse_class(&class)?, gpu_seconds, booked));
+    for (period, sku, class, gpu_seconds, amount) in rows {
+        by_period.entry(period).or_default().push(BookedUsage {
+            sku,
+            class: parse_class(&class)?,
+            gpu_seconds,
+            amount,
+        });
     }
     Ok(by_period)
 }
 
 /// Priced totals of a tenant's month under `contract`, without booking anything: what the draft
-/// invoice shows. Per (SKU, class): GPU-seconds and the rounded priced amount.
+/// invoice shows: per (SKU, class), GPU-seconds and the priced amount rounded to the cent.
 pub fn priced_usage(
     conn: &mut PgConnection,
     tenant_id: &str,
     period: NaiveDate,
     contract: &Contract,
-) -> Result<Vec<(String, PriceClass, Decimal, Decimal)>, LedgerError> {
+) -> Result<Vec<BookedUsage>, LedgerError> {
     let totals = load_totals(conn, &[tenant_id], &[period])?;
     Ok(totals
         .into_iter()
-        .map(|((_, _, sku, class), totals)| {
-            let amount = round_to_cents(priced_amount(contract, &sku, class, totals));
-            (sku, class, totals.gpu_seconds, amount)
+        .map(|((_, _, sku, class), totals)| BookedUsage {
+            amount: round_to_cents(priced_amount(contract, &sku, class, totals)),
+            gpu_seconds: totals.gpu_seconds,
+            sku,
+            class,
         })
         .collect())
 }

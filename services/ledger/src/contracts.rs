@@ -215,12 +215,13 @@ pub fn contracts_in_force(
         .map(|(tenant_id, terms)| {
             let document: ContractDocument =
                 serde_json::from_value(terms).map_err(LedgerError::ContractJson)?;
-            let contract = document
-                .to_contract()
-                .map_err(|error| LedgerError::StoredContractInvalid {
-                    tenant_id: tenant_id.clone(),
-                    error,
-                })?;
+            let contract =
+                document
+                    .to_contract()
+                    .map_err(|error| LedgerError::StoredContractInvalid {
+                        tenant_id: tenant_id.clone(),
+                        error,
+                    })?;
             Ok((tenant_id, contract))
         })
         .collect()

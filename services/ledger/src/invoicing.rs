@@ -14,10 +14,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use gpubill_domain::{
-    AccountId, BilledLine, BillingPeriod, BookedUsage, ChargeKind, ComposedInvoice, Contract,
-    DocumentKind, DocumentLine, DocumentNumber, Entry, FinalizedInvoice, JournalTransaction,
-    PriceClass, ServicePeriod, TransactionKind, VatCategory, compose_invoice, credit_note_for,
-    vat_treatment,
+    AccountId, BilledLine, BillingPeriod, ChargeKind, ComposedInvoice, Contract, DocumentKind,
+    DocumentLine, DocumentNumber, Entry, FinalizedInvoice, JournalTransaction, PriceClass,
+    ServicePeriod, TransactionKind, VatCategory, compose_invoice, credit_note_for, vat_treatment,
 };
 use gpubill_schema::schema::{
     credit_note_lines, credit_notes, invoice_lines, invoices, journal_entries, tenants,
@@ -169,13 +168,19 @@ pub fn finalize_invoice(
         }
         let number = next_document_number(conn, DocumentKind::Invoice, now.year())?;
         let mut transactions = vec![(
-            Uuid::new_v5(&JOURNAL_NAMESPACE, format!("journal/{invoice_id}").as_bytes()),
+            Uuid::new_v5(
+                &JOURNAL_NAMESPACE,
+                format!("journal/{invoice_id}").as_bytes(),
+            ),
             JournalTransaction::invoice(tenant_id, &composed)?,
         )];
         let credit_used = composed.credit.credit_used;
         if credit_used > Decimal::ZERO {
             transactions.push((
-                Uuid::new_v5(&JOURNAL_NAMESPACE, format!("credit/{invoice_id}").as_bytes()),
+                Uuid::new_v5(
+                    &JOURNAL_NAMESPACE,
+                    format!("credit/{invoice_id}").as_bytes(),
+                ),
                 JournalTransaction::credit_use(tenant_id, credit_used)?,
             ));
         }
@@ -288,10 +293,13 @@ pub fn void_invoice(
             .collect::<Result<Vec<_>, LedgerError>>()?;
         let finalized = FinalizedInvoice::from_lines(invoice_number, document_lines)
             .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-        let mirror = credit_note_for(&finalized).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        let mirror =
+            credit_note_for(&finalized).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
         let credit_note_number = next_document_number(conn, DocumentKind::CreditNote, now.year())?;
-        let credit_note_id =
-            Uuid::new_v5(&JOURNAL_NAMESPACE, format!("credit-note/{invoice_id}").as_bytes());
+        let credit_note_id = Uuid::new_v5(
+            &JOURNAL_NAMESPACE,
+            format!("credit-note/{invoice_id}").as_bytes(),
+        );
 
         // The reversal: every entry the invoice posted, and the credit it drew, negated.
         let mut reversed_from = vec![transaction_id];
@@ -319,8 +327,10 @@ pub fn void_invoice(
             TransactionKind::CreditNote,
             format!("credit note {credit_note_number} voiding {number}"),
         );
-        let reversal_id =
-            Uuid::new_v5(&JOURNAL_NAMESPACE, format!("journal/{credit_note_id}").as_bytes());
+        let reversal_id = Uuid::new_v5(
+            &JOURNAL_NAMESPACE,
+            format!("journal/{credit_note_id}").as_bytes(),
+        );
         post_new(conn, &[(reversal_id, reversal)])?;
         diesel::insert_into(credit_notes::table)
             .values((
@@ -377,10 +387,7 @@ pub fn list_invoices(
         .order((invoices::period, invoices::issue))
         .select(invoices::number)
         .load(conn)?;
-    numbers
-        .iter()
-        .map(|number| invoice(conn, number))
-        .collect()
+    numbers.iter().map(|number| invoice(conn, number)).collect()
 }
 
 /// The finalized invoice `number` with its lines and status.
@@ -642,41 +649,36 @@ fn gather(
     let mut months: BTreeMap<NaiveDate, ServicePeriod> = BTreeMap::new();
     let mut booked = booked_usage(conn, tenant_id, through)?;
     if let Some(contract) = price_current_with {
-        booked.insert(
-            through,
-            priced_usage(conn, tenant_id, through, contract)?,
-        );
+        booked.insert(through, priced_usage(conn, tenant_id, through, contract)?);
     }
     for (date, usage) in booked {
-        let entry = month(&mut months, date)?;
-        entry.booked_usage = usage
-            .into_iter()
-            .map(|(sku, class, gpu_seconds, amount)| BookedUsage {
-                sku,
-                class,
-                gpu_seconds,
-                amount,
-            })
-            .collect();
+        month(&mut months, date)?.booked_usage = usage;
     }
     // Lines of live invoices only: a voided invoice bills nothing.
-    let billed: Vec<(NaiveDate, String, Option<String>, Option<String>, Decimal, Decimal)> =
-        invoice_lines::table
-            .inner_join(invoices::table)
-            .filter(invoices::tenant_id.eq(tenant_id))
-            .filter(invoice_lines::service_period.le(through))
-            .filter(diesel::dsl::not(diesel::dsl::exists(
-                credit_notes::table.filter(credit_notes::invoice_id.eq(invoices::invoice_id)),
-            )))
-            .select((
-                invoice_lines::service_period,
-                invoice_lines::charge,
-                invoice_lines::sku,
-                invoice_lines::price_class,
-                invoice_lines::gpu_seconds,
-                invoice_lines::amount,
-            ))
-            .load(conn)?;
+    type BilledRow = (
+        NaiveDate,
+        String,
+        Option<String>,
+        Option<String>,
+        Decimal,
+        Decimal,
+    );
+    let billed: Vec<BilledRow> = invoice_lines::table
+        .inner_join(invoices::table)
+        .filter(invoices::tenant_id.eq(tenant_id))
+        .filter(invoice_lines::service_period.le(through))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            credit_notes::table.filter(credit_notes::invoice_id.eq(invoices::invoice_id)),
+        )))
+        .select((
+            invoice_lines::service_period,
+            invoice_lines::charge,
+            invoice_lines::sku,
+            invoice_lines::price_class,
+            invoice_lines::gpu_seconds,
+            invoice_lines::amount,
+        ))
+        .load(conn)?;
     for (date, charge, sku, class, gpu_seconds, amount) in billed {
         let charge = match charge.as_str() {
             "usage" => ChargeKind::Usage,
@@ -786,7 +788,10 @@ fn live_invoice(
         .optional()?)
 }
 
-fn credit_note_of(conn: &mut PgConnection, invoice_id: Uuid) -> Result<Option<String>, LedgerError> {
+fn credit_note_of(
+    conn: &mut PgConnection,
+    invoice_id: Uuid,
+) -> Result<Option<String>, LedgerError> {
     Ok(credit_notes::table
         .filter(credit_notes::invoice_id.eq(invoice_id))
         .select(credit_notes::number)

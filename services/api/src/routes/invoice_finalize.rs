@@ -21,7 +21,10 @@ pub async fn invoice_finalize(
     if now < period.end() {
         return Err(ApiError::conflict(
             "period_open",
-            format!("{period} has not ended yet; it can be finalized from {}", period.end()),
+            format!(
+                "{period} has not ended yet; it can be finalized from {}",
+                period.end()
+            ),
         ));
     }
     let currency = state.currency.clone();

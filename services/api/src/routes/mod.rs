@@ -51,7 +51,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/v1/tenants/{tenant}/invoices/{period}/finalize",
             web::post().to(invoice_finalize::invoice_finalize),
         )
-        .route("/v1/invoices/{number}", web::get().to(invoice_get::invoice_get))
+        .route(
+            "/v1/invoices/{number}",
+            web::get().to(invoice_get::invoice_get),
+        )
         .route(
             "/v1/invoices/{number}/void",
             web::post().to(invoice_void::invoice_void),
@@ -100,6 +103,7 @@ pub(crate) fn require_tenant(conn: &mut PgConnection, tenant_id: &str) -> Result
 
 /// A `YYYY-MM` month from a path or query, or 400 `invalid_period`.
 pub(crate) fn parse_period(text: &str) -> Result<BillingPeriod, ApiError> {
-    text.parse()
-        .map_err(|e: gpubill_domain::PeriodError| ApiError::bad_request("invalid_period", e.to_string()))
+    text.parse().map_err(|e: gpubill_domain::PeriodError| {
+        ApiError::bad_request("invalid_period", e.to_string())
+    })
 }
