@@ -9,17 +9,16 @@ pub struct Invoice {
     pub period: String,
     pub currency: String,
     pub lines: Vec<Line>,
-    pub subtotal: String,
+    pub net_total: String,
     pub vat_rate: String,
-    pub vat: String,
+    pub vat_total: String,
+    pub vat_mention: Option<String>,
     pub total: String,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Line {
-    pub sku: String,
-    pub quantity_gpu_hours: String,
-    pub unit_price: String,
+    pub description: String,
     pub amount: String,
 }
 
@@ -32,31 +31,26 @@ pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
         tenant_name, invoice.tenant_id, invoice.period, invoice.currency
     );
     let _ = writeln!(out, "{rule}");
-    let _ = writeln!(
-        out,
-        "{:<22} {:>18} {:>16} {:>14}",
-        "SKU", "GPU-hours", "unit price/h", "amount"
-    );
+    let _ = writeln!(out, "{:<58} {:>15}", "line", "amount");
     let _ = writeln!(out, "{rule}");
     if invoice.lines.is_empty() {
-        let _ = writeln!(out, "{:<22}", "(no usage)");
+        let _ = writeln!(out, "(no usage)");
     }
     for line in &invoice.lines {
-        let _ = writeln!(
-            out,
-            "{:<22} {:>18} {:>16} {:>14}",
-            line.sku, line.quantity_gpu_hours, line.unit_price, line.amount
-        );
+        let _ = writeln!(out, "{:<58} {:>15}", line.description, line.amount);
     }
     let _ = writeln!(out, "{rule}");
-    let _ = writeln!(out, "{:>58} {:>15}", "subtotal", invoice.subtotal);
+    let _ = writeln!(out, "{:>58} {:>15}", "net total", invoice.net_total);
     let _ = writeln!(
         out,
         "{:>58} {:>15}",
         format!("VAT {}", percent(&invoice.vat_rate)),
-        invoice.vat
+        invoice.vat_total
     );
     let _ = writeln!(out, "{:>58} {:>15}", "total", invoice.total);
+    if let Some(mention) = &invoice.vat_mention {
+        let _ = writeln!(out, "{mention}");
+    }
     out
 }
 

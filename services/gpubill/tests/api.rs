@@ -84,14 +84,14 @@ async fn health_and_empty_invoice() {
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
 
     let (status, invoice) = api
-        .get("/v1/tenants/helix-bio/invoices/draft?period=2026-11")
+        .get("/v1/tenants/mistral-lab/invoices/draft?period=2026-11")
         .await;
     assert_eq!(status, 200);
     assert_eq!(invoice["lines"].as_array().map(Vec::len), Some(0));
     assert_eq!(
         (
-            invoice["subtotal"].as_str(),
-            invoice["vat"].as_str(),
+            invoice["net_total"].as_str(),
+            invoice["vat_total"].as_str(),
             invoice["total"].as_str()
         ),
         (Some("0.00"), Some("0.00"), Some("0.00"))
