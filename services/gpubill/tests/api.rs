@@ -100,3 +100,108 @@ async fn health_and_empty_invoice() {
     assert_eq!(invoice["currency"], "EUR");
     api.stop().await;
 }
+
+/// Models finance and the billing portal working a tenant's account through the API: a contract
+/// set and read back, prepaid credit granted idempotently, a month finalized, listed, read and
+/// voided; and every bad request refused with a 4xx and a machine-readable code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_credit_and_the_invoice_lifecycle() {
+    use gpubill_domain::PriceClass;
+    use gpubill_ledger::bookings::{RatedAddition, book_usage};
+    use rust_decimal::dec;
+
+    let env = TestEnv::new().await;
+    env.conn(|conn| {
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            book_usage(
+                conn,
+                uuid::Uuid::new_v4(),
+                &[RatedAddition {
+                    tenant_id: "mistral-lab".into(),
+                    period: chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(),
+                    sku: "H100-SXM5-80GB".into(),
+                    price_class: PriceClass::OnDemand,
+                    price_per_gpu_hour: dec!(2.49),
+                    gpu_seconds: dec!(360000),
+                }],
+            )
+        })
+        .unwrap();
+    })
+    .await;
+    let api = env.start_api();
+    let base = "/v1/tenants/mistral-lab";
+
+    let (status, contract) = api
+        .send("PUT", &format!("{base}/contract"), r#"{"discount_percent": "10"}"#)
+        .await;
+    assert_eq!((status, &contract["version"]), (200, &serde_json::json!(1)), "{contract}");
+    let (status, contract) = api.get(&format!("{base}/contract")).await;
+    assert_eq!(status, 200);
+    assert_eq!(contract["terms"]["discount_percent"], "10");
+
+    let grant = r#"{"grant_id": "7b1f6f0e-3c1a-4f53-9d7e-2a1c0b9e8d01", "amount": "100.00", "source": "bought", "note": "top-up"}"#;
+    let (status, granted) = api.send("POST", &format!("{base}/credit/grants"), grant).await;
+    assert_eq!((status, granted["balance"].as_str()), (201, Some("100.00")), "{granted}");
+    let (status, _) = api.send("POST", &format!("{base}/credit/grants"), grant).await;
+    assert_eq!(status, 200, "a retried grant books nothing");
+    let (status, credit) = api.get(&format!("{base}/credit")).await;
+    assert_eq!((status, credit["balance"].as_str()), (200, Some("100.00")));
+    assert_eq!(credit["history"].as_array().map(Vec::len), Some(1));
+
+    // 100 h at 2.49 less 10 % = 224.10; VAT 20 % = 44.82; 100.00 of credit drawn.
+    let (status, invoice) = api
+        .send("POST", &format!("{base}/invoices/2026-09/finalize"), "")
+        .await;
+    assert_eq!(status, 201, "{invoice}");
+    assert_eq!(invoice["net_total"], "224.10");
+    assert_eq!(invoice["total"], "268.92");
+    assert_eq!(invoice["credit_applied"], "100.00");
+    assert_eq!(invoice["amount_due"], "168.92");
+    let number = invoice["number"].as_str().unwrap().to_owned();
+    let (status, again) = api
+        .send("POST", &format!("{base}/invoices/2026-09/finalize"), "")
+        .await;
+    assert_eq!((status, &again["number"]), (200, &invoice["number"]));
+    let (status, listed) = api.get(&format!("{base}/invoices")).await;
+    assert_eq!((status, listed["invoices"].as_array().map(Vec::len)), (200, Some(1)));
+    let (status, read) = api.get(&format!("/v1/invoices/{number}")).await;
+    assert_eq!((status, &read), (200, &invoice));
+
+    let (status, note) = api
+        .send("POST", &format!("/v1/invoices/{number}/void"), r#"{"reason": "wrong contract"}"#)
+        .await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(note["total"], "-268.92");
+    let credit_note = note["number"].as_str().unwrap().to_owned();
+    let (status, again) = api
+        .send("POST", &format!("/v1/invoices/{number}/void"), r#"{"reason": "again"}"#)
+        .await;
+    assert_eq!((status, &again["number"]), (200, &note["number"]));
+    let (status, read) = api.get(&format!("/v1/credit-notes/{credit_note}")).await;
+    assert_eq!((status, &read["invoice_number"]), (200, &invoice["number"]));
+    let (_, read) = api.get(&format!("/v1/invoices/{number}")).await;
+    assert_eq!(read["status"], "voided");
+    let (_, credit) = api.get(&format!("{base}/credit")).await;
+    assert_eq!(credit["balance"], "100.00", "the credit note gives the credit back");
+
+    let refused: [(&str, &str, String, &str, u16, &str); 11] = [
+        ("PUT", "", format!("{base}/contract"), r#"{"discount_percent": "120"}"#, 422, "invalid_contract"),
+        ("PUT", "", format!("{base}/contract"), r#"{"discount_percent_by_sku": {"A100": "5"}}"#, 422, "unknown_sku"),
+        ("PUT", "", format!("{base}/contract"), r#"{"discount_percent": 10}"#, 400, "invalid_body"),
+        ("PUT", "", "/v1/tenants/nobody/contract".into(), "{}", 404, "tenant_not_found"),
+        ("POST", "", format!("{base}/credit/grants"), r#"{"grant_id": "7b1f6f0e-3c1a-4f53-9d7e-2a1c0b9e8d01", "amount": "5.00", "source": "bought"}"#, 409, "id_reused"),
+        ("POST", "", format!("{base}/credit/grants"), r#"{"grant_id": "0b1f6f0e-3c1a-4f53-9d7e-2a1c0b9e8d01", "amount": "0.001", "source": "bought"}"#, 400, "invalid_amount"),
+        ("POST", "", format!("{base}/credit/grants"), r#"{"grant_id": "0b1f6f0e-3c1a-4f53-9d7e-2a1c0b9e8d01", "amount": "5.00", "source": "free"}"#, 400, "invalid_source"),
+        ("POST", "", format!("{base}/invoices/2099-01/finalize"), "", 409, "period_open"),
+        ("POST", "", "/v1/tenants/nordic-nlp/invoices/2026-08/finalize".into(), "", 422, "nothing_to_bill"),
+        ("POST", "", "/v1/invoices/INV-2026-999999/void".into(), r#"{"reason": "x"}"#, 404, "not_found"),
+        ("POST", "", format!("/v1/invoices/{number}/void"), r#"{"reason": " "}"#, 400, "invalid_body"),
+    ];
+    for (method, _, path, body, status, code) in refused {
+        let (got, answer) = api.send(method, &path, body).await;
+        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{method} {path} {body}: {answer}");
+    }
+    api.stop().await;
+}

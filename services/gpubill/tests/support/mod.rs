@@ -403,6 +403,33 @@ impl RunningApi {
         .expect("HTTP task")
     }
 
+    /// Sends `body` as JSON with `method` (`POST` or `PUT`) and returns the status and the JSON
+    /// body, whatever the status.
+    pub async fn send(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let url = format!("http://{}{path}", self.address);
+        let (method, body) = (method.to_owned(), body.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let request = match method.as_str() {
+                "POST" => agent.post(&url),
+                "PUT" => agent.put(&url),
+                other => panic!("no test support for {other}"),
+            };
+            let mut response = request
+                .content_type("application/json")
+                .send(body.as_str())
+                .expect("HTTP request");
+            let status = response.status().as_u16();
+            let body = response.body_mut().read_to_vec().expect("body");
+            (status, serde_json::from_slice(&body).expect("JSON body"))
+        })
+        .await
+        .expect("HTTP task")
+    }
+
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }
