@@ -1,5 +1,6 @@
-//! The gpubill HTTP API (actix-web): health, usage, draft invoices and missing usage. One file per action under
-//! `routes/`, one error type (`error`) mapped to HTTP statuses with a machine-readable body.
+//! The gpubill HTTP API (actix-web): health, usage, draft invoices, missing usage and the price
+//! book. One file per action under `routes/`, one error type (`error`) mapped to HTTP statuses
+//! with a machine-readable body.
 
 pub mod error;
 pub mod routes;

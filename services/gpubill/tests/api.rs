@@ -100,3 +100,47 @@ async fn health_and_empty_invoice() {
     assert_eq!(invoice["currency"], "EUR");
     api.stop().await;
 }
+
+/// Models a portal showing the list prices: the price book as the ledger loaded it, every SKU with
+/// its versions and a price per class, as decimal strings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_price_book_lists_every_sku_with_its_class_prices() {
+    let env = TestEnv::new().await;
+    let api = env.start_api();
+    let (status, book) = api.get("/v1/price-book").await;
+    assert_eq!(status, 200, "{book}");
+    assert_eq!(book["currency"], "EUR");
+    let skus: Vec<&str> = book["skus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sku| sku["sku"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skus,
+        [
+            "H100-MIG-1g.10gb",
+            "H100-MIG-2g.20gb",
+            "H100-MIG-3g.40gb",
+            "H100-MIG-4g.40gb",
+            "H100-MIG-7g.80gb",
+            "H100-PCIe-80GB",
+            "H100-SXM5-80GB",
+            "L40S-48GB",
+        ]
+    );
+    let h100 = &book["skus"][6];
+    assert_eq!(
+        h100["versions"],
+        serde_json::json!([{
+            "effective_from": "2026-01-01T00:00:00Z",
+            "prices": {"on_demand": "2.49", "spot": "1.25", "reserved": "1.89"}
+        }])
+    );
+    // Prices keep the places they were configured with.
+    assert_eq!(
+        book["skus"][2]["versions"][0]["prices"]["on_demand"],
+        "1.10"
+    );
+    api.stop().await;
+}

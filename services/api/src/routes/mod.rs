@@ -4,6 +4,7 @@
 mod healthz;
 mod invoice_draft;
 pub mod missing_usage;
+mod price_book;
 mod usage;
 
 use crate::error::ApiError;
@@ -30,6 +31,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/v1/tenants/{tenant}/invoices/draft",
             web::get().to(invoice_draft::invoice_draft),
         )
+        .route("/v1/price-book", web::get().to(price_book::price_book))
         .default_service(web::to(not_found));
 }
 
