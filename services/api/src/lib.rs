@@ -1,5 +1,5 @@
 //! The gpubill HTTP API (actix-web): health, usage, invoices (draft, finalize, void), credit notes,
-//! contracts, prepaid credit and missing usage. One file per action under
+//! contracts, prepaid credit, missing usage and the price book. One file per action under
 //! `routes/`, one error type (`error`) mapped to HTTP statuses with a machine-readable body.
 
 pub mod error;

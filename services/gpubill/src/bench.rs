@@ -190,7 +190,7 @@ async fn measure(
     ensure_topics(kafka, &[&kafka.usage_topic, &kafka.dead_letter_topic])
         .await
         .with_context(|| format!("cannot create the bench topics on {}", kafka.brokers))?;
-    let (pool, _) = prepare_ledger(config).await?;
+    let pool = prepare_ledger(config).await?.pool;
 
     println!(
         "producing {} events (agent simulation, speed max) ...",

@@ -59,7 +59,7 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
     let jobs = args
         .jobs
         .clamp(1, config.settings.database.pool_size as usize);
-    let (pool, _) = setup::prepare_ledger(config).await?;
+    let pool = setup::prepare_ledger(config).await?.pool;
     let tenants = with_conn(&pool, |conn| {
         tenants_to_close(conn).map_err(|error| anyhow::anyhow!(error))
     })

@@ -62,7 +62,7 @@ pub async fn run(
     ensure_topics(kafka, &[&kafka.usage_topic, &kafka.dead_letter_topic])
         .await
         .with_context(|| format!("cannot reach Kafka at {} (kafka.brokers)", kafka.brokers))?;
-    let (pool, _) = prepare_ledger(config).await?;
+    let pool = prepare_ledger(config).await?.pool;
 
     let mut aggregator = InProcessAggregator::start(config, pool.clone(), &stop);
     let bind = args

@@ -33,7 +33,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply pending database migrations and load the tenants of cluster.toml into the ledger.
+    /// Apply pending database migrations and load the tenants of cluster.toml and the price book
+    /// of pricebook.toml into the ledger (every other subcommand that uses the ledger does too).
     Migrate,
     /// Meter the allocations of cluster.toml and produce one usage event per GPU per interval to Kafka.
     Agent(AgentArgs),
@@ -113,7 +114,8 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
     trigger.on_signals();
     match command {
         Command::Migrate => {
-            let applied = setup::prepare_ledger(&config).await?.1;
+            let ledger = setup::prepare_ledger(&config).await?;
+            let applied = &ledger.migrations_applied;
             println!(
                 "migrations applied: {}",
                 if applied.is_empty() {
@@ -123,6 +125,10 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 }
             );
             println!("tenants loaded: {}", config.cluster.tenants.len());
+            println!(
+                "price book loaded: {} prices new, {} already loaded",
+                ledger.price_book.inserted, ledger.price_book.unchanged
+            );
         }
         Command::Agent(args) => {
             let window = agent_window(&args, config.settings.agent.speed)?;
@@ -156,21 +162,21 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             );
         }
         Command::Aggregator => {
-            let (pool, _) = setup::prepare_ledger(&config).await?;
+            let pool = setup::prepare_ledger(&config).await?.pool;
             let stats = Arc::new(gpubill_aggregator::AggregatorStats::default());
             let deadline = config.settings.aggregator.shutdown_deadline_seconds;
             let service = gpubill_aggregator::run(&config, pool, stats, stop.clone());
             within_deadline(stop, deadline, "aggregator", service).await?;
         }
         Command::Api => {
-            let (pool, _) = setup::prepare_ledger(&config).await?;
+            let pool = setup::prepare_ledger(&config).await?.pool;
             // actix drains requests for the deadline itself; ours adds a margin for the rest.
             let deadline = config.settings.http.shutdown_deadline_seconds + 5;
             let service = gpubill_api::serve(&config, pool, stop.clone());
             within_deadline(stop, deadline, "api", service).await?;
         }
         Command::Replay => {
-            let (pool, _) = setup::prepare_ledger(&config).await?;
+            let pool = setup::prepare_ledger(&config).await?.pool;
             let consumer = config.settings.aggregator.consumer_name.clone();
             let topic = config.settings.kafka.usage_topic.clone();
             let reset = {
@@ -186,7 +192,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
             );
         }
         Command::MissingUsage(args) => {
-            let (pool, _) = setup::prepare_ledger(&config).await?;
+            let pool = setup::prepare_ledger(&config).await?.pool;
             let older_than = args
                 .older_than_seconds
                 .unwrap_or(config.settings.billing.missing_usage_after_seconds);

@@ -1,18 +1,30 @@
 //! Start-up steps shared by the subcommands that touch the ledger.
 
 use anyhow::{Context, Result};
+use gpubill_ledger::{LoadedPriceBook, load_price_book};
 use gpubill_platform::config::Config;
 use gpubill_platform::db::{self, PgPool, with_conn};
 
-/// Builds the pool, applies pending migrations and loads the configured tenants. Returns the pool
-/// and the migration versions applied.
-pub async fn prepare_ledger(config: &Config) -> Result<(PgPool, Vec<String>)> {
+/// A ledger database ready for the services.
+pub struct PreparedLedger {
+    pub pool: PgPool,
+    /// The migration versions applied by this start.
+    pub migrations_applied: Vec<String>,
+    pub price_book: LoadedPriceBook,
+}
+
+/// Builds the pool, applies pending migrations, and loads the configured tenants and price book.
+/// Every start loads the price book: versions already loaded are left as they are, and a loaded
+/// version whose price the configuration changed stops the start (versions are immutable).
+pub async fn prepare_ledger(config: &Config) -> Result<PreparedLedger> {
     let pool = db::pool(&config.settings.database)?;
     let tenants = config.cluster.tenants.clone();
-    let applied = with_conn(&pool, move |conn| {
+    let book = config.price_book.clone();
+    let (migrations_applied, price_book) = with_conn(&pool, move |conn| {
         let applied = db::migrate(conn)?;
         db::sync_tenants(conn, &tenants)?;
-        Ok::<_, db::DbError>(applied)
+        let loaded = load_price_book(conn, &book).context("cannot load the price book")?;
+        Ok::<_, anyhow::Error>((applied, loaded))
     })
     .await
     .with_context(|| {
@@ -21,7 +33,16 @@ pub async fn prepare_ledger(config: &Config) -> Result<(PgPool, Vec<String>)> {
             redact(&config.settings.database.url)
         )
     })?;
-    Ok((pool, applied))
+    tracing::info!(
+        inserted = price_book.inserted,
+        unchanged = price_book.unchanged,
+        "price book loaded"
+    );
+    Ok(PreparedLedger {
+        pool,
+        migrations_applied,
+        price_book,
+    })
 }
 
 /// The URL without its password, for messages.

@@ -1,6 +1,7 @@
 //! Invariants the database itself enforces, whatever the code does: the ledger is append-only and
-//! consumed offsets never move backwards, and a commit is fenced by its partitions' leases; and a
-//! ledger written before usage runs is carried over, digests and all.
+//! consumed offsets never move backwards, and a commit is fenced by its partitions' leases; a
+//! ledger written before usage runs is carried over, digests and all; and price classes, once
+//! spot or reserved usage is booked, cannot be migrated away.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -311,4 +312,63 @@ async fn events_stored_one_per_row_become_runs_with_the_aggregators_digests() {
         ids, expected,
         "reverting restores the events with their ids"
     );
+}
+
+/// Models an operator rolling the schema back past price classes once spot usage is booked: the
+/// down migration refuses, since dropping the column would relabel that usage as on-demand, and
+/// the refusal changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn price_classes_cannot_be_reverted_once_spot_usage_is_booked() {
+    use diesel_migrations::MigrationHarness;
+    use gpubill_schema::MIGRATIONS;
+
+    let env = TestEnv::new().await;
+    let (refused, newest, classes) = env
+        .conn(|conn| {
+            diesel::sql_query(
+                "INSERT INTO ledger_entries (batch_id, tenant_id, sku, price_class, period, price_per_gpu_hour, gpu_seconds, amount, segment_count) \
+                 VALUES (gen_random_uuid(), 'mistral-lab', 'H100-SXM5-80GB', 'spot', '2026-11-01', 1.25, 10, 0.0035, 1)",
+            )
+            .execute(conn)
+            .unwrap();
+            let newest = |conn: &mut diesel::PgConnection| {
+                conn.applied_migrations()
+                    .unwrap()
+                    .iter()
+                    .map(|version| version.to_string())
+                    .max()
+                    .unwrap()
+            };
+            // Later migrations first, down to the one that introduced classes.
+            while newest(conn).as_str() > "20261124000008" {
+                conn.revert_last_migration(MIGRATIONS).unwrap();
+            }
+            let refused = conn
+                .revert_last_migration(MIGRATIONS)
+                .map(|version| version.to_string())
+                .map_err(|e| e.to_string());
+            #[derive(diesel::QueryableByName)]
+            struct Class {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                price_class: String,
+            }
+            let classes: Vec<String> =
+                diesel::sql_query("SELECT price_class FROM ledger_entries")
+                    .load::<Class>(conn)
+                    .unwrap()
+                    .into_iter()
+                    .map(|row| row.price_class)
+                    .collect();
+            let newest = newest(conn);
+            conn.run_pending_migrations(MIGRATIONS).unwrap();
+            (refused, newest, classes)
+        })
+        .await;
+    let error = refused.expect_err("the revert must be refused");
+    assert!(
+        error.contains("cannot be stored without its price class"),
+        "{error}"
+    );
+    assert_eq!(newest, "20261124000008");
+    assert_eq!(classes, ["spot"]);
 }

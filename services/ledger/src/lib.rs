@@ -1,7 +1,8 @@
 //! Billing in Postgres. Transactions are built and checked by `gpubill_domain` (balanced, whole
 //! cents, known accounts); this crate stores them under ids the caller chooses, so a retried
 //! write is harmless, and keeps what billing needs around them: tenant contracts, delta-rated
-//! usage bookings, prepaid credit, finalized invoices and credit notes with gapless numbers. The
+//! usage bookings, prepaid credit, finalized invoices and credit notes with gapless numbers, and
+//! the price book that rated the ledger (`price_book`). The
 //! database enforces the journal's rules again (migrations `double_entry_journal`, `invoices`):
 //! balance at commit, append-only, cents, credit never overdrawn, one live invoice per month.
 
@@ -11,9 +12,11 @@ pub mod credits;
 pub mod invoicing;
 pub mod journal;
 pub mod numbering;
+pub mod price_book;
 
 pub use journal::{Posted, account_balance, post, post_new};
 pub use numbering::next_document_number;
+pub use price_book::{LoadedPriceBook, load_price_book};
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
@@ -48,6 +51,19 @@ pub enum LedgerError {
     Refused(String),
     #[error("ledger data is inconsistent: {0}")]
     Corrupt(String),
+    #[error(
+        "the price book sets the {class} price of SKU `{sku}` from {effective_from} to {configured}, \
+         but the ledger loaded {stored} for that version: a loaded version never changes. Restore \
+         {stored} in the price book and add a new version with a later effective_from for the new \
+         price"
+    )]
+    PriceVersionChanged {
+        sku: String,
+        class: gpubill_domain::PriceClass,
+        effective_from: chrono::DateTime<chrono::Utc>,
+        stored: rust_decimal::Decimal,
+        configured: rust_decimal::Decimal,
+    },
     #[error("database: {0}")]
     Db(#[from] diesel::result::Error),
 }

@@ -13,6 +13,7 @@ mod invoice_get;
 mod invoice_list;
 mod invoice_void;
 pub mod missing_usage;
+mod price_book;
 mod usage;
 
 use crate::error::ApiError;
@@ -79,6 +80,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/v1/tenants/{tenant}/contract",
             web::put().to(contract_put::contract_put),
         )
+        .route("/v1/price-book", web::get().to(price_book::price_book))
         .default_service(web::to(not_found));
 }
 

@@ -98,9 +98,13 @@ impl TestEnv {
 
         let pool = db::pool(&config.settings.database).expect("pool");
         let tenants = config.cluster.tenants.clone();
+        let price_book = config.price_book.clone();
+        // What every gpubill start does to its database (`setup::prepare_ledger`).
         with_conn(&pool, move |conn| {
             db::migrate(conn)?;
-            db::sync_tenants(conn, &tenants)
+            db::sync_tenants(conn, &tenants)?;
+            gpubill_ledger::load_price_book(conn, &price_book)?;
+            Ok::<_, anyhow::Error>(())
         })
         .await
         .expect("migrate the test database");
