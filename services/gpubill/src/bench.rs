@@ -48,10 +48,10 @@ pub struct BenchArgs {
 }
 
 /// Names of what one bench run creates.
-struct Scratch {
-    admin_url: String,
-    database: String,
-    config: Config,
+pub(crate) struct Scratch {
+    pub(crate) admin_url: String,
+    pub(crate) database: String,
+    pub(crate) config: Config,
 }
 
 /// The simulated window that yields the requested number of events.
@@ -150,7 +150,7 @@ fn plan(config: &Config, events: u64) -> Result<Plan> {
 impl Scratch {
     /// The configuration of one bench run: `config` pointed at a new database on the same server
     /// and at new topics on the same brokers.
-    fn new(config: &Config) -> Result<Self> {
+    pub(crate) fn new(config: &Config) -> Result<Self> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let id = &id[..12];
         let database = format!("gpubill_bench_{id}");
@@ -166,7 +166,7 @@ impl Scratch {
     }
 
     /// Drops the topics and the database; a failure is reported, not fatal.
-    async fn remove(&self) {
+    pub(crate) async fn remove(&self) {
         let kafka = &self.config.settings.kafka;
         if let Err(error) =
             delete_topics(kafka, &[&kafka.usage_topic, &kafka.dead_letter_topic]).await
@@ -388,7 +388,7 @@ fn with_database(url: &str, database: &str) -> Result<String> {
 }
 
 /// `CREATE DATABASE` through the configured database's server; the role needs CREATEDB.
-async fn create_database(admin_url: &str, database: &str) -> Result<()> {
+pub(crate) async fn create_database(admin_url: &str, database: &str) -> Result<()> {
     let (admin_url, database) = (admin_url.to_owned(), database.to_owned());
     tokio::task::spawn_blocking(move || -> Result<()> {
         let mut admin = PgConnection::establish(&admin_url)

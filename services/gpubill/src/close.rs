@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use gpubill_domain::BillingPeriod;
 use gpubill_ledger::invoicing::{Finalized, finalize_invoice, tenants_to_close};
 use gpubill_platform::config::Config;
-use gpubill_platform::db::with_conn;
+use gpubill_platform::db::{PgPool, with_conn};
 use rust_decimal::Decimal;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -30,16 +30,16 @@ pub struct CloseArgs {
 
 /// What the close did, summed over tenants.
 #[derive(Debug, Default)]
-struct Summary {
-    issued: usize,
-    already_finalized: usize,
-    nothing_to_bill: usize,
-    failed: Vec<(String, String)>,
-    net_total: Decimal,
-    vat_total: Decimal,
-    total: Decimal,
-    credit_applied: Decimal,
-    amount_due: Decimal,
+pub struct Summary {
+    pub issued: usize,
+    pub already_finalized: usize,
+    pub nothing_to_bill: usize,
+    pub failed: Vec<(String, String)>,
+    pub net_total: Decimal,
+    pub vat_total: Decimal,
+    pub total: Decimal,
+    pub credit_applied: Decimal,
+    pub amount_due: Decimal,
 }
 
 pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
@@ -60,7 +60,26 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
         .jobs
         .clamp(1, config.settings.database.pool_size as usize);
     let pool = setup::prepare_ledger(config).await?.pool;
-    let tenants = with_conn(&pool, |conn| {
+    let currency = &config.settings.billing.currency;
+    let (summary, elapsed) = close_month(&pool, currency, period, jobs).await?;
+    summary.print(period, elapsed, currency);
+    anyhow::ensure!(
+        summary.failed.is_empty(),
+        "{} tenants could not be finalized; fix them and run close again (finalized ones are kept)",
+        summary.failed.len()
+    );
+    Ok(())
+}
+
+/// Finalizes `period` for every tenant with `jobs` workers, each tenant in its own transaction,
+/// showing progress; returns what happened and how long it took.
+pub async fn close_month(
+    pool: &PgPool,
+    currency: &str,
+    period: BillingPeriod,
+    jobs: usize,
+) -> Result<(Summary, std::time::Duration)> {
+    let tenants = with_conn(pool, |conn| {
         tenants_to_close(conn).map_err(|error| anyhow::anyhow!(error))
     })
     .await?;
@@ -70,11 +89,11 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
     let summary = Arc::new(Mutex::new(Summary::default()));
     let done = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
-    for _ in 0..jobs {
+    for _ in 0..jobs.max(1) {
         let (pool, queue, summary, done) =
             (pool.clone(), queue.clone(), summary.clone(), done.clone());
         let progress = progress.clone();
-        let currency = config.settings.billing.currency.clone();
+        let currency = currency.to_owned();
         workers.push(tokio::spawn(async move {
             loop {
                 let Some(tenant_id) = queue.lock().await.next() else {
@@ -87,24 +106,7 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
                         .map_err(|error| anyhow::anyhow!(error))
                 })
                 .await;
-                let mut summary = summary.lock().await;
-                match outcome {
-                    Ok(Finalized::Issued(invoice)) => {
-                        summary.issued += 1;
-                        summary.net_total += invoice.net_total;
-                        summary.vat_total += invoice.vat_total;
-                        summary.total += invoice.total;
-                        summary.credit_applied += invoice.credit_applied;
-                        summary.amount_due += invoice.amount_due;
-                    }
-                    Ok(Finalized::AlreadyFinalized(_)) => summary.already_finalized += 1,
-                    Ok(Finalized::NothingToBill) => summary.nothing_to_bill += 1,
-                    Err(error) => {
-                        tracing::error!(tenant_id, %period, error = %error, "invoice not finalized");
-                        summary.failed.push((tenant_id, format!("{error:#}")));
-                    }
-                }
-                drop(summary);
+                summary.lock().await.add(tenant_id, period, outcome);
                 progress.show(done.fetch_add(1, Ordering::Relaxed) + 1);
             }
         }));
@@ -114,33 +116,48 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
     }
     progress.finish();
     let elapsed = started.elapsed();
-    let summary = summary.lock().await;
-    let currency = &config.settings.billing.currency;
-    println!("close of {period}: {:.2?}", elapsed);
-    println!("  invoices issued:        {}", summary.issued);
-    println!("  already finalized:      {}", summary.already_finalized);
-    println!("  nothing to bill:        {}", summary.nothing_to_bill);
-    println!("  failed:                 {}", summary.failed.len());
-    println!("  net total:              {} {currency}", summary.net_total);
-    println!("  VAT:                    {} {currency}", summary.vat_total);
-    println!("  total:                  {} {currency}", summary.total);
-    println!(
-        "  prepaid credit applied: {} {currency}",
-        summary.credit_applied
-    );
-    println!(
-        "  amount due:             {} {currency}",
-        summary.amount_due
-    );
-    for (tenant_id, error) in &summary.failed {
-        println!("  {tenant_id}: {error}");
+    let summary = std::mem::take(&mut *summary.lock().await);
+    Ok((summary, elapsed))
+}
+
+impl Summary {
+    fn add(&mut self, tenant_id: String, period: BillingPeriod, outcome: Result<Finalized>) {
+        match outcome {
+            Ok(Finalized::Issued(invoice)) => {
+                self.issued += 1;
+                self.net_total += invoice.net_total;
+                self.vat_total += invoice.vat_total;
+                self.total += invoice.total;
+                self.credit_applied += invoice.credit_applied;
+                self.amount_due += invoice.amount_due;
+            }
+            Ok(Finalized::AlreadyFinalized(_)) => self.already_finalized += 1,
+            Ok(Finalized::NothingToBill) => self.nothing_to_bill += 1,
+            Err(error) => {
+                tracing::error!(tenant_id, %period, error = %error, "invoice not finalized");
+                self.failed.push((tenant_id, format!("{error:#}")));
+            }
+        }
     }
-    anyhow::ensure!(
-        summary.failed.is_empty(),
-        "{} tenants could not be finalized; fix them and run close again (finalized ones are kept)",
-        summary.failed.len()
-    );
-    Ok(())
+
+    pub fn print(&self, period: BillingPeriod, elapsed: std::time::Duration, currency: &str) {
+        println!("close of {period}: {elapsed:.2?}");
+        println!("  invoices issued:        {}", self.issued);
+        println!("  already finalized:      {}", self.already_finalized);
+        println!("  nothing to bill:        {}", self.nothing_to_bill);
+        println!("  failed:                 {}", self.failed.len());
+        println!("  net total:              {} {currency}", self.net_total);
+        println!("  VAT:                    {} {currency}", self.vat_total);
+        println!("  total:                  {} {currency}", self.total);
+        println!(
+            "  prepaid credit applied: {} {currency}",
+            self.credit_applied
+        );
+        println!("  amount due:             {} {currency}", self.amount_due);
+        for (tenant_id, error) in &self.failed {
+            println!("  {tenant_id}: {error}");
+        }
+    }
 }
 
 /// A one-line progress bar on stderr; when stderr is not a terminal, a line every tenth.

@@ -3,6 +3,7 @@
 
 mod bench;
 mod close;
+mod close_bench;
 mod demo;
 mod invoice_table;
 mod pipeline;
@@ -59,6 +60,9 @@ enum Command {
     /// Kafka consumer reading them and (b) the aggregator writing them to an empty ledger, and
     /// print both rates and the ratio b/a. Uses its own database and topics, dropped at the end.
     Bench(bench::BenchArgs),
+    /// Measure the month-end close: on a database of its own, book a month of usage for
+    /// --tenants tenants, then time `close` for that month and a second close that changes nothing.
+    BenchClose(close_bench::BenchCloseArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,7 +104,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    init_tracing(matches!(cli.command, Command::Demo(_) | Command::Bench(_)));
+    init_tracing(matches!(
+        cli.command,
+        Command::Demo(_) | Command::Bench(_) | Command::BenchClose(_)
+    ));
     let config = Config::load(&config_dir(cli.config_dir)).context("invalid configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -225,6 +232,7 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
         Command::Close(args) => close::run(&config, args).await?,
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,
+        Command::BenchClose(args) => close_bench::run(&config, args).await?,
     }
     Ok(())
 }
