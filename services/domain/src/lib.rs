@@ -29,7 +29,7 @@ pub use contract::{
 pub use credit_note::{
     CreditNote, CreditNoteError, DocumentLine, FinalizedInvoice, credit_note_for,
 };
-pub use invoice::{DraftInvoice, InvoiceLine, LineInput};
+pub use invoice::QUANTITY_PLACES;
 pub use journal::{
     AccountId, COMMITMENT_REVENUE_DETAIL, CreditSource, Entry, JournalError, JournalTransaction,
     PcgAccount, TransactionKind,

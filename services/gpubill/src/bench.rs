@@ -404,7 +404,7 @@ pub(crate) async fn create_database(admin_url: &str, database: &str) -> Result<(
     .context("database task failed")?
 }
 
-async fn drop_database(admin_url: &str, database: &str) -> Result<()> {
+pub(crate) async fn drop_database(admin_url: &str, database: &str) -> Result<()> {
     let (admin_url, database) = (admin_url.to_owned(), database.to_owned());
     tokio::task::spawn_blocking(move || -> Result<()> {
         let mut admin = PgConnection::establish(&admin_url)

@@ -4,7 +4,7 @@
 //! five with prepaid credit), books a month of on-demand and spot usage for each through delta
 //! rating, then times `close` for that month, and a second close that must change nothing.
 
-use crate::bench::{Scratch, create_database};
+use crate::bench::{Scratch, create_database, drop_database};
 use crate::close::close_month;
 use crate::setup;
 use anyhow::{Context, Result};
@@ -51,8 +51,8 @@ pub async fn run(config: &Config, args: BenchCloseArgs) -> Result<()> {
     let outcome = measure(&scratch.config, &args, period).await;
     if args.keep {
         println!("kept: database {}", scratch.database);
-    } else {
-        scratch.remove().await;
+    } else if let Err(error) = drop_database(&scratch.admin_url, &scratch.database).await {
+        tracing::warn!(error = %format!("{error:#}"), database = %scratch.database, "cannot drop the bench database");
     }
     outcome
 }
