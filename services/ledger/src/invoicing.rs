@@ -580,8 +580,8 @@ pub fn credit_note(conn: &mut PgConnection, number: &str) -> Result<CreditNoteVi
     })
 }
 
-/// Tenants that may have something to bill for `period`: usage booked for it or earlier and not
-/// yet invoiced, or a contract (reservations and commitments bill without usage).
+/// Every tenant, in id order: any may have something to bill (usage, late usage of an earlier
+/// month, a reservation or a commitment); finalizing one with nothing is a cheap no-op.
 pub fn tenants_to_close(conn: &mut PgConnection) -> Result<Vec<String>, LedgerError> {
     Ok(tenants::table
         .order(tenants::tenant_id)
@@ -667,9 +667,7 @@ fn gather(
         .inner_join(invoices::table)
         .filter(invoices::tenant_id.eq(tenant_id))
         .filter(invoice_lines::service_period.le(through))
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            credit_notes::table.filter(credit_notes::invoice_id.eq(invoices::invoice_id)),
-        )))
+        .filter(invoice_is_live())
         .select((
             invoice_lines::service_period,
             invoice_lines::charge,
@@ -698,9 +696,7 @@ fn gather(
     let commitments: Vec<(NaiveDate, Decimal)> = invoices::table
         .filter(invoices::tenant_id.eq(tenant_id))
         .filter(invoices::period.le(through))
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            credit_notes::table.filter(credit_notes::invoice_id.eq(invoices::invoice_id)),
-        )))
+        .filter(invoice_is_live())
         .select((invoices::period, invoices::commitment))
         .load(conn)?;
     for (date, commitment) in commitments {
@@ -780,12 +776,18 @@ fn live_invoice(
     Ok(invoices::table
         .filter(invoices::tenant_id.eq(tenant_id))
         .filter(invoices::period.eq(period))
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            credit_notes::table.filter(credit_notes::invoice_id.eq(invoices::invoice_id)),
-        )))
+        .filter(invoice_is_live())
         .select(invoices::number)
         .first(conn)
         .optional()?)
+}
+
+/// An invoice no credit note voids: the only kind that bills anything.
+#[diesel::dsl::auto_type]
+fn invoice_is_live() -> _ {
+    diesel::dsl::not(diesel::dsl::exists(
+        credit_notes::table.filter(credit_notes::invoice_id.eq(invoices::invoice_id)),
+    ))
 }
 
 fn credit_note_of(
