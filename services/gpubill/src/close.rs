@@ -10,13 +10,12 @@ use chrono::{Duration, Utc};
 use gpubill_domain::BillingPeriod;
 use gpubill_ledger::invoicing::{Finalized, finalize_invoice, tenants_to_close};
 use gpubill_platform::config::Config;
-use gpubill_platform::db::{PgPool, with_conn};
+use gpubill_platform::db::{DbError, PgPool, with_conn};
 use rust_decimal::Decimal;
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::sync::Mutex;
 
 #[derive(Debug, clap::Args)]
 pub struct CloseArgs {
@@ -88,25 +87,33 @@ pub async fn close_month(
     let queue = Arc::new(Mutex::new(tenants.into_iter()));
     let summary = Arc::new(Mutex::new(Summary::default()));
     let done = Arc::new(AtomicUsize::new(0));
+    // Each worker keeps one connection for the whole close, opened here one after the other
+    // before any work starts. Checking one out per tenant would cost a liveness query each time;
+    // worse, a worker waiting for a connection makes the pool start opening one in its own
+    // threads, and if another worker's connection comes back first, nobody waits for that one: a
+    // close shorter than a TLS handshake then exits while OpenSSL is still in use on it, which
+    // crashes the process.
+    let connections = {
+        let pool = pool.clone();
+        tokio::task::spawn_blocking(move || {
+            (0..jobs.max(1))
+                .map(|_| pool.get().map_err(DbError::from))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .context("opening the close's connections stopped")??
+    };
     let mut workers = Vec::new();
-    for _ in 0..jobs.max(1) {
-        let (pool, queue, summary, done) =
-            (pool.clone(), queue.clone(), summary.clone(), done.clone());
+    for mut conn in connections {
+        let (queue, summary, done) = (queue.clone(), summary.clone(), done.clone());
         let progress = progress.clone();
         let currency = currency.to_owned();
-        workers.push(tokio::spawn(async move {
-            loop {
-                let Some(tenant_id) = queue.lock().await.next() else {
-                    break;
-                };
-                let currency = currency.clone();
-                let tenant = tenant_id.clone();
-                let outcome = with_conn(&pool, move |conn| {
-                    finalize_invoice(conn, &tenant, period, &currency, Utc::now())
-                        .map_err(|error| anyhow::anyhow!(error))
-                })
-                .await;
-                summary.lock().await.add(tenant_id, period, outcome);
+        workers.push(tokio::task::spawn_blocking(move || {
+            while let Some(tenant_id) = lock(&queue).next() {
+                let outcome =
+                    finalize_invoice(&mut conn, &tenant_id, period, &currency, Utc::now())
+                        .map_err(|error| anyhow::anyhow!(error));
+                lock(&summary).add(tenant_id, period, outcome);
                 progress.show(done.fetch_add(1, Ordering::Relaxed) + 1);
             }
         }));
@@ -116,8 +123,16 @@ pub async fn close_month(
     }
     progress.finish();
     let elapsed = started.elapsed();
-    let summary = std::mem::take(&mut *summary.lock().await);
+    let summary = std::mem::take(&mut *lock(&summary));
     Ok((summary, elapsed))
+}
+
+/// The guarded value; a worker that panicked holding the lock leaves it usable, since every
+/// update of the queue and the summary is complete before the lock is released.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Summary {

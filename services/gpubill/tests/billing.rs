@@ -343,7 +343,12 @@ async fn closing_a_month_twice_changes_nothing() {
 
     let second = env.run_cli(&["close", "--period", "2026-09"]).await;
     let second_output = String::from_utf8_lossy(&second.stdout).to_string();
-    assert!(second.status.success(), "{second_output}");
+    assert!(
+        second.status.success(),
+        "{:?}: {second_output}\n{}",
+        second.status,
+        String::from_utf8_lossy(&second.stderr)
+    );
     assert!(
         second_output.contains("invoices issued:        0"),
         "{second_output}"
