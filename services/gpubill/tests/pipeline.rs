@@ -340,7 +340,13 @@ async fn replaying_the_whole_topic_bills_nothing_twice() {
     // The agent re-sends the same window (a restarted agent does exactly this).
     assert_eq!(meter_two_hours(&env).await, events);
     let replay = env.run_aggregator_until_caught_up().await;
-    assert_eq!((replay.applied, replay.duplicates), (0, events));
+    // An agent whose delivery failed produces again from the oldest unacknowledged event, so on
+    // a loaded machine the log can hold a few records twice: every record read is a duplicate.
+    assert_eq!(
+        (replay.applied, replay.dead_lettered, replay.duplicates),
+        (0, 0, replay.records)
+    );
+    assert!(replay.duplicates >= events, "{replay:?}");
     assert_eq!(ledger_fingerprint(&env).await, before);
 }
 
@@ -416,7 +422,8 @@ async fn resetting_offsets_to_zero_replays_into_byte_identical_ledger_and_invoic
     let replay = env.run_aggregator_until_caught_up().await;
     assert_eq!(
         (replay.applied, replay.duplicates),
-        (0, events),
+        // Records an agent produced twice (after a failed delivery) were duplicates already.
+        (0, events + first.duplicates),
         "every event re-read, none billed again"
     );
     assert_eq!(ledger_fingerprint(&env).await, ledger_before);
