@@ -14,6 +14,7 @@ pub mod numbering;
 pub mod period;
 pub mod pricebook;
 pub mod rating;
+pub mod scheduler;
 pub mod stream;
 pub mod vat;
 
