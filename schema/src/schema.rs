@@ -312,5 +312,61 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoices,
     invoice_lines,
     credit_notes,
-    credit_note_lines
+    credit_note_lines,
+    scheduler_nodes,
+    allocations,
+    allocation_gpus,
+    live_gpu_slots
 );
+
+diesel::table! {
+    scheduler_nodes (node_id) {
+        node_id -> Text,
+        state -> Text,
+        changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    allocations (id) {
+        id -> Text,
+        tenant_id -> Text,
+        idempotency_key -> Nullable<Text>,
+        sku -> Text,
+        price_class -> Text,
+        priority -> Int4,
+        units -> Int4,
+        max_duration_seconds -> Int8,
+        started_at -> Timestamptz,
+        hold_amount -> Numeric,
+        status -> Text,
+        ended_at -> Nullable<Timestamptz>,
+        captured_amount -> Nullable<Numeric>,
+        preempted_by -> Nullable<Text>,
+        credit_amount -> Nullable<Numeric>,
+    }
+}
+
+diesel::table! {
+    allocation_gpus (allocation_id, gpu_uuid, first_slice) {
+        allocation_id -> Text,
+        node_id -> Text,
+        gpu_index -> Int2,
+        gpu_uuid -> Text,
+        mig -> Bool,
+        first_slice -> Int2,
+        slices -> Int2,
+    }
+}
+
+diesel::table! {
+    live_gpu_slots (allocation_id, gpu_uuid, first_slice) {
+        allocation_id -> Text,
+        gpu_uuid -> Text,
+        first_slice -> Int2,
+        slices -> Int2,
+    }
+}
+
+diesel::joinable!(allocation_gpus -> allocations (allocation_id));
+diesel::joinable!(live_gpu_slots -> allocations (allocation_id));

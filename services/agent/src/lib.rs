@@ -8,4 +8,4 @@ pub mod simulation;
 pub mod spool;
 
 pub use run::{AgentError, AgentReport, RunWindow, SHUTDOWN_GRACE, SpoolStats, run};
-pub use simulation::{Simulation, gpu_uuid};
+pub use simulation::Simulation;

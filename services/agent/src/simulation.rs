@@ -7,17 +7,6 @@ use chrono::{DateTime, Duration, Utc};
 use gpubill_domain::PriceClass;
 use gpubill_platform::config::Cluster;
 use gpubill_schema::event::{UsageDataV1, UsageEventV1};
-use uuid::Uuid;
-
-const GPU_UUID_NAMESPACE: Uuid = Uuid::from_u128(0x6770_7562_696c_6c2d_6770_752d_7575_6964);
-
-/// The stable UUID of a node's GPU, in NVIDIA's `GPU-...` notation.
-pub fn gpu_uuid(node_id: &str, index: u8) -> String {
-    format!(
-        "GPU-{}",
-        Uuid::new_v5(&GPU_UUID_NAMESPACE, format!("{node_id}/{index}").as_bytes())
-    )
-}
 
 #[derive(Debug, Clone)]
 struct MeteredAllocation {
@@ -73,7 +62,7 @@ impl Simulation {
                     gpu_uuids: allocation
                         .gpus
                         .iter()
-                        .map(|index| gpu_uuid(&node.id, *index))
+                        .map(|index| node.gpu_uuid(*index))
                         .collect(),
                     started_at: allocation.started_at,
                     next_interval,
@@ -181,11 +170,15 @@ pub(crate) mod tests {
                 name: "T1".into(),
                 country: "FR".into(),
                 vat_number: None,
+                quota: Default::default(),
             }],
             nodes: vec![NodeSpec {
                 id: "n1".into(),
                 sku: "H100-SXM5-80GB".into(),
                 gpus: 8,
+                pod: "pod-01".into(),
+                gpu_uuids: Vec::new(),
+                mig: false,
             }],
             allocations: vec![AllocationSpec {
                 id: "a1".into(),
@@ -195,6 +188,7 @@ pub(crate) mod tests {
                 started_at: at("2026-11-01T00:00:00Z"),
                 price_class: PriceClass::OnDemand,
             }],
+            reservations: Vec::new(),
         }
     }
 
@@ -257,10 +251,16 @@ pub(crate) mod tests {
 
     #[test]
     fn gpu_uuids_are_stable_and_distinct() {
-        assert_eq!(gpu_uuid("n1", 0), gpu_uuid("n1", 0));
-        assert_ne!(gpu_uuid("n1", 0), gpu_uuid("n1", 1));
-        assert_ne!(gpu_uuid("n1", 0), gpu_uuid("n2", 0));
-        assert!(gpu_uuid("n1", 0).starts_with("GPU-"));
+        let cluster = cluster();
+        let node = &cluster.nodes[0];
+        let mut other = node.clone();
+        other.id = "n2".into();
+        assert_eq!(node.gpu_uuid(0), cluster.nodes[0].gpu_uuid(0));
+        assert_ne!(node.gpu_uuid(0), node.gpu_uuid(1));
+        assert_ne!(node.gpu_uuid(0), other.gpu_uuid(0));
+        assert!(node.gpu_uuid(0).starts_with("GPU-"));
+        other.gpu_uuids = (0..8).map(|i| format!("GPU-configured-{i}")).collect();
+        assert_eq!(other.gpu_uuid(3), "GPU-configured-3");
     }
 
     #[test]

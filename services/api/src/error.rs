@@ -3,8 +3,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use gpubill_domain::scheduler::PlacementError;
 use gpubill_ledger::LedgerError;
 use gpubill_platform::DbError;
+use gpubill_scheduler::{QuotaVerdict, SchedulerError};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,13 @@ pub enum ApiError {
     /// The request is well-formed but its content cannot be acted on (422).
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// Refused by a limit or by the cluster's capacity (409), with the figures in `details`.
+    #[error("{message}")]
+    Refused {
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("the ledger is unavailable")]
     Unavailable(#[source] DbError),
     #[error("internal error")]
@@ -34,6 +43,8 @@ struct ErrorBody<'a> {
 struct ErrorDetail<'a> {
     code: &'a str,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -70,7 +81,8 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
-            | Self::Unprocessable { code, .. } => code,
+            | Self::Unprocessable { code, .. }
+            | Self::Refused { code, .. } => code,
             Self::Unavailable(_) => "ledger_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -112,12 +124,58 @@ impl From<LedgerError> for ApiError {
     }
 }
 
+impl From<SchedulerError> for ApiError {
+    fn from(error: SchedulerError) -> Self {
+        match error {
+            SchedulerError::Invalid { code, message } => Self::bad_request(code, message),
+            SchedulerError::UnknownTenant(_) => {
+                Self::not_found("tenant_not_found", error.to_string())
+            }
+            SchedulerError::UnknownAllocation(_) => {
+                Self::not_found("allocation_not_found", error.to_string())
+            }
+            SchedulerError::UnknownNode(_) => Self::not_found("node_not_found", error.to_string()),
+            SchedulerError::Quota(ref refusal) => Self::Refused {
+                code: "quota_exceeded",
+                message: error.to_string(),
+                details: serde_json::to_value(QuotaVerdict::from(refusal))
+                    .unwrap_or(serde_json::Value::Null),
+            },
+            SchedulerError::Placement(ref placement) => match placement {
+                PlacementError::NoCapacity { .. } => Self::Refused {
+                    code: "insufficient_capacity",
+                    message: error.to_string(),
+                    details: serde_json::Value::Null,
+                },
+                PlacementError::NoReservation(_) => {
+                    Self::unprocessable("no_reservation", error.to_string())
+                }
+                PlacementError::UnknownSku(_) => {
+                    Self::unprocessable("sku_not_in_cluster", error.to_string())
+                }
+                PlacementError::ZeroCount
+                | PlacementError::NotWholeNodes { .. }
+                | PlacementError::TooManyInstances { .. } => {
+                    Self::unprocessable("invalid_gang", error.to_string())
+                }
+            },
+            SchedulerError::IdempotencyKeyReused { .. } => {
+                Self::conflict("idempotency_key_reused", error.to_string())
+            }
+            SchedulerError::NotRunning { .. } => Self::conflict("not_running", error.to_string()),
+            SchedulerError::Ledger(ledger) => Self::from(ledger),
+            SchedulerError::Db(db) => Self::from(db),
+            SchedulerError::Invariant(_) => Self::Internal(error.to_string()),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::Refused { .. } => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,6 +194,10 @@ impl ResponseError for ApiError {
             error: ErrorDetail {
                 code: self.code(),
                 message: self.to_string(),
+                details: match self {
+                    Self::Refused { details, .. } => Some(details),
+                    _ => None,
+                },
             },
         })
     }

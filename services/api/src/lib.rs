@@ -1,5 +1,6 @@
 //! The gpubill HTTP API (actix-web): health, usage, invoices (draft, finalize, void), credit notes,
-//! contracts, prepaid credit, missing usage and the price book. One file per action under
+//! contracts, prepaid credit, missing usage, the price book, and the scheduler's allocations,
+//! quota checks, node states and reconciliation. One file per action under
 //! `routes/`, one error type (`error`) mapped to HTTP statuses with a machine-readable body.
 
 pub mod error;
@@ -9,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 use gpubill_domain::PriceBook;
 use gpubill_platform::config::Config;
 use gpubill_platform::{PgPool, Shutdown};
+use gpubill_scheduler::Scheduler;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,12 +25,14 @@ pub struct AppState {
     /// Contracts name SKUs; they must exist in the book.
     pub price_book: Arc<PriceBook>,
     pub missing_usage_after_seconds: i64,
+    pub scheduler: Scheduler,
 }
 
 impl AppState {
-    pub fn new(config: &Config, pool: PgPool) -> Self {
+    pub fn new(config: &Config, pool: PgPool, scheduler: Scheduler) -> Self {
         Self {
             pool,
+            scheduler,
             currency: config.settings.billing.currency.clone(),
             price_book: Arc::new(config.price_book.clone()),
             missing_usage_after_seconds: config.settings.billing.missing_usage_after_seconds,
@@ -65,8 +69,12 @@ pub fn bind(
 /// Serves on `http.bind` until `shutdown` is triggered, then drains in-flight requests.
 pub async fn serve(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> std::io::Result<()> {
     let http = &config.settings.http;
+    let scheduler = Scheduler::start(config, pool.clone())
+        .await
+        .map_err(|error| std::io::Error::other(format!("scheduler: {error}")))?;
+    scheduler.spawn_background(shutdown.clone());
     let (server, address) = bind(
-        AppState::new(config, pool),
+        AppState::new(config, pool, scheduler),
         &http.bind,
         http.workers,
         http.shutdown_deadline_seconds,

@@ -69,8 +69,12 @@ pub async fn run(
         .bind
         .clone()
         .unwrap_or_else(|| config.settings.http.bind.clone());
+    let scheduler = gpubill_scheduler::Scheduler::start(config, pool.clone())
+        .await
+        .context("cannot start the scheduler")?;
+    scheduler.spawn_background(stop.clone());
     let (server, address) = gpubill_api::bind(
-        gpubill_api::AppState::new(config, pool.clone()),
+        gpubill_api::AppState::new(config, pool.clone(), scheduler),
         &bind,
         config.settings.http.workers,
         config.settings.http.shutdown_deadline_seconds,

@@ -11,7 +11,7 @@ use support::TestEnv;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_json_errors_with_stable_codes() {
     let env = TestEnv::new().await;
-    let api = env.start_api();
+    let api = env.start_api().await;
 
     let cases = [
         (
@@ -79,7 +79,7 @@ async fn bad_requests_get_json_errors_with_stable_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_empty_invoice() {
     let env = TestEnv::new().await;
-    let api = env.start_api();
+    let api = env.start_api().await;
     let (status, body) = api.get("/healthz").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
 
@@ -130,7 +130,7 @@ async fn contracts_credit_and_the_invoice_lifecycle() {
         .unwrap();
     })
     .await;
-    let api = env.start_api();
+    let api = env.start_api().await;
     let base = "/v1/tenants/mistral-lab";
 
     let (status, contract) = api
@@ -322,7 +322,7 @@ async fn contracts_credit_and_the_invoice_lifecycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_price_book_lists_every_sku_with_its_class_prices() {
     let env = TestEnv::new().await;
-    let api = env.start_api();
+    let api = env.start_api().await;
     let (status, book) = api.get("/v1/price-book").await;
     assert_eq!(status, 200, "{book}");
     assert_eq!(book["currency"], "EUR");

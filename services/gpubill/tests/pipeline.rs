@@ -198,7 +198,7 @@ async fn invoices_are_exact_to_the_cent_and_bad_records_are_dead_lettered() {
     env.produce_raw(&records).await;
     let aggregator = env.start_aggregator();
     env.wait_caught_up().await;
-    let api = env.start_api();
+    let api = env.start_api().await;
 
     for (tenant, period) in [
         ("mistral-lab", "2026-11"),
@@ -377,7 +377,7 @@ async fn resetting_offsets_to_zero_replays_into_byte_identical_ledger_and_invoic
     let first = env.run_aggregator_until_caught_up().await;
     assert_eq!(first.applied, events);
 
-    let api = env.start_api();
+    let api = env.start_api().await;
     let ledger_before = ledger_fingerprint(&env).await;
     let invoices_before = draft_invoices(&api).await;
 
@@ -463,7 +463,7 @@ async fn gaps_are_reported_as_missing_usage_until_late_events_fill_them() {
     env.produce_raw(&produce(&[1, 2, 5, 6, 9])).await;
     assert_eq!(env.run_aggregator_until_caught_up().await.applied, 5);
 
-    let api = env.start_api();
+    let api = env.start_api().await;
     let (status, report) = api.get("/v1/missing-usage?older_than_seconds=0").await;
     assert_eq!(status, 200);
     let gaps: Vec<(i64, i64, String, String)> = report["gaps"]

@@ -27,6 +27,9 @@ fn wide_cluster(base: &Cluster) -> Cluster {
         id: id.into(),
         sku: "H100-SXM5-80GB".into(),
         gpus: 8,
+        pod: "pod-01".into(),
+        gpu_uuids: Vec::new(),
+        mig: false,
     };
     Cluster {
         tenants: base.tenants.clone(),
@@ -43,6 +46,7 @@ fn wide_cluster(base: &Cluster) -> Cluster {
                 price_class: gpubill_domain::PriceClass::OnDemand,
             })
             .collect(),
+        reservations: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use gpubill_domain::{PriceBook, PriceClass, PriceVersion, SkuPrices};
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -61,6 +61,7 @@ pub struct Settings {
     pub aggregator: AggregatorSettings,
     pub agent: AgentSettings,
     pub billing: BillingSettings,
+    pub scheduler: SchedulerSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,7 +150,26 @@ pub struct BillingSettings {
     pub finalize_grace_hours: i64,
 }
 
-/// The simulated inventory and its tenants (`cluster.toml`).
+/// The scheduler's timing, limits and preemption credit (`[scheduler]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Longest maximum duration a request may ask for.
+    pub max_duration_hours: i64,
+    /// How often spend and metered hours are re-read from the ledger for quota checks, which
+    /// never read Postgres themselves.
+    pub ledger_refresh_ms: u64,
+    /// How often allocations past their maximum duration are released.
+    pub expiry_check_ms: u64,
+    /// A preempted spot allocation is credited its cost for the time it ran, up to this many
+    /// hours (docs/scheduler.md).
+    pub preemption_credit_max_hours: i64,
+    /// Reconciliation: a GPU allocated this long without metered usage is `allocated_but_silent`
+    /// once the unmetered time exceeds `reconciliation_tolerance_seconds`.
+    pub reconciliation_tolerance_seconds: i64,
+}
+
+/// The inventory, its tenants with their quotas, and reservations (`cluster.toml`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cluster {
@@ -157,8 +177,35 @@ pub struct Cluster {
     pub tenants: Vec<TenantSpec>,
     #[serde(rename = "node", default)]
     pub nodes: Vec<NodeSpec>,
+    /// Static allocations, metered by the agent without a scheduler (fixed workloads for tests
+    /// and benchmarks). The demo and production allocate through the scheduler instead.
     #[serde(rename = "allocation", default)]
     pub allocations: Vec<AllocationSpec>,
+    /// Nodes reserved to a tenant: they host only its reserved-class allocations.
+    #[serde(rename = "reservation", default)]
+    pub reservations: Vec<ReservationSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationSpec {
+    pub tenant: String,
+    pub nodes: Vec<String>,
+}
+
+/// A tenant's admission limits; a limit left out does not constrain.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSpec {
+    /// Most live GPUs (or MIG instances) per SKU.
+    #[serde(default)]
+    pub concurrent: BTreeMap<String, u32>,
+    /// GPU-hours per calendar month, as a decimal string.
+    #[serde(default)]
+    pub gpu_hours_per_month: Option<Decimal>,
+    /// EUR per calendar month (net of VAT), as a decimal string.
+    #[serde(default)]
+    pub budget_per_month: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +219,8 @@ pub struct TenantSpec {
     /// Intra-community VAT number, upper case without spaces, if the tenant has one.
     #[serde(default)]
     pub vat_number: Option<String>,
+    #[serde(default)]
+    pub quota: QuotaSpec,
 }
 
 fn default_country() -> String {
@@ -184,6 +233,41 @@ pub struct NodeSpec {
     pub id: String,
     pub sku: String,
     pub gpus: u8,
+    /// InfiniBand pod; the node itself is the NVLink domain.
+    #[serde(default = "default_pod")]
+    pub pod: String,
+    /// The GPUs' UUIDs in index order; derived from the node id when left out.
+    #[serde(default)]
+    pub gpu_uuids: Vec<String>,
+    /// The node's GPUs are in MIG mode and host MIG instances of the node's SKU.
+    #[serde(default)]
+    pub mig: bool,
+}
+
+fn default_pod() -> String {
+    "pod-01".to_owned()
+}
+
+const GPU_UUID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6770_7562_696c_6c2d_6770_752d_7575_6964);
+
+impl NodeSpec {
+    /// The UUID of GPU `index`, in NVIDIA's `GPU-...` notation: as configured, else derived
+    /// from the node id so it is stable across restarts.
+    pub fn gpu_uuid(&self, index: u8) -> String {
+        self.gpu_uuids
+            .get(usize::from(index))
+            .cloned()
+            .unwrap_or_else(|| {
+                format!(
+                    "GPU-{}",
+                    uuid::Uuid::new_v5(
+                        &GPU_UUID_NAMESPACE,
+                        format!("{}/{index}", self.id).as_bytes()
+                    )
+                )
+            })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -566,6 +650,32 @@ impl Settings {
             "billing.missing_usage_after_seconds",
             "must be within 0..=2678400",
         )?;
+        let sc = &self.scheduler;
+        check(
+            (1..=24 * 366).contains(&sc.max_duration_hours),
+            "scheduler.max_duration_hours",
+            "must be within 1..=8784",
+        )?;
+        check(
+            (10..=60_000).contains(&sc.ledger_refresh_ms),
+            "scheduler.ledger_refresh_ms",
+            "must be within 10..=60000",
+        )?;
+        check(
+            (10..=60_000).contains(&sc.expiry_check_ms),
+            "scheduler.expiry_check_ms",
+            "must be within 10..=60000",
+        )?;
+        check(
+            (0..=24).contains(&sc.preemption_credit_max_hours),
+            "scheduler.preemption_credit_max_hours",
+            "must be within 0..=24",
+        )?;
+        check(
+            (0..=86_400).contains(&sc.reconciliation_tolerance_seconds),
+            "scheduler.reconciliation_tolerance_seconds",
+            "must be within 0..=86400",
+        )?;
         Ok(())
     }
 }
@@ -638,6 +748,7 @@ impl Cluster {
             }
         }
         let mut nodes = HashMap::new();
+        let mut gpu_uuids = BTreeSet::new();
         for node in &self.nodes {
             if node.id.is_empty() || nodes.insert(node.id.as_str(), node).is_some() {
                 return Err(format!("node id `{}` is empty or listed twice", node.id));
@@ -653,6 +764,62 @@ impl Cluster {
                     "node `{}`: key `gpus` must be within 1..=16",
                     node.id
                 ));
+            }
+            if node.pod.trim().is_empty() {
+                return Err(format!("node `{}`: key `pod` is empty", node.id));
+            }
+            if !node.gpu_uuids.is_empty() && node.gpu_uuids.len() != usize::from(node.gpus) {
+                return Err(format!(
+                    "node `{}`: key `gpu_uuids` lists {} UUIDs for {} GPUs",
+                    node.id,
+                    node.gpu_uuids.len(),
+                    node.gpus
+                ));
+            }
+            for index in 0..node.gpus {
+                let uuid = node.gpu_uuid(index);
+                if !gpu_uuids.insert(uuid.clone()) {
+                    return Err(format!("node `{}`: GPU `{uuid}` is listed twice", node.id));
+                }
+            }
+        }
+        for tenant in &self.tenants {
+            for sku in tenant.quota.concurrent.keys() {
+                if !price_book.contains_sku(sku) {
+                    return Err(format!(
+                        "tenant `{}`: quota.concurrent names `{sku}`, which is not in the price book",
+                        tenant.id
+                    ));
+                }
+            }
+            let limits = [
+                ("gpu_hours_per_month", tenant.quota.gpu_hours_per_month),
+                ("budget_per_month", tenant.quota.budget_per_month),
+            ];
+            for (key, limit) in limits {
+                if limit.is_some_and(|limit| limit.is_sign_negative()) {
+                    return Err(format!("tenant `{}`: quota.{key} is negative", tenant.id));
+                }
+            }
+        }
+        let mut reserved = BTreeSet::new();
+        for reservation in &self.reservations {
+            if !tenants.contains(reservation.tenant.as_str()) {
+                return Err(format!(
+                    "reservation: tenant `{}` is not a listed tenant",
+                    reservation.tenant
+                ));
+            }
+            for node in &reservation.nodes {
+                if !nodes.contains_key(node.as_str()) {
+                    return Err(format!(
+                        "reservation of `{}`: node `{node}` is not a listed node",
+                        reservation.tenant
+                    ));
+                }
+                if !reserved.insert(node.as_str()) {
+                    return Err(format!("node `{node}` is reserved twice"));
+                }
             }
         }
         let mut allocation_ids = BTreeSet::new();

@@ -1,6 +1,10 @@
 //! Route table and the request plumbing shared by the actions: JSON errors for malformed paths
 //! and queries, and the tenant check.
 
+mod allocation_create;
+mod allocation_get;
+mod allocation_list;
+mod allocation_release;
 mod contract_get;
 mod contract_put;
 mod credit_balance;
@@ -13,7 +17,10 @@ mod invoice_get;
 mod invoice_list;
 mod invoice_void;
 pub mod missing_usage;
+mod node_allocations;
+mod node_state;
 mod price_book;
+mod quota_check;
 mod usage;
 
 use crate::error::ApiError;
@@ -81,6 +88,31 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::put().to(contract_put::contract_put),
         )
         .route("/v1/price-book", web::get().to(price_book::price_book))
+        .route(
+            "/v1/allocations",
+            web::post().to(allocation_create::allocation_create),
+        )
+        .route(
+            "/v1/allocations/{id}",
+            web::get().to(allocation_get::allocation_get),
+        )
+        .route(
+            "/v1/allocations/{id}/release",
+            web::post().to(allocation_release::allocation_release),
+        )
+        .route(
+            "/v1/tenants/{tenant}/allocations",
+            web::get().to(allocation_list::allocation_list),
+        )
+        .route("/v1/quota/check", web::post().to(quota_check::quota_check))
+        .route(
+            "/v1/nodes/{node}/state",
+            web::put().to(node_state::node_state),
+        )
+        .route(
+            "/v1/nodes/{node}/allocations",
+            web::get().to(node_allocations::node_allocations),
+        )
         .default_service(web::to(not_found));
 }
 

@@ -305,8 +305,11 @@ impl TestEnv {
         .await
     }
 
-    pub fn start_api(&self) -> RunningApi {
-        let state = gpubill_api::AppState::new(&self.config, self.pool.clone());
+    pub async fn start_api(&self) -> RunningApi {
+        let scheduler = gpubill_scheduler::Scheduler::start(&self.config, self.pool.clone())
+            .await
+            .expect("start the scheduler");
+        let state = gpubill_api::AppState::new(&self.config, self.pool.clone(), scheduler);
         let (server, address) =
             gpubill_api::bind(state, "127.0.0.1:0", 1, 1).expect("bind the API");
         let handle = server.handle();
@@ -474,6 +477,9 @@ pub fn small_cluster(base: &Cluster) -> Cluster {
             id: "node-001".into(),
             sku: "H100-SXM5-80GB".into(),
             gpus: 8,
+            pod: "pod-01".into(),
+            gpu_uuids: Vec::new(),
+            mig: false,
         }],
         allocations: vec![
             AllocationSpec {
@@ -493,6 +499,7 @@ pub fn small_cluster(base: &Cluster) -> Cluster {
                 price_class: gpubill_domain::PriceClass::OnDemand,
             },
         ],
+        reservations: Vec::new(),
     }
 }
 

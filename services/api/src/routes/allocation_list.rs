@@ -1,0 +1,42 @@
+//! `GET /v1/tenants/{tenant}/allocations?status=running&limit=100`: a tenant's allocations,
+//! newest first.
+
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use gpubill_scheduler::AllocationStatus;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn allocation_list(
+    state: web::Data<AppState>,
+    tenant: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = tenant.into_inner();
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(code) => Some(AllocationStatus::from_code(code).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_status",
+                format!("status `{code}`: expected running, released, expired or preempted"),
+            )
+        })?),
+    };
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be within 1..=1000",
+        ));
+    }
+    let allocations = state.scheduler.list(&tenant, status, limit).await?;
+    Ok(HttpResponse::Ok().json(json!({ "tenant": tenant, "allocations": allocations })))
+}

@@ -1,0 +1,27 @@
+//! `GET /v1/nodes/{node}/allocations?since=RFC3339`: the allocations holding GPUs of a node that
+//! were running at or after `since` (default: now), with only that node's GPUs. The node's agent
+//! meters exactly these.
+
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeQuery {
+    since: Option<DateTime<Utc>>,
+}
+
+pub async fn node_allocations(
+    state: web::Data<AppState>,
+    node: web::Path<String>,
+    query: web::Query<NodeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let node = node.into_inner();
+    let since = query.since.unwrap_or_else(Utc::now);
+    let allocations = state.scheduler.node_allocations(&node, since).await?;
+    Ok(HttpResponse::Ok().json(json!({ "node": node, "allocations": allocations })))
+}

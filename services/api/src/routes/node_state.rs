@@ -1,0 +1,36 @@
+//! `PUT /v1/nodes/{node}/state` with `{"state": "ready" | "drained" | "down"}` (admin): a drained
+//! or down node takes no new allocations; those it runs are left running.
+
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use gpubill_domain::scheduler::NodeState;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeStateBody {
+    state: String,
+}
+
+pub async fn node_state(
+    state: web::Data<AppState>,
+    node: web::Path<String>,
+    body: web::Json<NodeStateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let node = node.into_inner();
+    let wanted = match body.state.as_str() {
+        "ready" => NodeState::Ready,
+        "drained" => NodeState::Drained,
+        "down" => NodeState::Down,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_state",
+                format!("state `{other}`: expected ready, drained or down"),
+            ));
+        }
+    };
+    state.scheduler.set_node_state(&node, wanted).await?;
+    Ok(HttpResponse::Ok().json(json!({ "node": node, "state": body.state })))
+}

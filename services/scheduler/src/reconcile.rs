@@ -1,0 +1,1 @@
+//! Allocation-versus-metering reconciliation (see `docs/scheduler.md`).
