@@ -9,12 +9,15 @@ pub mod placement;
 pub mod preemption;
 pub mod state;
 
+#[cfg(test)]
+mod testkit;
+
 pub use admission::{
     Admission, AdmissionAsk, QuotaLimits, Refusal, RefusalReason, TenantLoad, admit,
 };
-pub use mig::{MigProfile, SkuShape};
+pub use mig::{MIG_PARENT_SKU, MigProfile, SkuShape, valid_geometry};
 pub use placement::{Placement, PlacementError, PlacementRequest};
 pub use state::{
     ClusterState, GpuSlot, InventoryError, LiveAllocation, NodeSpec, NodeState, Reservation,
-    StateError,
+    StateError, synthetic_inventory,
 };
