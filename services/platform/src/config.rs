@@ -161,9 +161,9 @@ pub struct SchedulerSettings {
     pub ledger_refresh_ms: u64,
     /// How often allocations past their maximum duration are released.
     pub expiry_check_ms: u64,
-    /// A preempted spot allocation is credited its cost for the time it ran, up to this many
-    /// hours (docs/scheduler.md).
-    pub preemption_credit_max_hours: i64,
+    /// A preempted spot allocation's tenant is credited this many hours of the preempted GPUs
+    /// at the spot price it paid (docs/scheduler.md).
+    pub preemption_credit_hours: i64,
     /// Reconciliation: a GPU allocated this long without metered usage is `allocated_but_silent`
     /// once the unmetered time exceeds `reconciliation_tolerance_seconds`.
     pub reconciliation_tolerance_seconds: i64,
@@ -667,8 +667,8 @@ impl Settings {
             "must be within 10..=60000",
         )?;
         check(
-            (0..=24).contains(&sc.preemption_credit_max_hours),
-            "scheduler.preemption_credit_max_hours",
+            (0..=24).contains(&sc.preemption_credit_hours),
+            "scheduler.preemption_credit_hours",
             "must be within 0..=24",
         )?;
         check(

@@ -599,14 +599,14 @@ impl Scheduler {
             (allocation, victims)
         };
 
-        let credit_cap =
-            Decimal::from(self.shared.settings.preemption_credit_max_hours) * SECONDS_PER_HOUR;
+        let credit_seconds =
+            Decimal::from(self.shared.settings.preemption_credit_hours) * SECONDS_PER_HOUR;
         let endings = self
             .end_in_store(
                 victims,
                 AllocationStatus::Preempted,
                 move |_| now,
-                Some((id.clone(), credit_cap)),
+                Some((id.clone(), credit_seconds)),
                 Some(allocation.clone()),
             )
             .await?;
@@ -662,12 +662,10 @@ impl Scheduler {
                         let end = ended_at(victim);
                         let seconds = metered.get(&victim.id).copied().unwrap_or_default();
                         let captured = cost(seconds, *unit_price).min(victim.hold_amount);
-                        let credit = preempted_by.as_ref().map(|(_, cap_seconds)| {
-                            let ran = Decimal::from((end - victim.started_at).num_seconds().max(0));
-                            cost(
-                                Decimal::from(victim.gpus) * ran.min(*cap_seconds),
-                                *unit_price,
-                            )
+                        // The preemption policy: a fixed number of hours of the preempted
+                        // GPUs at the price the allocation paid (docs/scheduler.md).
+                        let credit = preempted_by.as_ref().map(|(_, credit_seconds)| {
+                            cost(Decimal::from(victim.gpus) * *credit_seconds, *unit_price)
                         });
                         Ending {
                             id: victim.id.clone(),
