@@ -103,6 +103,22 @@ mod price_class_code {
     }
 }
 
+/// The `gpu_uuid` a MIG instance is metered under: `MIG-{gpu_uuid}/{first_slice}`, e.g.
+/// `MIG-GPU-5f1e2d3c-…/4`, after NVIDIA's `MIG-GPU-<uuid>/<instance>` notation. A whole GPU is
+/// metered under its own `GPU-…` UUID.
+///
+/// MIG instances of one GPU run at the same time for different allocations (and one allocation
+/// may hold several instances of a GPU); metered under the GPU's UUID they would be one device to
+/// the ledger, which refuses two allocations' streams overlapping in time on one device
+/// (`usage_streams_no_overlap_per_gpu`) and would merge one allocation's instances into one
+/// stream. The instance's first compute slice tells it apart: two live instances of a GPU never
+/// share a slice (the scheduler's `live_gpu_slots` constraint), so this id is as exclusive as a
+/// GPU is, and it is derived from the placement alone, so a restarted agent meters the same
+/// stream.
+pub fn mig_device_uuid(gpu_uuid: &str, first_slice: u8) -> String {
+    format!("MIG-{gpu_uuid}/{first_slice}")
+}
+
 /// The id of the event at `seq` in the stream of `allocation_id` on `gpu_uuid`.
 pub fn usage_event_id(allocation_id: &str, gpu_uuid: &str, seq: u64) -> Uuid {
     let mut name = String::with_capacity(allocation_id.len() + gpu_uuid.len() + 22);

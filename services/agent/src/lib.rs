@@ -1,11 +1,16 @@
 //! The node agent: meters the GPUs of the allocations running on its nodes and produces one
 //! sequence-numbered usage event per GPU per interval to Kafka. `simulation` decides what to
-//! emit (pure), `spool` keeps every event on disk until the broker has acknowledged it, and
-//! `run` paces the simulation, spools and produces.
+//! emit (pure), `follow` asks the scheduler which allocations run on the node (when the agent
+//! follows it rather than `cluster.toml`'s static list), `spool` keeps every event on disk until
+//! the broker has acknowledged it, and `run` paces the simulation, spools and produces.
 
+pub mod follow;
 pub mod run;
 pub mod simulation;
 pub mod spool;
 
-pub use run::{AgentError, AgentReport, RunWindow, SHUTDOWN_GRACE, SpoolStats, run};
-pub use simulation::Simulation;
+pub use run::{
+    AgentError, AgentReport, AllocationSource, RunWindow, SHUTDOWN_GRACE, SpoolStats, run,
+    run_source,
+};
+pub use simulation::{MeteredAllocation, Simulation};

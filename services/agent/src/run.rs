@@ -8,7 +8,11 @@
 //! time until the broker answers again, while metering goes on into the spool. A full spool
 //! raises an alarm and pauses metering; the simulated clock is deterministic, so the paused
 //! intervals are metered once there is room again.
+//!
+//! The allocations come from `cluster.toml`'s static list, on a simulated clock, or from the
+//! scheduler (`follow`), on the wall clock.
 
+use crate::follow::{Follower, PollOutcome};
 use crate::simulation::Simulation;
 use crate::spool::{Spool, SpoolError};
 use chrono::{DateTime, Utc};
@@ -42,8 +46,23 @@ pub struct RunWindow {
     pub from: DateTime<Utc>,
     /// Last instant metered, or run until shut down.
     pub until: Option<DateTime<Utc>>,
-    /// Simulated seconds per wall second; 0 means as fast as possible.
+    /// Simulated seconds per wall second; 0 means as fast as possible. Not used when following
+    /// the scheduler, whose allocations run on the wall clock.
     pub speed: f64,
+}
+
+/// Where the allocations the agent meters come from.
+#[derive(Debug, Clone, Copy)]
+pub enum AllocationSource<'a> {
+    /// The static `[[allocation]]` list of `cluster.toml` (only `node`'s, if given), on a
+    /// simulated clock: fixed workloads for tests and benchmarks.
+    Static {
+        cluster: &'a Cluster,
+        node: Option<&'a str>,
+    },
+    /// The scheduler's allocations on `node`, asked from `agent.scheduler_url` every
+    /// `agent.scheduler_poll_ms`, on the wall clock (see `follow`).
+    Scheduler { node: &'a str },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,16 +120,35 @@ pub enum AgentError {
     Spool(#[from] SpoolError),
 }
 
-/// Produces the usage of `cluster`'s allocations (only `node`'s, if given) for `window`, through
-/// the spool in `agent.spool_dir`. Events a previous run left unacknowledged are produced first.
-/// Returns after `window.until` once every spooled event is acknowledged, or on shutdown once
-/// the events in flight are acknowledged or `SHUTDOWN_GRACE` has passed; what is left stays in
-/// the spool.
+/// Produces the usage of `cluster`'s static allocations (only `node`'s, if given) for `window`:
+/// [`run_source`] with [`AllocationSource::Static`].
 pub async fn run(
     kafka: &KafkaSettings,
     agent: &AgentSettings,
     cluster: &Cluster,
     node: Option<&str>,
+    window: RunWindow,
+    shutdown: Shutdown,
+) -> Result<AgentReport, AgentError> {
+    run_source(
+        kafka,
+        agent,
+        AllocationSource::Static { cluster, node },
+        window,
+        shutdown,
+    )
+    .await
+}
+
+/// Produces the usage of the allocations of `source` for `window`, through the spool in
+/// `agent.spool_dir`. Events a previous run left unacknowledged are produced first. Returns after
+/// `window.until` once every spooled event is acknowledged (following the scheduler: once a poll
+/// sent after `window.until` has answered, too), or on shutdown once the events in flight are
+/// acknowledged or `SHUTDOWN_GRACE` has passed; what is left stays in the spool.
+pub async fn run_source(
+    kafka: &KafkaSettings,
+    agent: &AgentSettings,
+    source: AllocationSource<'_>,
     window: RunWindow,
     shutdown: Shutdown,
 ) -> Result<AgentReport, AgentError> {
@@ -126,8 +164,20 @@ pub async fn run(
         );
     }
     let mut outbox = Outbox::new(kafka, agent, spool.acked());
-    let mut simulation = Simulation::new(cluster, agent.interval_seconds, node, window.from);
-    tracing::info!(gpus = simulation.gpu_count(), from = %window.from, until = ?window.until, speed = window.speed, "agent metering");
+    let (mut simulation, mut follower) = match source {
+        AllocationSource::Static { cluster, node } => {
+            let simulation = Simulation::new(cluster, agent.interval_seconds, node, window.from);
+            tracing::info!(gpus = simulation.gpu_count(), from = %window.from, until = ?window.until, speed = window.speed, "agent metering");
+            (simulation, None)
+        }
+        AllocationSource::Scheduler { node } => {
+            tracing::info!(%node, scheduler = %agent.scheduler_url, poll_ms = agent.scheduler_poll_ms, from = %window.from, until = ?window.until, "agent metering the scheduler's allocations");
+            (
+                Simulation::empty(agent.interval_seconds, window.from),
+                Some(Follower::new(agent, node, window.from)),
+            )
+        }
+    };
 
     let started = Instant::now();
     let mut intake = Intake::default();
@@ -145,10 +195,22 @@ pub async fn run(
         let now = Instant::now();
         let mut wake = now + CHECKPOINT_EVERY;
         if stop_deadline.is_none() {
+            if let Some(follower) = follower.as_mut().filter(|_| !metering_done)
+                && let Some(next_poll) = follower.poll_if_due(now)
+            {
+                wake = wake.min(next_poll);
+            }
             if intake.pending.is_empty() && !metering_done {
+                let clock =
+                    follower
+                        .as_ref()
+                        .map_or(Clock::Simulated, |follower| Clock::Following {
+                            known_until: follower.known_until,
+                        });
                 match meter_due(
                     &mut simulation,
                     &window,
+                    clock,
                     started,
                     now,
                     &spool,
@@ -157,7 +219,7 @@ pub async fn run(
                 ) {
                     Metering::Done => metering_done = true,
                     Metering::At(target) => wake = wake.min(target),
-                    Metering::WaitForProducer => {}
+                    Metering::WaitForProducer | Metering::WaitForScheduler => {}
                 }
             }
             if !intake.pending.is_empty() {
@@ -186,14 +248,25 @@ pub async fn run(
             last_checkpoint = now;
         }
 
-        let delivery = tokio::select! {
-            delivery = outbox.next_delivery() => Some(delivery),
-            _ = tokio::time::sleep_until(wake.into()) => None,
+        let woken = tokio::select! {
+            delivery = outbox.next_delivery() => Woken::Delivery(delivery),
+            answer = follower_answer(&mut follower), if stop_deadline.is_none() => Woken::Answer(answer),
+            _ = tokio::time::sleep_until(wake.into()) => Woken::Timer,
             _ = shutdown_wait.triggered(), if stop_deadline.is_none() => {
                 stop_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
                 tracing::info!(in_flight = outbox.in_flight.len(), unacknowledged = spool.unacknowledged(), "agent stopping: metering stopped, waiting for the events in flight");
+                Woken::Timer
+            }
+        };
+        let delivery = match woken {
+            Woken::Delivery(delivery) => Some(delivery),
+            Woken::Answer((asked_at, outcome)) => {
+                if let Some(follower) = follower.as_mut() {
+                    follower.apply(asked_at, outcome, &mut simulation);
+                }
                 None
             }
+            Woken::Timer => None,
         };
         if let Some(delivery) = delivery {
             outbox.settle(delivery, &mut spool, &mut delivered, &mut stats)?;
@@ -240,40 +313,101 @@ enum Metering {
     At(Instant),
     /// Metering at full speed waits for the producer to catch up with the spool.
     WaitForProducer,
+    /// Following the scheduler: what is due waits for a poll sent after it ended.
+    WaitForScheduler,
+}
+
+/// What woke the agent's loop.
+enum Woken {
+    Delivery(DeliveryOutcome),
+    Answer((DateTime<Utc>, PollOutcome)),
+    Timer,
+}
+
+/// The answer of the follower's poll in flight; never resolves without one.
+async fn follower_answer(follower: &mut Option<Follower>) -> (DateTime<Utc>, PollOutcome) {
+    match follower.as_mut() {
+        Some(follower) => follower.answer().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The clock metering follows.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    /// Simulated time: `window.from` when the run starts, `window.speed` times faster than wall
+    /// time (0: as fast as possible).
+    Simulated,
+    /// The wall clock, and no further than the scheduler's last answer vouches for (`None`: no
+    /// answer yet).
+    Following { known_until: Option<DateTime<Utc>> },
 }
 
 /// Moves the intervals that are due into `intake`, at most a batch. At full speed (`speed == 0`)
 /// a batch is metered only once the producer has taken everything spooled before (so batches,
 /// and fsyncs, stay large) and only while the spool is at most half full, so that as fast as
-/// possible never means filling the spool.
+/// possible never means filling the spool. Following the scheduler, an interval is due once it
+/// has ended on the wall clock and a poll sent after its end has answered.
+#[allow(clippy::too_many_arguments)] // the loop's state, passed apart for the borrow checker
 fn meter_due(
     simulation: &mut Simulation,
     window: &RunWindow,
+    clock: Clock,
     started: Instant,
     now: Instant,
     spool: &Spool,
     next_send: u64,
     intake: &mut Intake,
 ) -> Metering {
-    if window.speed == 0.0 && (spool.end() > next_send || spool.bytes() > spool.max_bytes() / 2) {
+    let simulated = matches!(clock, Clock::Simulated);
+    if simulated
+        && window.speed == 0.0
+        && (spool.end() > next_send || spool.bytes() > spool.max_bytes() / 2)
+    {
         return Metering::WaitForProducer;
     }
     let mut events = Vec::new();
     while intake.pending.len() < SPOOL_BATCH {
-        let Some(due) = simulation.next_due() else {
-            return Metering::Done;
-        };
-        if window.until.is_some_and(|until| due > until) {
-            return Metering::Done;
-        }
-        if window.speed > 0.0 {
-            let simulated = (due - window.from).to_std().unwrap_or_default();
-            let target = started + simulated.div_f64(window.speed);
-            if target > now {
-                return Metering::At(target);
+        let due = simulation
+            .next_due()
+            .filter(|due| window.until.is_none_or(|until| *due <= until));
+        match clock {
+            Clock::Simulated => {
+                let Some(due) = due else {
+                    return Metering::Done;
+                };
+                if window.speed > 0.0 {
+                    let simulated = (due - window.from).to_std().unwrap_or_default();
+                    let target = started + simulated.div_f64(window.speed);
+                    if target > now {
+                        return Metering::At(target);
+                    }
+                }
+                simulation.emit_until(due, &mut events);
+            }
+            Clock::Following { known_until } => {
+                let Some(due) = due else {
+                    // Nothing left before `until` once the scheduler has answered for all of it;
+                    // until then, an allocation may still turn up.
+                    let all_known = window
+                        .until
+                        .is_some_and(|until| known_until.is_some_and(|known| known >= until));
+                    return if all_known {
+                        Metering::Done
+                    } else {
+                        Metering::WaitForScheduler
+                    };
+                };
+                let wall = Utc::now();
+                if due > wall {
+                    return Metering::At(now + (due - wall).to_std().unwrap_or_default());
+                }
+                if known_until.is_none_or(|known| due > known) {
+                    return Metering::WaitForScheduler;
+                }
+                simulation.emit_until(due, &mut events);
             }
         }
-        simulation.emit_until(due, &mut events);
         intake.pending.extend(
             events
                 .drain(..)
@@ -566,6 +700,7 @@ mod tests {
                     meter_due(
                         &mut simulation,
                         &window,
+                        Clock::Simulated,
                         started,
                         now,
                         &spool,

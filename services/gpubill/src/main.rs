@@ -37,7 +37,9 @@ enum Command {
     /// Apply pending database migrations and load the tenants of cluster.toml and the price book
     /// of pricebook.toml into the ledger (every other subcommand that uses the ledger does too).
     Migrate,
-    /// Meter the allocations of cluster.toml and produce one usage event per GPU per interval to Kafka.
+    /// Meter allocations and produce one usage event per GPU (or MIG instance) per interval to
+    /// Kafka: the static allocations of cluster.toml, or with --follow-scheduler those the
+    /// scheduler placed on --node.
     Agent(AgentArgs),
     /// Consume usage events, dead-letter invalid ones, drop duplicates, rate the rest and write the
     /// Postgres ledger together with the consumed offsets.
@@ -79,6 +81,11 @@ struct AgentArgs {
     /// Simulated seconds per wall second; 0 = as fast as the broker takes them [default: agent.speed].
     #[arg(long)]
     speed: Option<f64>,
+    /// Meter the allocations the scheduler placed on --node, asked from agent.scheduler_url every
+    /// agent.scheduler_poll_ms, on the wall clock (--speed does not apply), instead of the static
+    /// allocations of cluster.toml. --hours is then wall-clock hours.
+    #[arg(long, requires = "node")]
+    follow_scheduler: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -139,11 +146,23 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
         }
         Command::Agent(args) => {
             let window = agent_window(&args, config.settings.agent.speed)?;
-            let service = gpubill_agent::run(
+            let source = match (&args.node, args.follow_scheduler) {
+                (Some(node), true) => {
+                    anyhow::ensure!(
+                        config.cluster.nodes.iter().any(|n| &n.id == node),
+                        "--node {node} is not a node of cluster.toml"
+                    );
+                    gpubill_agent::AllocationSource::Scheduler { node }
+                }
+                (node, _) => gpubill_agent::AllocationSource::Static {
+                    cluster: &config.cluster,
+                    node: node.as_deref(),
+                },
+            };
+            let service = gpubill_agent::run_source(
                 &config.settings.kafka,
                 &config.settings.agent,
-                &config.cluster,
-                args.node.as_deref(),
+                source,
                 window,
                 stop.clone(),
             );
@@ -277,6 +296,12 @@ fn agent_window(args: &AgentArgs, default_speed: f64) -> Result<gpubill_agent::R
         Some(hours) => anyhow::bail!("--hours must be a positive number, got {hours}"),
         None => None,
     };
+    if args.follow_scheduler {
+        anyhow::ensure!(
+            args.speed.is_none(),
+            "--speed does not apply with --follow-scheduler: the scheduler's allocations run on the wall clock"
+        );
+    }
     let speed = args.speed.unwrap_or(default_speed);
     anyhow::ensure!(
         speed.is_finite() && speed >= 0.0,

@@ -138,6 +138,11 @@ pub struct AgentSettings {
     /// Backoff between attempts to deliver the spool while the broker does not acknowledge.
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+    /// The API serving the scheduler, for an agent that follows it (`gpubill agent
+    /// --follow-scheduler`): `http://host:port`, no path.
+    pub scheduler_url: String,
+    /// How often an agent that follows the scheduler asks it for its node's allocations.
+    pub scheduler_poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -633,6 +638,16 @@ impl Settings {
             "agent.retry_max_ms",
             "must be at least agent.retry_initial_ms",
         )?;
+        check(
+            is_http_base_url(&g.scheduler_url),
+            "agent.scheduler_url",
+            "must be an http:// URL of a host and port, without a path (e.g. http://127.0.0.1:8080)",
+        )?;
+        check(
+            (100..=600_000).contains(&g.scheduler_poll_ms),
+            "agent.scheduler_poll_ms",
+            "must be within 100..=600000",
+        )?;
 
         let b = &self.billing;
         check(
@@ -678,6 +693,18 @@ impl Settings {
         )?;
         Ok(())
     }
+}
+
+/// `http://host[:port]` with an optional trailing `/`: the agent appends the API's paths to it.
+fn is_http_base_url(url: &str) -> bool {
+    url.strip_prefix("http://")
+        .map(|rest| rest.strip_suffix('/').unwrap_or(rest))
+        .is_some_and(|authority| {
+            !authority.is_empty()
+                && authority
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
 }
 
 fn is_topic_name(name: &str) -> bool {
@@ -975,6 +1002,21 @@ mod tests {
             PathBuf::from(".run/agent-spool")
         );
         assert!(config.settings.agent.spool_max_bytes > 0);
+        assert_eq!(config.settings.agent.scheduler_url, "http://127.0.0.1:8080");
+        assert_eq!(config.settings.agent.scheduler_poll_ms, 2000);
+        let config = load(&[
+            (
+                "GPUBILL_AGENT_SCHEDULER_URL",
+                "http://scheduler.internal:8080/",
+            ),
+            ("GPUBILL_AGENT_SCHEDULER_POLL_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.settings.agent.scheduler_url,
+            "http://scheduler.internal:8080/"
+        );
+        assert_eq!(config.settings.agent.scheduler_poll_ms, 250);
 
         for (variable, value, key) in [
             (
@@ -994,6 +1036,21 @@ mod tests {
                 "`agent.retry_initial_ms`",
             ),
             ("GPUBILL_AGENT_RETRY_MAX_MS", "10", "`agent.retry_max_ms`"),
+            (
+                "GPUBILL_AGENT_SCHEDULER_URL",
+                "127.0.0.1:8080",
+                "`agent.scheduler_url` (env GPUBILL_AGENT_SCHEDULER_URL)",
+            ),
+            (
+                "GPUBILL_AGENT_SCHEDULER_URL",
+                "http://127.0.0.1:8080/v1",
+                "`agent.scheduler_url`",
+            ),
+            (
+                "GPUBILL_AGENT_SCHEDULER_POLL_MS",
+                "0",
+                "`agent.scheduler_poll_ms` (env GPUBILL_AGENT_SCHEDULER_POLL_MS)",
+            ),
             (
                 "GPUBILL_KAFKA_MESSAGE_TIMEOUT_MS",
                 "10",

@@ -1,0 +1,515 @@
+//! Following the scheduler: the agent of one node asks the API for the allocations placed on its
+//! node (`GET /v1/nodes/{node}/allocations?since=`) every `agent.scheduler_poll_ms`, and meters
+//! what the answer lists. Each answer also vouches for time: an allocation listed as running by a
+//! poll sent at `t` was not released before `t`, so the agent meters an interval only once a poll
+//! sent after the interval's end has answered. A released allocation is therefore never metered
+//! past its end, and while the scheduler cannot be reached metering waits (the intervals are
+//! deterministic, so they are metered late, not lost).
+
+use crate::simulation::{MeteredAllocation, Simulation};
+use chrono::{DateTime, SecondsFormat, Utc};
+use gpubill_domain::PriceClass;
+use gpubill_platform::config::AgentSettings;
+use gpubill_schema::event::mig_device_uuid;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// How long one poll may take before it counts as failed.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How far before the previous poll the next one asks from (`since`). An allocation that ended
+/// before `since` is not listed any more, so an end written late (its transaction committed a
+/// while after `ended_at`) must still fall inside the overlap to be seen.
+pub const SINCE_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The answer of `GET /v1/nodes/{node}/allocations`, as far as the agent reads it (the API's
+/// `gpubill_scheduler::Allocation` carries more; unknown fields are ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeAllocations {
+    pub node: String,
+    pub allocations: Vec<ScheduledAllocation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduledAllocation {
+    pub id: String,
+    pub tenant: String,
+    /// The SKU sold: the node's GPU, or a MIG profile (`H100-MIG-1g.10gb`).
+    pub sku: String,
+    /// `on_demand`, `spot` or `reserved`.
+    pub class: String,
+    pub started_at: DateTime<Utc>,
+    /// `None` while running.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub placement: Vec<ScheduledGpu>,
+}
+
+/// One GPU, or one MIG instance on it, of an allocation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduledGpu {
+    pub node: String,
+    pub gpu_index: u8,
+    pub gpu_uuid: String,
+    pub mig_first_slice: Option<u8>,
+    pub mig_slices: Option<u8>,
+}
+
+impl ScheduledGpu {
+    /// The device the GPU's usage is metered under: the GPU's UUID, or the MIG instance's id.
+    pub fn device(&self) -> String {
+        match self.mig_first_slice {
+            Some(first_slice) => mig_device_uuid(&self.gpu_uuid, first_slice),
+            None => self.gpu_uuid.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("GET {url}: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    #[error("GET {url}: HTTP {status} {code}: {message}")]
+    Refused {
+        url: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("GET {url}: unexpected answer: {detail}")]
+    Unexpected { url: String, detail: String },
+}
+
+/// The API's error body, `{"error": {"code", "message"}}`.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+/// Asks the scheduler for `node`'s allocations running at or after `since`: blocking, so run it
+/// on a blocking task.
+pub fn fetch(
+    client: &ureq::Agent,
+    base_url: &str,
+    node: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<ScheduledAllocation>, PollError> {
+    let url = format!(
+        "{}/v1/nodes/{node}/allocations",
+        base_url.trim_end_matches('/')
+    );
+    let since = since.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let shown = || format!("{url}?since={since}");
+    let mut response = client
+        .get(&url)
+        .query("since", &since)
+        .call()
+        .map_err(|source| PollError::Http {
+            url: shown(),
+            source: Box::new(source),
+        })?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_to_string()
+        .map_err(|source| PollError::Http {
+            url: shown(),
+            source: Box::new(source),
+        })?;
+    if status != 200 {
+        let (code, message) = match serde_json::from_str::<ErrorBody>(&body) {
+            Ok(ErrorBody { error }) => (error.code, error.message),
+            Err(_) => ("-".to_owned(), body.chars().take(200).collect()),
+        };
+        return Err(PollError::Refused {
+            url: shown(),
+            status,
+            code,
+            message,
+        });
+    }
+    let answer: NodeAllocations =
+        serde_json::from_str(&body).map_err(|error| PollError::Unexpected {
+            url: shown(),
+            detail: error.to_string(),
+        })?;
+    if answer.node != node {
+        return Err(PollError::Unexpected {
+            url: shown(),
+            detail: format!("the answer is for node `{}`", answer.node),
+        });
+    }
+    Ok(answer.allocations)
+}
+
+/// The HTTP client of an agent that follows the scheduler. Non-2xx answers are read as the API's
+/// error body rather than failing the call, so the error names the API's code.
+pub fn client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(POLL_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// What `node`'s agent meters of the scheduler's allocations: their GPUs on the node, one stream
+/// per GPU or MIG instance. An allocation with no GPU on the node, or of an unknown class, is
+/// left out with the reason.
+pub fn to_metered(
+    node: &str,
+    allocations: Vec<ScheduledAllocation>,
+) -> (Vec<MeteredAllocation>, Vec<(String, String)>) {
+    let mut metered = Vec::with_capacity(allocations.len());
+    let mut skipped = Vec::new();
+    for allocation in allocations {
+        let price_class: PriceClass = match allocation.class.parse() {
+            Ok(class) => class,
+            Err(error) => {
+                skipped.push((allocation.id, format!("{error}")));
+                continue;
+            }
+        };
+        let mut devices: Vec<String> = allocation
+            .placement
+            .iter()
+            .filter(|gpu| gpu.node == node)
+            .map(ScheduledGpu::device)
+            .collect();
+        devices.sort();
+        devices.dedup();
+        if devices.is_empty() {
+            skipped.push((allocation.id, format!("no GPU on node {node}")));
+            continue;
+        }
+        metered.push(MeteredAllocation {
+            tenant_id: allocation.tenant,
+            allocation_id: allocation.id,
+            node_id: node.to_owned(),
+            sku: allocation.sku,
+            price_class,
+            devices,
+            started_at: allocation.started_at,
+            ended_at: allocation.ended_at,
+        });
+    }
+    (metered, skipped)
+}
+
+/// What one poll brought back.
+pub(crate) type PollOutcome = Result<Vec<ScheduledAllocation>, PollError>;
+
+/// The polling side of an agent that follows the scheduler: one poll in flight at a time, on a
+/// blocking task, every `agent.scheduler_poll_ms`.
+pub(crate) struct Follower {
+    client: ureq::Agent,
+    base_url: String,
+    node: String,
+    every: Duration,
+    /// `since` of the next poll.
+    since: DateTime<Utc>,
+    /// When the last answered poll was sent: every allocation that had ended by then is known
+    /// with its end. Nothing is metered past it. `None` until the first answer.
+    pub(crate) known_until: Option<DateTime<Utc>>,
+    next_poll: Instant,
+    in_flight: Option<(DateTime<Utc>, JoinHandle<PollOutcome>)>,
+    /// Polls failed in a row.
+    failures: u64,
+    /// Allocations already warned about (left out, or gone while running), warned once each.
+    warned: HashSet<String>,
+}
+
+impl Follower {
+    pub(crate) fn new(settings: &AgentSettings, node: &str, from: DateTime<Utc>) -> Self {
+        Self {
+            client: client(),
+            base_url: settings.scheduler_url.clone(),
+            node: node.to_owned(),
+            every: Duration::from_millis(settings.scheduler_poll_ms),
+            since: from,
+            known_until: None,
+            next_poll: Instant::now(),
+            in_flight: None,
+            failures: 0,
+            warned: HashSet::new(),
+        }
+    }
+
+    /// Sends a poll if one is due and none is in flight; returns when the next one is due, if
+    /// none is in flight.
+    pub(crate) fn poll_if_due(&mut self, now: Instant) -> Option<Instant> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        if now < self.next_poll {
+            return Some(self.next_poll);
+        }
+        let (client, base_url, node, since) = (
+            self.client.clone(),
+            self.base_url.clone(),
+            self.node.clone(),
+            self.since,
+        );
+        // Taken before the request is sent: the answer reflects at least this instant.
+        let asked_at = Utc::now();
+        let task = tokio::task::spawn_blocking(move || fetch(&client, &base_url, &node, since));
+        self.in_flight = Some((asked_at, task));
+        self.next_poll = now + self.every;
+        None
+    }
+
+    /// The answer of the poll in flight; never resolves while none is.
+    pub(crate) async fn answer(&mut self) -> (DateTime<Utc>, PollOutcome) {
+        let Some((asked_at, task)) = self.in_flight.as_mut() else {
+            return std::future::pending().await;
+        };
+        let asked_at = *asked_at;
+        let outcome = match task.await {
+            Ok(outcome) => outcome,
+            Err(error) => Err(PollError::Unexpected {
+                url: self.base_url.clone(),
+                detail: format!("the poll task failed: {error}"),
+            }),
+        };
+        self.in_flight = None;
+        (asked_at, outcome)
+    }
+
+    /// Applies an answer to the simulation: new allocations are metered, ended ones stop at
+    /// their end, and metering may go on up to when the poll was sent.
+    pub(crate) fn apply(
+        &mut self,
+        asked_at: DateTime<Utc>,
+        outcome: PollOutcome,
+        simulation: &mut Simulation,
+    ) {
+        let allocations = match outcome {
+            Ok(allocations) => allocations,
+            Err(error) => {
+                self.failures += 1;
+                // The first failures, then one in 30: an outage is not a log flood.
+                if self.failures <= 3 || self.failures.is_multiple_of(30) {
+                    tracing::warn!(
+                        %error,
+                        node = %self.node,
+                        failures = self.failures,
+                        known_until = ?self.known_until,
+                        "cannot read the node's allocations from the scheduler: metering waits until it answers"
+                    );
+                }
+                return;
+            }
+        };
+        if self.failures > 0 {
+            tracing::info!(
+                node = %self.node,
+                failures = self.failures,
+                "the scheduler answers again: metering resumes"
+            );
+            self.failures = 0;
+        }
+        let listed = allocations.len();
+        let (metered, skipped) = to_metered(&self.node, allocations);
+        for (allocation, reason) in skipped {
+            if self.warned.insert(allocation.clone()) {
+                tracing::warn!(%allocation, node = %self.node, %reason, "allocation not metered");
+            }
+        }
+        let report = simulation.sync(metered);
+        for allocation in &report.vanished {
+            if self.warned.insert(allocation.clone()) {
+                tracing::warn!(
+                    %allocation,
+                    node = %self.node,
+                    "a running allocation is no longer listed by the scheduler: still metered, as no end was given"
+                );
+            }
+        }
+        for allocation in &report.overrun {
+            tracing::error!(
+                %allocation,
+                node = %self.node,
+                "allocation ended before intervals already metered (clock skew with the scheduler?): they stay billed"
+            );
+        }
+        if report.added + report.ended + report.dropped > 0 {
+            tracing::info!(
+                node = %self.node,
+                listed,
+                added = report.added,
+                ended = report.ended,
+                dropped = report.dropped,
+                streams = simulation.gpu_count(),
+                "allocations followed"
+            );
+        }
+        self.known_until = Some(
+            self.known_until
+                .map_or(asked_at, |known| known.max(asked_at)),
+        );
+        self.since = self.since.max(asked_at - SINCE_OVERLAP);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::simulation::tests::at;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// An answer as the API serializes `gpubill_scheduler::Allocation`s.
+    pub(crate) fn answer() -> String {
+        serde_json::json!({
+            "node": "node-121",
+            "allocations": [
+                {
+                    "id": "a-whole", "tenant": "t1", "idempotency_key": null,
+                    "sku": "H100-SXM5-80GB", "class": "spot", "priority": 3, "gpus": 2,
+                    "max_duration_seconds": 3600,
+                    "started_at": "2026-11-24T10:00:03.250Z", "max_end_at": "2026-11-24T11:00:03.250Z",
+                    "status": "released", "ended_at": "2026-11-24T10:00:27Z",
+                    "hold_amount": "2.50", "captured_amount": "0.03", "preempted_by": null,
+                    "credit_amount": null, "notice": null,
+                    "placement": [
+                        {"node": "node-121", "gpu_index": 0, "gpu_uuid": "GPU-a", "mig_first_slice": null, "mig_slices": null},
+                        {"node": "node-121", "gpu_index": 1, "gpu_uuid": "GPU-b", "mig_first_slice": null, "mig_slices": null}
+                    ]
+                },
+                {
+                    "id": "a-mig", "tenant": "t2", "sku": "H100-MIG-1g.10gb", "class": "on_demand",
+                    "started_at": "2026-11-24T10:00:00Z", "ended_at": null, "status": "running",
+                    "placement": [
+                        {"node": "node-121", "gpu_index": 2, "gpu_uuid": "GPU-c", "mig_first_slice": 0, "mig_slices": 1},
+                        {"node": "node-121", "gpu_index": 2, "gpu_uuid": "GPU-c", "mig_first_slice": 4, "mig_slices": 1}
+                    ]
+                },
+                {
+                    "id": "a-odd", "tenant": "t2", "sku": "H100-SXM5-80GB", "class": "preemptible",
+                    "started_at": "2026-11-24T10:00:00Z", "ended_at": null,
+                    "placement": [
+                        {"node": "node-121", "gpu_index": 3, "gpu_uuid": "GPU-d", "mig_first_slice": null, "mig_slices": null}
+                    ]
+                }
+            ]
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn the_apis_allocations_become_one_stream_per_gpu_or_mig_instance() {
+        let answer: NodeAllocations = serde_json::from_str(&answer()).unwrap();
+        let (metered, skipped) = to_metered("node-121", answer.allocations);
+        assert_eq!(metered.len(), 2);
+        let whole = &metered[0];
+        assert_eq!(whole.allocation_id, "a-whole");
+        assert_eq!(whole.price_class, PriceClass::Spot);
+        assert_eq!(whole.devices, ["GPU-a", "GPU-b"]);
+        assert_eq!(whole.started_at, at("2026-11-24T10:00:03.250Z"));
+        assert_eq!(whole.ended_at, Some(at("2026-11-24T10:00:27Z")));
+        let mig = &metered[1];
+        assert_eq!(mig.sku, "H100-MIG-1g.10gb");
+        assert_eq!(mig.devices, ["MIG-GPU-c/0", "MIG-GPU-c/4"]);
+        assert_eq!(mig.ended_at, None);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].0, "a-odd");
+        assert!(skipped[0].1.contains("preemptible"), "{:?}", skipped[0]);
+    }
+
+    /// Serves one HTTP answer on a free port and returns the base URL and the request line seen.
+    fn serve_once(status: &str, body: String) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let status = status.to_owned();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let mut stream = stream;
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            request_line
+        });
+        (base, server)
+    }
+
+    #[test]
+    fn a_poll_asks_for_the_node_since_an_instant_and_reads_the_answer() {
+        let (base, server) = serve_once("200 OK", answer());
+        let found = fetch(
+            &client(),
+            &format!("{base}/"),
+            "node-121",
+            at("2026-11-24T09:59:00Z"),
+        )
+        .unwrap();
+        assert_eq!(found.len(), 3);
+        let request = server.join().unwrap();
+        assert!(
+            request.starts_with(
+                "GET /v1/nodes/node-121/allocations?since=2026-11-24T09%3A59%3A00.000000Z "
+            ),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_the_apis_code_and_message() {
+        let (base, server) = serve_once(
+            "404 Not Found",
+            r#"{"error":{"code":"node_not_found","message":"node `node-999` does not exist"}}"#
+                .to_owned(),
+        );
+        let error = fetch(&client(), &base, "node-999", at("2026-11-24T09:59:00Z")).unwrap_err();
+        server.join().unwrap();
+        let text = error.to_string();
+        assert!(
+            matches!(&error, PollError::Refused { status: 404, code, .. } if code == "node_not_found"),
+            "{text}"
+        );
+        assert!(text.contains("node `node-999` does not exist"), "{text}");
+    }
+
+    #[test]
+    fn an_answer_for_another_node_is_refused() {
+        let (base, server) = serve_once("200 OK", answer());
+        let error = fetch(&client(), &base, "node-001", at("2026-11-24T09:59:00Z")).unwrap_err();
+        server.join().unwrap();
+        assert!(error.to_string().contains("node `node-121`"), "{error}");
+    }
+
+    #[test]
+    fn an_unreachable_scheduler_is_an_error_not_a_panic() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = fetch(
+            &client(),
+            &format!("http://127.0.0.1:{port}"),
+            "node-001",
+            at("2026-11-24T09:59:00Z"),
+        )
+        .unwrap_err();
+        assert!(matches!(error, PollError::Http { .. }), "{error}");
+    }
+}
