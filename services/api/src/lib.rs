@@ -11,6 +11,7 @@ use gpubill_domain::PriceBook;
 use gpubill_platform::config::Config;
 use gpubill_platform::{PgPool, Shutdown};
 use gpubill_scheduler::Scheduler;
+use gpubill_scheduler::reconcile::Reconciler;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub price_book: Arc<PriceBook>,
     pub missing_usage_after_seconds: i64,
     pub scheduler: Scheduler,
+    /// Allocations against metered usage, with `cluster.toml`'s static allocations.
+    pub reconciler: Arc<Reconciler>,
 }
 
 impl AppState {
@@ -33,6 +36,7 @@ impl AppState {
         Self {
             pool,
             scheduler,
+            reconciler: Arc::new(Reconciler::new(config)),
             currency: config.settings.billing.currency.clone(),
             price_book: Arc::new(config.price_book.clone()),
             missing_usage_after_seconds: config.settings.billing.missing_usage_after_seconds,

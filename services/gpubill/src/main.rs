@@ -7,6 +7,7 @@ mod close_bench;
 mod demo;
 mod invoice_table;
 mod pipeline;
+mod reconcile_table;
 mod setup;
 
 use anyhow::{Context, Result};
@@ -55,6 +56,10 @@ enum Command {
     Replay,
     /// List usage streams with seqs never received (missing usage), open longer than a grace time.
     MissingUsage(MissingUsageArgs),
+    /// Compare allocations with metered usage: GPUs allocated but silent (allocated longer than
+    /// metered, beyond scheduler.reconciliation_tolerance_seconds) and usage metered but not
+    /// allocated. Exits with status 3 when anything is flagged.
+    Reconcile(ReconcileArgs),
     /// Run agent, aggregator and API on the demo cluster for an accelerated period, then print
     /// every tenant's draft invoice and the API address.
     Demo(demo::DemoArgs),
@@ -89,6 +94,19 @@ struct AgentArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct ReconcileArgs {
+    /// Start of the window reconciled (RFC 3339) [default: 24 hours ago]; it ends now.
+    #[arg(long)]
+    since: Option<DateTime<Utc>>,
+    /// Print the report as JSON (as GET /v1/reconciliation returns it) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit status of `gpubill reconcile` when it flagged something.
+const EXIT_DISCREPANCIES: u8 = 3;
+
+#[derive(Debug, clap::Args)]
 struct MissingUsageArgs {
     /// Only this tenant's streams.
     #[arg(long)]
@@ -102,7 +120,7 @@ struct MissingUsageArgs {
 /// and connection errors are for operators, not backtraces.
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("gpubill: error: {error:#}");
             ExitCode::FAILURE
@@ -110,7 +128,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     init_tracing(matches!(
         cli.command,
         Command::Demo(_) | Command::Bench(_) | Command::BenchClose(_)
@@ -123,7 +141,7 @@ fn run(cli: Cli) -> Result<()> {
     runtime.block_on(dispatch(cli.command, config))
 }
 
-async fn dispatch(command: Command, config: Config) -> Result<()> {
+async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
     let (trigger, stop) = shutdown::channel();
     trigger.on_signals();
     match command {
@@ -248,12 +266,32 @@ async fn dispatch(command: Command, config: Config) -> Result<()> {
                 );
             }
         }
+        Command::Reconcile(args) => {
+            let pool = setup::prepare_ledger(&config).await?.pool;
+            let now = Utc::now();
+            let since = args.since.unwrap_or(now - Duration::hours(24));
+            let reconciler = gpubill_scheduler::reconcile::Reconciler::new(&config);
+            let report = gpubill_platform::db::with_conn(&pool, move |conn| {
+                reconciler
+                    .run(conn, since, now)
+                    .map_err(|error| anyhow::anyhow!(error))
+            })
+            .await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", reconcile_table::render(&report));
+            }
+            if !report.is_clean() {
+                return Ok(ExitCode::from(EXIT_DISCREPANCIES));
+            }
+        }
         Command::Close(args) => close::run(&config, args).await?,
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,
         Command::BenchClose(args) => close_bench::run(&config, args).await?,
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a service to its end, but once shutdown is triggered gives it at most `deadline_seconds`

@@ -217,6 +217,31 @@ pub fn node_allocations(
     Ok(found)
 }
 
+/// What reconciliation compares with metered usage: every allocation running at some instant of
+/// `[since, now]`, plus the allocations named by `ids` (usage was metered for them) whatever
+/// their dates, with all their GPUs.
+pub fn reconciled_allocations(
+    conn: &mut PgConnection,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    ids: &[String],
+) -> Result<Vec<Allocation>, SchedulerError> {
+    let rows: Vec<AllocationRow> = allocations::table
+        .filter(
+            allocations::started_at
+                .le(now)
+                .and(
+                    allocations::ended_at
+                        .is_null()
+                        .or(allocations::ended_at.ge(since)),
+                )
+                .or(allocations::id.eq_any(ids)),
+        )
+        .order((allocations::started_at, allocations::id))
+        .load(conn)?;
+    with_gpus(conn, rows)
+}
+
 /// Writes a new allocation, and the preemptions it needs, in one transaction: the victims end
 /// (and are credited) before the new allocation's slots are taken, which the exclusion
 /// constraint on live slots checks.

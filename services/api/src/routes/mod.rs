@@ -21,6 +21,7 @@ mod node_allocations;
 mod node_state;
 mod price_book;
 mod quota_check;
+mod reconciliation;
 mod usage;
 
 use crate::error::ApiError;
@@ -112,6 +113,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route(
             "/v1/nodes/{node}/allocations",
             web::get().to(node_allocations::node_allocations),
+        )
+        .route(
+            "/v1/reconciliation",
+            web::get().to(reconciliation::reconciliation),
         )
         .default_service(web::to(not_found));
 }
