@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: brings up Postgres and the broker if needed, builds gpubill, and runs the demo
-# (agent + aggregator + API on the demo cluster), which prints every tenant's draft invoice.
-# Extra arguments go to `gpubill demo` (e.g. --exit, --hours 48, --speed 3600).
+# (scheduler, agents following it, aggregator and API on the demo cluster), which prints every
+# tenant's draft invoice and the reconciliation. Extra arguments go to `gpubill demo` (e.g. --exit,
+# --seconds 120).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 eval "$("$ROOT/scripts/up.sh")"

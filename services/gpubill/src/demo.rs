@@ -1,35 +1,42 @@
-//! `gpubill demo`: the whole path on the demo cluster. Starts the aggregator and the API in this
-//! process, meters an accelerated period with the agent, waits until the ledger has caught up
-//! with the broker, then prints every tenant's draft invoice (fetched over HTTP from the API) and
-//! the end-to-end rate.
+//! `gpubill demo`: the whole path, driven by the scheduler. Starts the aggregator, the scheduler
+//! and the API in this process, allocates GPUs over HTTP for the three tenants (whole GPUs on
+//! demand, reserved and spot, and MIG instances), runs one agent per node involved, following the
+//! scheduler, for `--seconds` of wall-clock time (the spot allocation is released half-way, the
+//! rest at the end), waits until the ledger has caught up with the broker, then prints every
+//! tenant's draft invoice (fetched over HTTP from the API) and the reconciliation of the
+//! allocations against the metered usage.
 //!
-//! The demo window is fixed by `cluster.toml` (its earliest allocation start plus `--hours`), so
-//! running the demo again re-sends the same events and the ledger drops them all as duplicates:
-//! the invoices do not change.
+//! Each run makes new allocations, so its usage adds to the month's draft invoices. The static
+//! allocations of `cluster.toml` (fixed workloads for tests and benchmarks) are not metered here;
+//! the scheduler leaves their GPUs alone.
 
 use crate::invoice_table::{self, Invoice};
-use crate::pipeline::{InProcessAggregator, metering_start};
+use crate::pipeline::InProcessAggregator;
+use crate::reconcile_table;
 use crate::setup::prepare_ledger;
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, DurationRound, Utc};
 use gpubill_domain::BillingPeriod;
 use gpubill_platform::config::Config;
-use gpubill_platform::kafka::ensure_topics;
+use gpubill_platform::kafka::{DeliveredOffsets, ensure_topics};
 use gpubill_platform::{Shutdown, ShutdownTrigger};
+use gpubill_scheduler::Allocation;
+use gpubill_scheduler::reconcile::Reconciler;
+use serde_json::json;
+use std::collections::BTreeSet;
 use std::time::Instant;
+
+/// Agents meter this long past the demo's end, so a poll made after every release has answered.
+const AGENT_MARGIN: Duration = Duration::seconds(3);
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Simulated hours of usage to meter.
-    #[arg(long, default_value_t = 24.0)]
-    hours: f64,
-    /// Simulated seconds per wall second; 0 = as fast as the broker and the ledger go.
-    #[arg(long, default_value_t = 0.0)]
-    speed: f64,
-    /// First instant metered (RFC 3339) [default: the earliest allocation start in cluster.toml].
-    #[arg(long)]
-    from: Option<DateTime<Utc>>,
-    /// Address for the API [default: http.bind].
+    /// Wall-clock seconds the allocations run and are metered (the spot one is released
+    /// half-way). With the default 10-second interval, each GPU reports about one event per
+    /// 10 seconds.
+    #[arg(long, default_value_t = 60)]
+    seconds: u32,
+    /// Address for the API [default: http.bind]; the agents follow the scheduler there.
     #[arg(long)]
     bind: Option<String>,
     /// Stop after printing instead of serving the API until Ctrl-C.
@@ -40,24 +47,24 @@ pub struct DemoArgs {
     timeout_seconds: u64,
 }
 
+/// What the demo asks the scheduler for: tenant, SKU, units, class, spot priority.
+const REQUESTS: [(&str, &str, u32, &str, i32); 5] = [
+    ("mistral-lab", "H100-SXM5-80GB", 8, "on_demand", 0),
+    ("mistral-lab", "H100-MIG-1g.10gb", 3, "on_demand", 0),
+    ("helix-bio", "H100-SXM5-80GB", 4, "reserved", 0),
+    ("nordic-nlp", "H100-SXM5-80GB", 2, "spot", 1),
+    ("nordic-nlp", "H100-MIG-2g.20gb", 2, "on_demand", 0),
+];
+
 pub async fn run(
     config: &Config,
     args: DemoArgs,
     trigger: ShutdownTrigger,
     stop: Shutdown,
 ) -> Result<()> {
-    if !(args.hours.is_finite() && args.hours > 0.0) {
-        bail!("--hours must be a positive number, got {}", args.hours);
+    if !(10..=86_400).contains(&args.seconds) {
+        bail!("--seconds must be within 10..=86400, got {}", args.seconds);
     }
-    if !(args.speed.is_finite() && args.speed >= 0.0) {
-        bail!("--speed must be a number >= 0, got {}", args.speed);
-    }
-    let from = match args.from {
-        Some(from) => from,
-        None => metering_start(&config.cluster)?,
-    };
-    let until = from + Duration::milliseconds((args.hours * 3_600_000.0) as i64);
-
     let kafka = &config.settings.kafka;
     ensure_topics(kafka, &[&kafka.usage_topic, &kafka.dead_letter_topic])
         .await
@@ -82,84 +89,159 @@ pub async fn run(
     .with_context(|| format!("cannot listen on {bind} (http.bind, or --bind)"))?;
     let server_handle = server.handle();
     let api = tokio::spawn(server);
+    let base = format!("http://{address}");
 
+    // Metering starts before the first allocation does, so every stream starts at seq 1.
+    let from = Utc::now()
+        .duration_trunc(Duration::seconds(1))
+        .context("cannot read the clock")?;
+    let end = from + Duration::seconds(i64::from(args.seconds));
     println!(
-        "gpubill demo: {} nodes, {} tenants, {} allocations",
+        "gpubill demo: {} nodes, {} tenants; allocating through the scheduler at {base}",
         config.cluster.nodes.len(),
         config.cluster.tenants.len(),
-        config.cluster.allocations.len()
     );
+    let mut allocations = Vec::new();
+    for (tenant, sku, gpus, class, priority) in REQUESTS {
+        let body = json!({
+            "tenant": tenant,
+            "sku": sku,
+            "gpus": gpus,
+            "class": class,
+            "priority": priority,
+            // Released by the demo; expires by itself if the demo is interrupted.
+            "max_duration_seconds": i64::from(args.seconds) + 300,
+        });
+        let allocation: Allocation = http(HttpCall::Post(
+            format!("{base}/v1/allocations"),
+            body.to_string(),
+        ))
+        .await
+        .with_context(|| format!("allocating {gpus} × {sku} ({class}) for {tenant}"))?;
+        allocations.push(allocation);
+    }
     println!(
-        "metering {from} .. {until} ({} simulated hours, speed {})",
-        args.hours,
-        if args.speed == 0.0 {
-            "max".to_owned()
-        } else {
-            args.speed.to_string()
-        }
+        "\n{:<36}  {:<12}  {:<18}  {:<9}  {:>5}  nodes",
+        "allocation", "tenant", "sku", "class", "units"
+    );
+    for allocation in &allocations {
+        let nodes: BTreeSet<&str> = allocation
+            .placement
+            .iter()
+            .map(|g| g.node.as_str())
+            .collect();
+        println!(
+            "{:<36}  {:<12}  {:<18}  {:<9}  {:>5}  {}",
+            allocation.id,
+            allocation.tenant,
+            allocation.sku,
+            allocation.class,
+            allocation.gpus,
+            nodes.into_iter().collect::<Vec<_>>().join(",")
+        );
+    }
+    let nodes: BTreeSet<String> = allocations
+        .iter()
+        .flat_map(|a| a.placement.iter().map(|g| g.node.clone()))
+        .collect();
+    println!(
+        "\nmetering {from} .. {end} on the wall clock: one agent per node ({}) following the scheduler",
+        nodes.len()
     );
 
     let started = Instant::now();
-    let window = gpubill_agent::RunWindow {
-        from,
-        until: Some(until),
-        speed: args.speed,
-    };
-    let report = gpubill_agent::run(
-        kafka,
-        &config.settings.agent,
-        &config.cluster,
-        None,
-        window,
-        stop.clone(),
-    )
-    .await?;
-    let produced_in = started.elapsed();
+    let mut agents = Vec::new();
+    for node in nodes {
+        let mut settings = config.settings.agent.clone();
+        settings.scheduler_url = base.clone();
+        // One agent per spool directory.
+        settings.spool_dir = settings.spool_dir.join(&node);
+        let kafka = kafka.clone();
+        let window = gpubill_agent::RunWindow {
+            from,
+            until: Some(end + AGENT_MARGIN),
+            speed: 1.0,
+        };
+        let stop = stop.clone();
+        agents.push(tokio::spawn(async move {
+            let source = gpubill_agent::AllocationSource::Scheduler { node: &node };
+            gpubill_agent::run_source(&kafka, &settings, source, window, stop)
+                .await
+                .with_context(|| format!("the agent of {node} failed"))
+        }));
+    }
 
+    // The spot allocation ends half-way (its last interval is cut there), the others at the end.
+    let releases = [
+        (from + Duration::seconds(i64::from(args.seconds / 2)), true),
+        (end, false),
+    ];
+    for (at, spot_only) in releases {
+        sleep_until(at, &stop).await?;
+        for allocation in allocations
+            .iter()
+            .filter(|a| (a.class == "spot") == spot_only)
+        {
+            let _: Allocation = http(HttpCall::Post(
+                format!("{base}/v1/allocations/{}/release", allocation.id),
+                String::new(),
+            ))
+            .await
+            .with_context(|| format!("releasing {}", allocation.id))?;
+        }
+    }
+
+    let mut delivered = DeliveredOffsets::default();
+    let mut events = 0;
+    for agent in agents {
+        let report = agent.await.context("agent task failed")??;
+        events += report.events;
+        delivered.merge(&report.delivered);
+    }
+    let produced_in = started.elapsed();
     aggregator
         .wait_caught_up(
             config,
             &pool,
-            &report.delivered,
+            &delivered,
             std::time::Duration::from_secs(args.timeout_seconds),
             &stop,
         )
         .await?;
-    let end_to_end = started.elapsed();
     let counted = aggregator.stats.snapshot();
 
-    let periods = periods_between(from, until);
+    let period = BillingPeriod::containing(from);
     for tenant in &config.cluster.tenants {
-        for period in &periods {
-            let url = format!(
-                "http://{address}/v1/tenants/{}/invoices/draft?period={period}",
-                tenant.id
-            );
-            let invoice = fetch_invoice(url).await?;
-            println!("\n{}", invoice_table::render(&invoice, &tenant.name));
-        }
+        let url = format!(
+            "{base}/v1/tenants/{}/invoices/draft?period={period}",
+            tenant.id
+        );
+        let invoice: Invoice = http(HttpCall::Get(url)).await?;
+        println!("\n{}", invoice_table::render(&invoice, &tenant.name));
     }
 
+    let reconciler = Reconciler::new(config);
+    let now = Utc::now();
+    let report = gpubill_platform::db::with_conn(&pool, move |conn| {
+        reconciler
+            .run(conn, from, now)
+            .map_err(|error| anyhow::anyhow!(error))
+    })
+    .await?;
+    println!("{}", reconcile_table::render(&report));
+
     println!(
-        "events produced:        {:>10}  in {:.2?} ({:.0} events/s)",
-        report.events,
-        produced_in,
-        report.events_per_second()
+        "events produced:        {:>10}  in {:.2?}",
+        events, produced_in
     );
     println!("events billed:          {:>10}", counted.applied);
     println!("duplicates dropped:     {:>10}", counted.duplicates);
     println!("dead-lettered:          {:>10}", counted.dead_lettered);
     println!("ledger batches:         {:>10}", counted.batches);
     println!(
-        "end to end:             {:>10.2?}  ({:.0} events/s from first produce to last ledger commit)",
-        end_to_end,
-        report.events as f64 / end_to_end.as_secs_f64().max(1e-9)
-    );
-    println!(
-        "API: http://{address}  (try /v1/tenants/{}/usage?from={}&to={})",
-        config.cluster.tenants.first().map_or("", |t| t.id.as_str()),
+        "API: {base}  (try /v1/reconciliation?since={} or /v1/tenants/{}/allocations)",
         from.format("%Y-%m-%dT%H:%M:%SZ"),
-        until.format("%Y-%m-%dT%H:%M:%SZ")
+        config.cluster.tenants.first().map_or("", |t| t.id.as_str()),
     );
 
     if !args.exit {
@@ -173,26 +255,48 @@ pub async fn run(
     aggregator.stop().await
 }
 
-fn periods_between(from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<BillingPeriod> {
-    let mut periods = vec![BillingPeriod::containing(from)];
-    while let Some(last) = periods.last().copied() {
-        if last.end() >= until {
-            break;
-        }
-        periods.push(last.next());
+/// Sleeps until the wall-clock instant `at`; fails on shutdown.
+async fn sleep_until(at: chrono::DateTime<Utc>, stop: &Shutdown) -> Result<()> {
+    let wait = (at - Utc::now()).to_std().unwrap_or_default();
+    let mut stop = stop.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Ok(()),
+        _ = stop.triggered() => bail!("interrupted"),
     }
-    periods
 }
 
-async fn fetch_invoice(url: String) -> Result<Invoice> {
-    tokio::task::spawn_blocking(move || -> Result<Invoice> {
-        let mut response = ureq::get(&url)
-            .call()
-            .with_context(|| format!("GET {url}"))?;
-        response
+enum HttpCall {
+    Get(String),
+    Post(String, String),
+}
+
+/// One call to the API; a non-2xx answer fails with the API's error code and message.
+async fn http<T: serde::de::DeserializeOwned + Send + 'static>(call: HttpCall) -> Result<T> {
+    tokio::task::spawn_blocking(move || -> Result<T> {
+        let client: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let (shown, response) = match call {
+            HttpCall::Get(url) => (format!("GET {url}"), client.get(&url).call()),
+            HttpCall::Post(url, body) => (
+                format!("POST {url}"),
+                client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(body),
+            ),
+        };
+        let mut response = response.with_context(|| shown.clone())?;
+        let status = response.status();
+        let text = response
             .body_mut()
-            .read_json()
-            .with_context(|| format!("GET {url}: unexpected body"))
+            .read_to_string()
+            .with_context(|| shown.clone())?;
+        if !status.is_success() {
+            bail!("{shown}: HTTP {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("{shown}: unexpected body"))
     })
     .await
     .context("HTTP client task failed")?
