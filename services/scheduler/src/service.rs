@@ -9,10 +9,10 @@ use crate::model::{
     AllocatedGpu, Allocation, AllocationRequest, AllocationStatus, QuotaCheck, QuotaVerdict,
 };
 use crate::store::{self, Ending, MonthFigures, SCHEDULER_NAMESPACE};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use gpubill_domain::scheduler::{
-    AdmissionAsk, ClusterState, GpuSlot, LiveAllocation, MigProfile, NodeState, PlacementRequest,
-    QuotaLimits, TenantLoad, admit,
+    AdmissionAsk, ClusterState, GpuSlot, LiveAllocation, MigProfile, NodeState, PlacementError,
+    PlacementRequest, QuotaLimits, TenantLoad, admit,
 };
 use gpubill_domain::{
     BillingPeriod, PriceBook, PriceClass, SECONDS_PER_HOUR, round_to_cents, usage_amount,
@@ -498,7 +498,8 @@ impl Scheduler {
     /// records a new allocation; acknowledged only once Postgres holds it.
     pub async fn allocate(&self, request: AllocationRequest) -> Result<Created, SchedulerError> {
         let _writer = self.shared.writer.lock().await;
-        let now = Utc::now();
+        // Postgres keeps microseconds: the acknowledged allocation is what a restart reads back.
+        let now = Utc::now().trunc_subsecs(6);
         let parsed = self.parse(&request, now)?;
         let id = match &request.idempotency_key {
             Some(key) => Uuid::new_v5(
@@ -540,12 +541,18 @@ impl Scheduler {
         let (allocation, victims) = {
             let state = self.read();
             let load = state.tenant_load(&request.tenant, self.period_of(&request.tenant, now));
-            let admission = admit(limits, &load, &Self::ask(&request, &parsed))
-                .map_err(SchedulerError::Quota)?;
             let placement = state
                 .cluster
-                .place_or_preempt(&Self::placement_request(&request, parsed.class))
-                .map_err(SchedulerError::Placement)?;
+                .place_or_preempt(&Self::placement_request(&request, parsed.class));
+            // A request no cluster state could place is refused as such before any quota.
+            if let Err(error) = &placement
+                && !matches!(error, PlacementError::NoCapacity { .. })
+            {
+                return Err(SchedulerError::Placement(error.clone()));
+            }
+            let admission = admit(limits, &load, &Self::ask(&request, &parsed))
+                .map_err(SchedulerError::Quota)?;
+            let placement = placement.map_err(SchedulerError::Placement)?;
             let nodes = state.cluster.nodes();
             let gpus = placement
                 .slots
@@ -709,7 +716,7 @@ impl Scheduler {
                 None => Err(SchedulerError::UnknownAllocation(id.to_owned())),
             };
         };
-        let now = Utc::now();
+        let now = Utc::now().trunc_subsecs(6);
         self.end_in_store(
             vec![(allocation, unit_price)],
             AllocationStatus::Released,
