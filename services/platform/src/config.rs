@@ -887,7 +887,16 @@ mod tests {
     fn the_shipped_config_is_valid() {
         let config = load(&[]).unwrap();
         assert_eq!(config.settings.kafka.usage_topic, "gpubill.usage.v1");
-        assert_eq!(config.cluster.nodes.len(), 4);
+        // 127 nodes × 8 H100 in pods of 16, seven of them in MIG mode.
+        assert_eq!(config.cluster.nodes.len(), 127);
+        let pods: BTreeSet<&str> = config
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| n.pod.as_str())
+            .collect();
+        assert_eq!(pods.len(), 8);
+        assert_eq!(config.cluster.nodes.iter().filter(|n| n.mig).count(), 7);
         assert_eq!(config.cluster.tenants.len(), 3);
         assert!(config.price_book.contains_sku("H100-SXM5-80GB"));
     }
@@ -1133,7 +1142,7 @@ mod tests {
                 .contains("beyond")
         );
 
-        let mut cluster = config.cluster;
+        let mut cluster = config.cluster.clone();
         cluster.nodes[0].sku = "A100".into();
         assert!(
             cluster
@@ -1141,5 +1150,39 @@ mod tests {
                 .unwrap_err()
                 .contains("not in the price book")
         );
+    }
+
+    #[test]
+    fn inventory_quota_and_reservation_rules() {
+        let config = load(&[]).unwrap();
+        let refused = |change: &dyn Fn(&mut Cluster)| {
+            let mut cluster = config.cluster.clone();
+            change(&mut cluster);
+            cluster.validate(&config.price_book).unwrap_err()
+        };
+        let error = refused(&|c| c.nodes[0].gpu_uuids.truncate(7));
+        assert!(error.contains("lists 7 UUIDs for 8 GPUs"), "{error}");
+        let error = refused(&|c| c.nodes[1].gpu_uuids[0] = c.nodes[0].gpu_uuids[0].clone());
+        assert!(error.contains("listed twice"), "{error}");
+        let error = refused(&|c| c.nodes[0].pod = " ".into());
+        assert!(error.contains("key `pod` is empty"), "{error}");
+        let error = refused(&|c| {
+            c.tenants[0].quota.concurrent.insert("A100".into(), 8);
+        });
+        assert!(error.contains("quota.concurrent names `A100`"), "{error}");
+        let error = refused(&|c| c.tenants[0].quota.budget_per_month = Some(Decimal::from(-1)));
+        assert!(
+            error.contains("quota.budget_per_month is negative"),
+            "{error}"
+        );
+        let error = refused(&|c| c.reservations[0].nodes.push("node-999".into()));
+        assert!(error.contains("`node-999` is not a listed node"), "{error}");
+        let error = refused(&|c| {
+            let again = c.reservations[0].clone();
+            c.reservations.push(again);
+        });
+        assert!(error.contains("reserved twice"), "{error}");
+        let error = refused(&|c| c.reservations[0].tenant = "nobody".into());
+        assert!(error.contains("not a listed tenant"), "{error}");
     }
 }
