@@ -181,6 +181,7 @@ pub(crate) mod tests {
                 name: "T1".into(),
                 country: "FR".into(),
                 vat_number: None,
+                time_zone: gpubill_domain::DEFAULT_TIME_ZONE,
             }],
             nodes: vec![NodeSpec {
                 id: "n1".into(),
