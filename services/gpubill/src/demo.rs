@@ -12,7 +12,7 @@ use crate::pipeline::{InProcessAggregator, metering_start};
 use crate::setup::prepare_ledger;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, Utc};
-use gpubill_domain::BillingPeriod;
+use gpubill_domain::{BillingPeriod, Tz};
 use gpubill_platform::config::Config;
 use gpubill_platform::kafka::ensure_topics;
 use gpubill_platform::{Shutdown, ShutdownTrigger};
@@ -128,9 +128,8 @@ pub async fn run(
     let end_to_end = started.elapsed();
     let counted = aggregator.stats.snapshot();
 
-    let periods = periods_between(from, until);
     for tenant in &config.cluster.tenants {
-        for period in &periods {
+        for period in periods_between(from, until, tenant.time_zone) {
             let url = format!(
                 "http://{address}/v1/tenants/{}/invoices/draft?period={period}",
                 tenant.id
@@ -173,10 +172,11 @@ pub async fn run(
     aggregator.stop().await
 }
 
-fn periods_between(from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<BillingPeriod> {
-    let mut periods = vec![BillingPeriod::containing(from)];
+/// The months of `time_zone` that `[from, until)` touches.
+fn periods_between(from: DateTime<Utc>, until: DateTime<Utc>, time_zone: Tz) -> Vec<BillingPeriod> {
+    let mut periods = vec![BillingPeriod::containing_in(from, time_zone)];
     while let Some(last) = periods.last().copied() {
-        if last.end() >= until {
+        if last.end_in(time_zone) >= until {
             break;
         }
         periods.push(last.next());

@@ -3,7 +3,7 @@
 //! the key (and the environment variable that can set it) so a bad deployment fails fast.
 
 use chrono::{DateTime, Utc};
-use gpubill_domain::{PriceBook, PriceClass, PriceVersion, SkuPrices};
+use gpubill_domain::{PriceBook, PriceClass, PriceVersion, SkuPrices, Tz};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -221,10 +221,24 @@ pub struct TenantSpec {
     pub vat_number: Option<String>,
     #[serde(default)]
     pub quota: QuotaSpec,
+    /// IANA time zone (`Europe/Paris`) whose calendar months are the tenant's billing periods.
+    /// Optional: UTC.
+    #[serde(default = "default_time_zone", deserialize_with = "time_zone_name")]
+    pub time_zone: Tz,
 }
 
 fn default_country() -> String {
     gpubill_domain::SELLER_COUNTRY.to_owned()
+}
+
+fn default_time_zone() -> Tz {
+    gpubill_domain::DEFAULT_TIME_ZONE
+}
+
+/// A time zone from its IANA name, so an unknown one fails the file with the name it got.
+fn time_zone_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    gpubill_domain::parse_time_zone(&name).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1098,6 +1112,48 @@ mod tests {
         assert!(
             error.contains("cluster.toml") && error.contains("unknown price class `preemptible`"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_tenant_is_billed_in_utc_months_unless_it_names_its_time_zone() {
+        let cluster = |time_zone: &str| {
+            parse_toml::<Cluster>(
+                Path::new("cluster.toml"),
+                &format!("[[tenant]]\nid = \"t1\"\nname = \"T1\"\n{time_zone}"),
+            )
+        };
+        assert_eq!(cluster("").unwrap().tenants[0].time_zone, Tz::UTC);
+        assert_eq!(
+            cluster("time_zone = \"America/New_York\"\n")
+                .unwrap()
+                .tenants[0]
+                .time_zone,
+            Tz::America__New_York
+        );
+        let error = cluster("time_zone = \"Europe/Pariss\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("cluster.toml")
+                && error.contains("time_zone")
+                && error.contains("`Europe/Pariss` is not an IANA time zone name"),
+            "{error}"
+        );
+        let shipped = load(&[]).unwrap();
+        let zones: Vec<(&str, &str)> = shipped
+            .cluster
+            .tenants
+            .iter()
+            .map(|tenant| (tenant.id.as_str(), tenant.time_zone.name()))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                ("mistral-lab", "Europe/Paris"),
+                ("helix-bio", "Europe/Berlin"),
+                ("nordic-nlp", "Europe/Oslo"),
+            ]
         );
     }
 
