@@ -14,6 +14,8 @@ pub struct NewTenant {
     pub name: String,
     pub country: String,
     pub vat_number: Option<String>,
+    /// IANA name of the zone whose calendar months are the tenant's billing periods.
+    pub time_zone: String,
 }
 
 // No optional columns: rows can be sent with COPY, which has no DEFAULT placeholders.

@@ -8,6 +8,7 @@ diesel::table! {
         created_at -> Timestamptz,
         country -> Text,
         vat_number -> Nullable<Text>,
+        time_zone -> Text,
     }
 }
 

@@ -313,6 +313,7 @@ pub(crate) mod tests {
                 country: "FR".into(),
                 vat_number: None,
                 quota: Default::default(),
+                time_zone: gpubill_domain::DEFAULT_TIME_ZONE,
             }],
             nodes: vec![NodeSpec {
                 id: "n1".into(),

@@ -5,7 +5,7 @@
 use crate::validate::{Rejection, Validator};
 use chrono::{DateTime, NaiveDate, Utc};
 use gpubill_domain::{
-    PriceBook, PriceClass, RatedSegment, RatingError, StreamState, check_priced, gpu_seconds,
+    PriceBook, PriceClass, RatedSegment, RatingError, StreamState, Tz, check_priced, gpu_seconds,
     rate_interval,
 };
 use gpubill_schema::event::{CONTENT_DIGEST_LEN, content_digest, decode_usage_event};
@@ -40,6 +40,8 @@ pub struct MeteredInterval {
     pub sku: String,
     /// How the GPU was sold: rated at this class's price.
     pub price_class: PriceClass,
+    /// The tenant's time zone: the interval is billed in the tenant's months.
+    pub time_zone: Tz,
     pub seq: i64,
     pub interval_start: DateTime<Utc>,
     pub interval_end: DateTime<Utc>,
@@ -64,7 +66,8 @@ pub struct DeadLetter {
 }
 
 /// Consecutive new events of one stream in a batch, billed as one: the evidence row and its rated
-/// segments (split where a period ends or the price version changes), at the run's class's price.
+/// segments (split where a month of the tenant's time zone ends or the price version changes), at
+/// the run's class's price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     pub row: NewUsageRun,
@@ -349,17 +352,19 @@ fn overlap(
 
 /// Groups new events, in batch order, into runs: an event extends the last run of its stream
 /// when it is the next seq, starts where that run ends, and has the same tenant, node, SKU, price
-/// class and partition; otherwise it starts a run. Each run is rated as one interval of its class.
+/// class and partition; otherwise it starts a run. Each run is rated as one interval of its class,
+/// in its tenant's months.
 pub fn runs(accepted: &[AcceptedEvent], price_book: &PriceBook) -> Result<Vec<Run>, RatingError> {
-    // Each row with its class, kept typed for rating (the row holds its code).
-    let mut rows: Vec<(NewUsageRun, PriceClass)> = Vec::new();
+    // Each row with its class, kept typed for rating (the row holds its code), and its tenant's
+    // time zone (one tenant per run, so one zone).
+    let mut rows: Vec<(NewUsageRun, PriceClass, Tz)> = Vec::new();
     let mut last_run: HashMap<(&str, &str), usize> = HashMap::new();
     for event in accepted {
         let usage = &event.usage;
         let stream = (usage.allocation_id.as_str(), usage.gpu_uuid.as_str());
         let open = last_run.get(&stream).and_then(|index| rows.get_mut(*index));
         match open {
-            Some((run, class))
+            Some((run, class, _))
                 if run.last_seq + 1 == usage.seq
                     && run.run_end == usage.interval_start
                     && run.tenant_id == usage.tenant_id
@@ -393,13 +398,20 @@ pub fn runs(accepted: &[AcceptedEvent], price_book: &PriceBook) -> Result<Vec<Ru
                     first_offset: usage.source_offset,
                     last_offset: usage.source_offset,
                 };
-                rows.push((row, usage.price_class));
+                rows.push((row, usage.price_class, usage.time_zone));
             }
         }
     }
     rows.into_iter()
-        .map(|(row, class)| {
-            let segments = rate_interval(price_book, &row.sku, class, row.run_start, row.run_end)?;
+        .map(|(row, class, time_zone)| {
+            let segments = rate_interval(
+                price_book,
+                &row.sku,
+                class,
+                time_zone,
+                row.run_start,
+                row.run_end,
+            )?;
             Ok(Run { row, segments })
         })
         .collect()
@@ -441,7 +453,7 @@ fn accept(
         detail: "record has no value".into(),
     })?;
     let event = decode_usage_event(payload)?;
-    validator.check(&event, price_book, now)?;
+    let time_zone = validator.check(&event, price_book, now)?;
     let data = event.data;
     check_priced(price_book, &data.sku, data.interval_start).map_err(|error| Rejection {
         reason: "sku_unpriced",
@@ -468,6 +480,7 @@ fn accept(
             gpu_uuid: data.gpu_uuid,
             sku: data.sku,
             price_class: data.price_class,
+            time_zone,
             interval_start: data.interval_start,
             interval_end: data.interval_end,
             source_partition: record.partition,
@@ -579,7 +592,7 @@ mod tests {
 
     /// Classifies and resolves against an empty ledger, as the aggregator does for a first batch.
     fn classify_all(records: &[Record]) -> Batch {
-        let validator = Validator::new(3600, 300, ["t1".to_owned()]);
+        let validator = Validator::new(3600, 300, [("t1".to_owned(), Tz::UTC)]);
         let mut batch = classify(
             records,
             &validator,
@@ -679,7 +692,7 @@ mod tests {
         let records = [record(9, &other_allocation.encode())];
         let mut batch = classify(
             &records,
-            &Validator::new(3600, 300, ["t1".to_owned()]),
+            &Validator::new(3600, 300, [("t1".to_owned(), Tz::UTC)]),
             &price_book(),
             at("2026-11-23T12:00:00Z"),
         );
@@ -746,7 +759,7 @@ mod tests {
         ];
         let mut batch = classify(
             &records,
-            &Validator::new(3600, 300, ["t1".to_owned()]),
+            &Validator::new(3600, 300, [("t1".to_owned(), Tz::UTC)]),
             &price_book(),
             now(),
         );
@@ -990,7 +1003,7 @@ mod tests {
                 .encode(),
             ),
         ];
-        let validator = Validator::new(3600, 300, ["t1".to_owned()]);
+        let validator = Validator::new(3600, 300, [("t1".to_owned(), Tz::UTC)]);
         let mut batch = classify(&records, &validator, &same_price, now());
         resolve_against_ledger(
             &mut batch,
@@ -1068,7 +1081,7 @@ mod tests {
                 record(seq as i64, &payload)
             })
             .collect();
-        let validator = Validator::new(3600, 300, ["t1".to_owned()]);
+        let validator = Validator::new(3600, 300, [("t1".to_owned(), Tz::UTC)]);
         let parallel = classify(&records, &validator, &price_book(), now());
         let sequential = classify_chunk(&records, 0, &validator, &price_book(), now());
         assert_eq!(parallel, sequential);
@@ -1083,6 +1096,58 @@ mod tests {
         let batch = classify_all(&[empty]);
         assert_eq!(batch.dead_letters[0].rejection.reason, "invalid_json");
         assert_eq!(batch.next_offsets, BTreeMap::from([(2, 6)]));
+    }
+
+    #[test]
+    fn a_tenants_months_are_those_of_its_time_zone() {
+        // 23:00 UTC on 31 October is midnight, 1 November, in Paris.
+        let events = [
+            event(1, "2026-10-31T22:59:55Z", "2026-10-31T23:00:05Z").encode(),
+            event(2, "2026-10-31T23:59:55Z", "2026-11-01T00:00:05Z").encode(),
+        ];
+        let records = [record(0, &events[0]), record(1, &events[1])];
+        let posted = |time_zone: Tz| {
+            let validator = Validator::new(3600, 300, [("t1".to_owned(), time_zone)]);
+            let mut batch = classify(&records, &validator, &price_book(), now());
+            resolve(&mut batch, &records, LedgerView::default());
+            assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
+            let rated: Vec<(String, Decimal)> = batch
+                .runs
+                .iter()
+                .flat_map(rated_rows)
+                .map(|row| (row.period.to_string(), row.gpu_seconds))
+                .collect();
+            let entries: Vec<(String, Decimal)> = postings(Uuid::nil(), &batch.runs)
+                .into_iter()
+                .map(|entry| (entry.period.to_string(), entry.gpu_seconds))
+                .collect();
+            (rated, entries)
+        };
+        let (rated, entries) = posted(Tz::Europe__Paris);
+        assert_eq!(
+            rated,
+            [
+                ("2026-10-01".to_owned(), dec!(5)),
+                ("2026-11-01".to_owned(), dec!(5)),
+                ("2026-11-01".to_owned(), dec!(10)),
+            ]
+        );
+        assert_eq!(
+            entries,
+            [
+                ("2026-10-01".to_owned(), dec!(5)),
+                ("2026-11-01".to_owned(), dec!(15)),
+            ]
+        );
+        // In UTC the first event is all October and the second is cut at midnight.
+        let (_, entries) = posted(Tz::UTC);
+        assert_eq!(
+            entries,
+            [
+                ("2026-10-01".to_owned(), dec!(15)),
+                ("2026-11-01".to_owned(), dec!(5)),
+            ]
+        );
     }
 
     #[test]

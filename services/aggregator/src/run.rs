@@ -123,6 +123,9 @@ pub async fn run(
     let mut in_flight: Option<InFlight> = None;
     // The records of the next batch, being read while this one is classified and resolved.
     let mut prefetch: Option<tokio::task::JoinHandle<Vec<Record>>> = None;
+    // Set when a batch was abandoned: it may have been refused because a tenant's time zone
+    // changed since the tenants were read, so they are read again before the next batch.
+    let mut tenants_stale = false;
 
     while !shutdown.is_triggered() {
         if tokio::time::Instant::now() >= next_heartbeat {
@@ -136,7 +139,10 @@ pub async fn run(
             match settled.await? {
                 Settled::Committed => {}
                 Settled::Stopped => break,
-                Settled::Abandoned => continue,
+                Settled::Abandoned => {
+                    tenants_stale = true;
+                    continue;
+                }
             }
             let Some(now_owned) = retry(settings, &mut shutdown, "renew partition leases", || {
                 let (member, owned) = (member.clone(), owned.clone());
@@ -229,10 +235,23 @@ pub async fn run(
                 (&mut owned, &mut next_heartbeat),
                 &stats,
             );
-            if settled.await? == Settled::Stopped {
-                break;
+            match settled.await? {
+                Settled::Stopped => break,
+                Settled::Abandoned => tenants_stale = true,
+                Settled::Committed => {}
             }
             continue;
+        }
+        if tenants_stale {
+            let Some(tenants) = retry(settings, &mut shutdown, "load tenants", || {
+                with_conn(&pool, load_tenants)
+            })
+            .await?
+            else {
+                break;
+            };
+            validator.set_tenants(tenants);
+            tenants_stale = false;
         }
         let started = Instant::now();
         let mut batch = classify(&records, &validator, price_book, Utc::now());
@@ -247,7 +266,10 @@ pub async fn run(
             Settled::Committed => {}
             Settled::Stopped => break,
             // The records in hand follow the abandoned batch: they are dropped too, and re-read.
-            Settled::Abandoned => continue,
+            Settled::Abandoned => {
+                tenants_stale = true;
+                continue;
+            }
         }
         // Tenants are re-read when an event names one we do not know yet, so a tenant created
         // after start-up is accepted without a restart.

@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz};
 use diesel::upsert::excluded;
-use gpubill_domain::{Gap, StreamState};
+use gpubill_domain::{Gap, StreamState, Tz, parse_time_zone};
 use gpubill_ledger::bookings::{RatedAddition, book_usage};
 use gpubill_platform::{DbError, failpoint};
 use gpubill_schema::event::CONTENT_DIGEST_LEN;
@@ -50,8 +50,19 @@ pub fn load_offsets(
     Ok(rows.into_iter().collect())
 }
 
-pub fn load_tenants(conn: &mut PgConnection) -> Result<Vec<String>, AggregatorError> {
-    Ok(tenants::table.select(tenants::tenant_id).load(conn)?)
+/// Every tenant with the time zone its usage is rated in.
+pub fn load_tenants(conn: &mut PgConnection) -> Result<Vec<(String, Tz)>, AggregatorError> {
+    let rows: Vec<(String, String)> = tenants::table
+        .select((tenants::tenant_id, tenants::time_zone))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(tenant_id, name)| {
+            let time_zone = parse_time_zone(&name).map_err(|error| {
+                AggregatorError::Invariant(format!("tenant `{tenant_id}`: {error}"))
+            })?;
+            Ok((tenant_id, time_zone))
+        })
+        .collect()
 }
 
 /// The keys a batch's accepted events are looked up by in the ledger, as owned arrays ready to
@@ -350,6 +361,7 @@ pub fn apply_batch(
     let outcome = conn.transaction(|conn| {
         // First, so a batch of partitions this instance no longer owns writes nothing.
         fence(conn, member, owned, batch.next_offsets.keys().copied())?;
+        check_time_zones(conn, &batch.accepted)?;
         // Streams first: every run names its stream.
         write_streams(conn, &batch.streams)?;
         // COPY (binary) rather than multi-row INSERTs: a third of the cost for the same rows. It
@@ -432,6 +444,38 @@ pub fn apply_batch(
         ))) => AggregatorError::Raced(format!("{kind:?}: {}", info.message())),
         other => other,
     })
+}
+
+/// Refuses a batch rated in a time zone that is no longer its tenant's. A tenant with nothing
+/// billed may move to another zone after this instance read the tenants; its first usage must be
+/// cut at the new zone's midnights. The batch is then abandoned as `Raced`, the tenants are read
+/// again and the batch is re-read. (Once usage is booked, the database fixes the tenant's zone.)
+fn check_time_zones(
+    conn: &mut PgConnection,
+    accepted: &[AcceptedEvent],
+) -> Result<(), AggregatorError> {
+    let rated_in: BTreeMap<&str, Tz> = accepted
+        .iter()
+        .map(|event| (event.usage.tenant_id.as_str(), event.usage.time_zone))
+        .collect();
+    if rated_in.is_empty() {
+        return Ok(());
+    }
+    let stored: Vec<(String, String)> = tenants::table
+        .filter(tenants::tenant_id.eq_any(rated_in.keys()))
+        .select((tenants::tenant_id, tenants::time_zone))
+        .load(conn)?;
+    for (tenant_id, time_zone) in stored {
+        if let Some(rated) = rated_in.get(tenant_id.as_str())
+            && rated.name() != time_zone
+        {
+            return Err(AggregatorError::Raced(format!(
+                "tenant `{tenant_id}` is billed in {time_zone} months now, the batch was rated in {}",
+                rated.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why offsets cannot be reset now.

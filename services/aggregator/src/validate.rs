@@ -1,10 +1,11 @@
-//! Validation of decoded usage events against what the aggregator knows: tenants, SKUs, the
-//! longest interval allowed and the clock. Pure: the caller passes the clock in.
+//! Validation of decoded usage events against what the aggregator knows: tenants (with the time
+//! zone their months are rated in), SKUs, the longest interval allowed and the clock. Pure: the
+//! caller passes the clock in.
 
 use chrono::{DateTime, Duration, Utc};
-use gpubill_domain::PriceBook;
+use gpubill_domain::{PriceBook, Tz};
 use gpubill_schema::event::{DecodeError, UsageEventV1};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// Why a record was sent to the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +37,15 @@ impl From<DecodeError> for Rejection {
 pub struct Validator {
     max_interval: Duration,
     max_future: Duration,
-    tenants: HashSet<String>,
+    /// Every known tenant's time zone.
+    tenants: HashMap<String, Tz>,
 }
 
 impl Validator {
     pub fn new(
         max_interval_seconds: i64,
         max_future_seconds: i64,
-        tenants: impl IntoIterator<Item = String>,
+        tenants: impl IntoIterator<Item = (String, Tz)>,
     ) -> Self {
         Self {
             max_interval: Duration::seconds(max_interval_seconds),
@@ -52,17 +54,19 @@ impl Validator {
         }
     }
 
-    pub fn set_tenants(&mut self, tenants: impl IntoIterator<Item = String>) {
+    /// Replaces the known tenants and their time zones.
+    pub fn set_tenants(&mut self, tenants: impl IntoIterator<Item = (String, Tz)>) {
         self.tenants = tenants.into_iter().collect();
     }
 
-    /// Checks an event that decoded; `now` is the aggregator's clock.
+    /// Checks an event that decoded; `now` is the aggregator's clock. A valid event's tenant is
+    /// known: the answer is its time zone, whose months the event is rated in.
     pub fn check(
         &self,
         event: &UsageEventV1,
         price_book: &PriceBook,
         now: DateTime<Utc>,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Tz, Rejection> {
         let data = &event.data;
         if data.interval_end <= data.interval_start {
             return Err(Rejection::new(
@@ -105,13 +109,12 @@ impl Validator {
                 format!("SKU `{}` has no price at {}", data.sku, data.interval_start),
             ));
         }
-        if !self.tenants.contains(&data.tenant_id) {
-            return Err(Rejection::new(
+        self.tenants.get(&data.tenant_id).copied().ok_or_else(|| {
+            Rejection::new(
                 "unknown_tenant",
                 format!("tenant `{}` is not known", data.tenant_id),
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 }
 
@@ -168,7 +171,7 @@ pub(crate) mod tests {
     }
 
     fn reason(event: &UsageEventV1) -> Option<&'static str> {
-        let validator = Validator::new(3600, 300, ["t1".to_owned()]);
+        let validator = Validator::new(3600, 300, [("t1".to_owned(), Tz::UTC)]);
         validator
             .check(event, &price_book(), at("2026-11-23T12:00:00Z"))
             .err()
@@ -180,6 +183,24 @@ pub(crate) mod tests {
         assert_eq!(
             reason(&event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z")),
             None
+        );
+    }
+
+    #[test]
+    fn a_valid_event_gets_its_tenants_time_zone() {
+        let validator = Validator::new(
+            3600,
+            300,
+            [
+                ("t1".to_owned(), Tz::Europe__Paris),
+                ("t2".to_owned(), Tz::UTC),
+            ],
+        );
+        let good = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
+        let now = at("2026-11-23T12:00:00Z");
+        assert_eq!(
+            validator.check(&good, &price_book(), now),
+            Ok(Tz::Europe__Paris)
         );
     }
 

@@ -111,6 +111,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::NotFound(_) => Self::not_found("not_found", error.to_string()),
             LedgerError::UnknownTenant(_) => Self::not_found("tenant_not_found", error.to_string()),
             LedgerError::Conflict(_) => Self::conflict("id_reused", error.to_string()),
+            LedgerError::PeriodOpen { .. } => Self::conflict("period_open", error.to_string()),
             LedgerError::Refused(_) | LedgerError::Journal(_) | LedgerError::Numbering(_) => {
                 Self::unprocessable("refused", error.to_string())
             }

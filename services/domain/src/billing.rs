@@ -4,8 +4,8 @@
 //!
 //! # Inputs
 //!
-//! The invoice is for tenant T and billing period P. For each service period Q (a calendar month
-//! charges are *for*) the caller passes a [`ServicePeriod`]:
+//! The invoice is for tenant T and billing period P, a calendar month of T's time zone, as is every
+//! service period. For each service period Q (a calendar month charges are *for*) the caller passes a [`ServicePeriod`]:
 //! - **booked usage** ([`BookedUsage`]): per (SKU, price class), the GPU-seconds the journal holds
 //!   for Q and the amount booked for them, in whole cents. The aggregator books
 //!   `round_to_cents(priced_amount(contract, SKU, class, totals))` per key, delta by delta, so
@@ -31,7 +31,7 @@
 //!    pair add up). Reserved-class usage paid by a reservation is booked at zero and still makes
 //!    a line with its GPU-seconds and a zero amount.
 //! 3. **Reservations**, one line per SKU:
-//!    - for Q = P, the contract's reservations whose term overlaps P, exactly as
+//!    - for Q = P, the contract's reservations whose term overlaps P (in T's time zone), exactly as
 //!      [`charges_for_month`] bills them: GPU-seconds reserved, and
 //!      `round_to_cents(Σ Reservation::amount)`, rounded once per line;
 //!    - for Q < P, expected = billed, so no adjustment: reserved capacity is billed once, with
@@ -94,7 +94,7 @@ use crate::contract::{
 use crate::credit_note::DocumentLine;
 use crate::invoice::quantity_hours;
 use crate::money::{CENT_PLACES, SECONDS_PER_HOUR, round_to_cents};
-use crate::period::BillingPeriod;
+use crate::period::{BillingPeriod, Tz};
 use crate::vat::{
     TaxableAmount, VatBreakdown, VatBreakdownError, VatCategory, VatTreatment, vat_per_rate,
 };
@@ -240,11 +240,12 @@ pub enum ComposeError {
     Credit(#[from] CreditError),
 }
 
-/// Composes tenant's invoice for `period` under `contract`: the current period's charges less
-/// what is billed for it, and adjustments of the `earlier` service periods. The rules are in the
-/// module doc.
+/// Composes tenant's invoice for `period`, a month of the tenant's `time_zone`, under `contract`:
+/// the current period's charges less what is billed for it, and adjustments of the `earlier`
+/// service periods. The rules are in the module doc.
 pub fn compose_invoice(
     period: BillingPeriod,
+    time_zone: Tz,
     contract: &Contract,
     current: &ServicePeriod,
     earlier: &[ServicePeriod],
@@ -275,7 +276,9 @@ pub fn compose_invoice(
     let commitment = contract.minimum_monthly_commitment();
     let mut lines = Vec::new();
     for service in std::iter::once(current).chain(earlier) {
-        lines.extend(lines_for_service_period(period, contract, service, vat)?);
+        lines.extend(lines_for_service_period(
+            period, time_zone, contract, service, vat,
+        )?);
     }
     let breakdown = vat_per_rate(lines.iter().map(ComposedLine::taxable_amount))?;
     let credit = apply_prepaid_credit(credit_balance, breakdown.total)?;
@@ -439,6 +442,7 @@ impl std::ops::AddAssign for Quantities {
 /// The lines `service` needs on the invoice for `invoice_period`: expected less billed, per key.
 fn lines_for_service_period(
     invoice_period: BillingPeriod,
+    time_zone: Tz,
     contract: &Contract,
     service: &ServicePeriod,
     vat: VatTreatment,
@@ -449,7 +453,7 @@ fn lines_for_service_period(
     let mut expected = booked_usage_by_key(service)?;
 
     let commitment = if is_current {
-        let reserved = reserved_by_sku(period, contract);
+        let reserved = reserved_by_sku(period, time_zone, contract);
         check_reserved_usage(
             period,
             contract,

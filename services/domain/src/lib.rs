@@ -1,8 +1,8 @@
-//! Pure billing domain for gpubill: money and rounding, billing periods, the versioned price book,
-//! rating of GPU usage, tenant contracts and delta rating, invoice arithmetic, invoice composition
-//! with adjustments of earlier periods, VAT treatment, document numbering, credit notes,
-//! double-entry journal transactions and usage-stream watermarks. Nothing here does I/O; services
-//! load, store and serve what these types compute.
+//! Pure billing domain for gpubill: money and rounding, billing periods in each tenant's time
+//! zone, the versioned price book, rating of GPU usage, tenant contracts and delta rating, invoice
+//! arithmetic, invoice composition with adjustments of earlier periods, VAT treatment, document
+//! numbering, credit notes, double-entry journal transactions and usage-stream watermarks. Nothing
+//! here does I/O; services load, store and serve what these types compute.
 
 pub mod billing;
 pub mod contract;
@@ -37,7 +37,9 @@ pub use journal::{
 };
 pub use money::{SECONDS_PER_HOUR, round_to_cents, usage_amount};
 pub use numbering::{DocumentKind, DocumentNumber, MAX_SEQUENCE, NumberingError};
-pub use period::{BillingPeriod, PeriodError};
+pub use period::{
+    BillingPeriod, DEFAULT_TIME_ZONE, PeriodError, Tz, UnknownTimeZone, parse_time_zone,
+};
 pub use pricebook::{
     PriceBook, PriceBookError, PriceClass, PriceVersion, PriceVersionError, SkuPrices,
     UnknownPriceClass,

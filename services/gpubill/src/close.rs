@@ -3,11 +3,16 @@
 //! Idempotent: a tenant whose month is already finalized is counted and left unchanged, so a
 //! second run issues nothing. A tenant that cannot be finalized is reported and does not stop
 //! the others; the command then exits with an error.
+//!
+//! Each tenant's month is a calendar month of its time zone, so the month ends at different
+//! instants for different tenants. The close is all or nothing: it refuses to start until the
+//! month has ended for every tenant (in the zone furthest behind UTC) plus
+//! `billing.finalize_grace_hours`, so one close finalizes everyone and no tenant is left over.
 
 use crate::setup;
 use anyhow::{Context, Result};
-use chrono::{Duration, Utc};
-use gpubill_domain::BillingPeriod;
+use chrono::{DateTime, Duration, Utc};
+use gpubill_domain::{BillingPeriod, DEFAULT_TIME_ZONE, Tz};
 use gpubill_ledger::invoicing::{Finalized, finalize_invoice, tenants_to_close};
 use gpubill_platform::config::Config;
 use gpubill_platform::db::{DbError, PgPool, with_conn};
@@ -19,7 +24,7 @@ use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub struct CloseArgs {
-    /// The month to close, `YYYY-MM` (UTC).
+    /// The month to close, `YYYY-MM` (each tenant's, in its time zone).
     #[arg(long)]
     period: String,
     /// Tenants finalized at once, each on its own connection (at most database.pool_size).
@@ -46,19 +51,27 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
         .period
         .parse()
         .with_context(|| format!("--period `{}`", args.period))?;
+    let pool = setup::prepare_ledger(config).await?.pool;
+    let time_zones: Vec<Tz> = with_conn(&pool, |conn| {
+        tenants_to_close(conn).map_err(|error| anyhow::anyhow!(error))
+    })
+    .await?
+    .into_iter()
+    .map(|(_, time_zone)| time_zone)
+    .collect();
     let grace = Duration::hours(config.settings.billing.finalize_grace_hours);
-    let now = Utc::now();
+    let (last_zone, last_end) = last_end(period, time_zones);
     anyhow::ensure!(
-        now >= period.end() + grace,
-        "{period} can be closed from {} (its end plus billing.finalize_grace_hours = {}); \
-         finalize a single invoice earlier through the API",
-        period.end() + grace,
+        Utc::now() >= last_end + grace,
+        "{period} can be closed from {}: its end in {last_zone} (the last of the tenants' time \
+         zones to end it) plus billing.finalize_grace_hours = {}; finalize a single invoice \
+         earlier through the API",
+        last_end + grace,
         config.settings.billing.finalize_grace_hours
     );
     let jobs = args
         .jobs
         .clamp(1, config.settings.database.pool_size as usize);
-    let pool = setup::prepare_ledger(config).await?.pool;
     let currency = &config.settings.billing.currency;
     let (summary, elapsed) = close_month(&pool, currency, period, jobs).await?;
     summary.print(period, elapsed, currency);
@@ -68,6 +81,19 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
         summary.failed.len()
     );
     Ok(())
+}
+
+/// When `period` has ended in every one of `time_zones`: its end in the zone that ends it last
+/// (the one furthest behind UTC), and that zone. UTC's end when there is no zone.
+pub fn last_end(
+    period: BillingPeriod,
+    time_zones: impl IntoIterator<Item = Tz>,
+) -> (Tz, DateTime<Utc>) {
+    time_zones
+        .into_iter()
+        .map(|time_zone| (time_zone, period.end_in(time_zone)))
+        .max_by_key(|(_, end)| *end)
+        .unwrap_or((DEFAULT_TIME_ZONE, period.end()))
 }
 
 /// Finalizes `period` for every tenant with `jobs` workers, each tenant in its own transaction,
@@ -109,7 +135,7 @@ pub async fn close_month(
         let progress = progress.clone();
         let currency = currency.to_owned();
         workers.push(tokio::task::spawn_blocking(move || {
-            while let Some(tenant_id) = lock(&queue).next() {
+            while let Some((tenant_id, _)) = lock(&queue).next() {
                 let outcome =
                     finalize_invoice(&mut conn, &tenant_id, period, &currency, Utc::now())
                         .map_err(|error| anyhow::anyhow!(error));
@@ -215,5 +241,36 @@ impl Progress {
         if self.interactive {
             eprintln!();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_ends_for_every_tenant_when_it_ends_in_the_zone_furthest_behind_utc() {
+        let november: BillingPeriod = "2026-11".parse().unwrap();
+        let end = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            last_end(
+                november,
+                [
+                    Tz::Europe__Paris,
+                    Tz::America__New_York,
+                    Tz::Asia__Tokyo,
+                    Tz::UTC
+                ]
+            ),
+            (Tz::America__New_York, end("2026-12-01T05:00:00Z"))
+        );
+        assert_eq!(
+            last_end(november, [Tz::Europe__Paris, Tz::Europe__Oslo]).1,
+            end("2026-11-30T23:00:00Z")
+        );
+        assert_eq!(
+            last_end(november, []),
+            (Tz::UTC, end("2026-12-01T00:00:00Z"))
+        );
     }
 }

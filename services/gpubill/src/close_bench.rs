@@ -1,8 +1,9 @@
 //! `gpubill bench-close`: how long the month-end close takes for many tenants. On a database of
 //! its own (`gpubill_bench_<id>`, dropped afterwards), it creates `--tenants` tenants (French,
-//! German with a VAT number and American in turn, one in ten with a minimum commitment and one in
-//! five with prepaid credit), books a month of on-demand and spot usage for each through delta
-//! rating, then times `close` for that month, and a second close that must change nothing.
+//! German with a VAT number and American in turn, each billed in its country's time zone, one in
+//! ten with a minimum commitment and one in five with prepaid credit), books a month of on-demand
+//! and spot usage for each through delta rating, then times `close` for that month, and a second
+//! close that must change nothing.
 
 use crate::bench::{Scratch, create_database, drop_database};
 use crate::close::close_month;
@@ -96,10 +97,11 @@ fn populate(
     period: BillingPeriod,
 ) -> Result<(), anyhow::Error> {
     diesel::sql_query(
-        "INSERT INTO tenants (tenant_id, name, country, vat_number) \
+        "INSERT INTO tenants (tenant_id, name, country, vat_number, time_zone) \
          SELECT format('bench-%s', lpad(i::text, 6, '0')), format('Bench tenant %s', i), \
                 (ARRAY['FR', 'DE', 'US'])[1 + i % 3], \
-                CASE WHEN i % 3 = 1 THEN format('DE%s', lpad(i::text, 9, '0')) END \
+                CASE WHEN i % 3 = 1 THEN format('DE%s', lpad(i::text, 9, '0')) END, \
+                (ARRAY['Europe/Paris', 'Europe/Berlin', 'America/New_York'])[1 + i % 3] \
          FROM generate_series(1, $1) AS i",
     )
     .bind::<BigInt, _>(tenants)

@@ -15,8 +15,8 @@ use crate::pipeline::InProcessAggregator;
 use crate::reconcile_table;
 use crate::setup::prepare_ledger;
 use anyhow::{Context, Result, bail};
-use chrono::{Duration, DurationRound, Utc};
-use gpubill_domain::BillingPeriod;
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use gpubill_domain::{BillingPeriod, Tz};
 use gpubill_platform::config::Config;
 use gpubill_platform::kafka::{DeliveredOffsets, ensure_topics};
 use gpubill_platform::{Shutdown, ShutdownTrigger};
@@ -210,14 +210,15 @@ pub async fn run(
         .await?;
     let counted = aggregator.stats.snapshot();
 
-    let period = BillingPeriod::containing(from);
     for tenant in &config.cluster.tenants {
-        let url = format!(
-            "{base}/v1/tenants/{}/invoices/draft?period={period}",
-            tenant.id
-        );
-        let invoice: Invoice = http(HttpCall::Get(url)).await?;
-        println!("\n{}", invoice_table::render(&invoice, &tenant.name));
+        for period in periods_between(from, end, tenant.time_zone) {
+            let url = format!(
+                "{base}/v1/tenants/{}/invoices/draft?period={period}",
+                tenant.id
+            );
+            let invoice: Invoice = http(HttpCall::Get(url)).await?;
+            println!("\n{}", invoice_table::render(&invoice, &tenant.name));
+        }
     }
 
     let reconciler = Reconciler::new(config);
@@ -256,13 +257,25 @@ pub async fn run(
 }
 
 /// Sleeps until the wall-clock instant `at`; fails on shutdown.
-async fn sleep_until(at: chrono::DateTime<Utc>, stop: &Shutdown) -> Result<()> {
+async fn sleep_until(at: DateTime<Utc>, stop: &Shutdown) -> Result<()> {
     let wait = (at - Utc::now()).to_std().unwrap_or_default();
     let mut stop = stop.clone();
     tokio::select! {
         _ = tokio::time::sleep(wait) => Ok(()),
         _ = stop.triggered() => bail!("interrupted"),
     }
+}
+
+/// The months of `time_zone` that `[from, until)` touches.
+fn periods_between(from: DateTime<Utc>, until: DateTime<Utc>, time_zone: Tz) -> Vec<BillingPeriod> {
+    let mut periods = vec![BillingPeriod::containing_in(from, time_zone)];
+    while let Some(last) = periods.last().copied() {
+        if last.end_in(time_zone) >= until {
+            break;
+        }
+        periods.push(last.next());
+    }
+    periods
 }
 
 enum HttpCall {

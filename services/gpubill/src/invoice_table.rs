@@ -7,6 +7,7 @@ use std::fmt::Write;
 pub struct Invoice {
     pub tenant_id: String,
     pub period: String,
+    pub time_zone: String,
     pub currency: String,
     pub lines: Vec<Line>,
     pub net_total: String,
@@ -27,8 +28,8 @@ pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
     let rule = "-".repeat(74);
     let _ = writeln!(
         out,
-        "Draft invoice  {} ({})  period {}  {}",
-        tenant_name, invoice.tenant_id, invoice.period, invoice.currency
+        "Draft invoice  {} ({})  period {} {}  {}",
+        tenant_name, invoice.tenant_id, invoice.period, invoice.time_zone, invoice.currency
     );
     let _ = writeln!(out, "{rule}");
     let _ = writeln!(out, "{:<58} {:>15}", "line", "amount");

@@ -7,6 +7,7 @@ mod close_bench;
 mod demo;
 mod invoice_table;
 mod pipeline;
+mod placement_bench;
 mod reconcile_table;
 mod setup;
 
@@ -70,6 +71,9 @@ enum Command {
     /// Measure the month-end close: on a database of its own, book a month of usage for
     /// --tenants tenants, then time `close` for that month and a second close that changes nothing.
     BenchClose(close_bench::BenchCloseArgs),
+    /// Measure the scheduler's pure placement core: decisions per second and their latency on a
+    /// synthetic inventory (default 10,000 nodes), at a steady occupancy.
+    BenchPlacement(placement_bench::BenchPlacementArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -290,6 +294,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,
         Command::BenchClose(args) => close_bench::run(&config, args).await?,
+        Command::BenchPlacement(args) => placement_bench::run(args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -439,3 +439,267 @@ async fn the_aggregator_books_each_tenants_priced_usage_to_the_journal() {
     assert_eq!(checks[0].2, dec!(8.96));
     assert_eq!(checks[1].2, dec!(3.74));
 }
+
+/// One on-demand H100 event of `tenant`, on an allocation and a GPU of its own.
+fn h100_usage(tenant: &str, seq: u64, start: &str, end: &str) -> Vec<u8> {
+    use gpubill_schema::event::{UsageDataV1, UsageEventV1};
+    UsageEventV1::new(
+        UsageDataV1 {
+            tenant_id: tenant.into(),
+            allocation_id: format!("{tenant}-tz"),
+            node_id: "node-001".into(),
+            gpu_uuid: format!("GPU-TZ-{tenant}"),
+            sku: H100.into(),
+            price_class: PriceClass::OnDemand,
+            seq,
+            interval_start: at(start),
+            interval_end: at(end),
+        },
+        at(end),
+    )
+    .encode()
+}
+
+/// Models a tenant billed in Paris months (mistral-lab, `Europe/Paris`) using a GPU from 22:00 on
+/// 31 October to 00:20 on 1 November UTC, through the broker and the aggregator: midnight in
+/// Paris is 23:00 UTC, so the hour before it is on the October invoice and the 80 minutes after
+/// it on November's, whatever the events' edges; a tenant billed in UTC months splits the same
+/// usage at 00:00 UTC. Each month can be finalized once it has ended in the tenant's zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_across_midnight_in_the_tenants_time_zone_is_billed_on_both_local_months() {
+    let env = TestEnv::new().await;
+    env.conn(|conn| {
+        diesel::sql_query(
+            "INSERT INTO tenants (tenant_id, name, country) VALUES ('utc-lab', 'UTC Lab', 'FR')",
+        )
+        .execute(conn)
+        .unwrap();
+    })
+    .await;
+    // Three events: one across 23:00 UTC (midnight in Paris), one across 00:00 UTC.
+    let events = [
+        (1, "2026-10-31T22:00:00Z", "2026-10-31T22:40:00Z"),
+        (2, "2026-10-31T22:40:00Z", "2026-10-31T23:20:00Z"),
+        (3, "2026-10-31T23:20:00Z", "2026-11-01T00:20:00Z"),
+    ];
+    let records: Vec<(&str, Vec<u8>)> = ["mistral-lab", "utc-lab"]
+        .into_iter()
+        .flat_map(|tenant| {
+            events
+                .iter()
+                .map(move |(seq, start, end)| (tenant, h100_usage(tenant, *seq, start, end)))
+        })
+        .collect();
+    env.produce_raw(&records).await;
+    let stats = env.run_aggregator_until_caught_up().await;
+    assert_eq!((stats.applied, stats.dead_lettered), (6, 0));
+
+    let (paris, utc, open) = env
+        .conn(|conn| {
+            let invoiced = |conn: &mut PgConnection, tenant: &str, month: &str| {
+                issued(finalize(conn, tenant, month, "2026-12-05T00:00:00Z"))
+            };
+            // November has ended in Paris at 23:00 UTC on the 30th, not yet in UTC.
+            let november: BillingPeriod = "2026-11".parse().unwrap();
+            let open =
+                finalize_invoice(conn, "utc-lab", november, "EUR", at("2026-11-30T23:30:00Z"));
+            let paris = [
+                invoiced(conn, "mistral-lab", "2026-10"),
+                issued(
+                    finalize_invoice(
+                        conn,
+                        "mistral-lab",
+                        november,
+                        "EUR",
+                        at("2026-11-30T23:30:00Z"),
+                    )
+                    .unwrap(),
+                ),
+            ];
+            let utc = [
+                invoiced(conn, "utc-lab", "2026-10"),
+                invoiced(conn, "utc-lab", "2026-11"),
+            ];
+            (paris, utc, open)
+        })
+        .await;
+    assert!(
+        matches!(&open, Err(LedgerError::PeriodOpen { ends_at, .. }) if *ends_at == at("2026-12-01T00:00:00Z")),
+        "{open:?}"
+    );
+    let billed = |invoice: &InvoiceView| -> Vec<(String, String, Decimal, Decimal)> {
+        invoice
+            .lines
+            .iter()
+            .map(|line| {
+                (
+                    invoice.time_zone.clone(),
+                    line.service_period.clone(),
+                    line.gpu_seconds,
+                    line.amount,
+                )
+            })
+            .collect()
+    };
+    let line = |zone: &str, month: &str, seconds: Decimal, amount: Decimal| {
+        (zone.to_owned(), month.to_owned(), seconds, amount)
+    };
+    // Paris: 22:00–23:00 UTC is October (1 h × 2.49); 23:00–00:20 UTC is November (80 min).
+    assert_eq!(
+        billed(&paris[0]),
+        [line("Europe/Paris", "2026-10", dec!(3600), dec!(2.49))]
+    );
+    assert_eq!(
+        billed(&paris[1]),
+        [line("Europe/Paris", "2026-11", dec!(4800), dec!(3.32))]
+    );
+    assert_eq!(
+        (paris[0].period.as_str(), paris[1].period.as_str()),
+        ("2026-10", "2026-11")
+    );
+    // 2.49 + 20 % VAT = 2.988 → 2.99; 3.32 + 0.664 → 0.66 = 3.98.
+    assert_eq!((paris[0].total, paris[1].total), (dec!(2.99), dec!(3.98)));
+    // UTC: 22:00–00:00 is October (2 h), 00:00–00:20 November (20 min).
+    assert_eq!(
+        billed(&utc[0]),
+        [line("UTC", "2026-10", dec!(7200), dec!(4.98))]
+    );
+    assert_eq!(
+        billed(&utc[1]),
+        [line("UTC", "2026-11", dec!(1200), dec!(0.83))]
+    );
+}
+
+/// Models an operator correcting the time zone of a tenant with nothing billed yet while an
+/// aggregator runs on the tenants it read before: the tenant's first usage is cut at the new
+/// zone's midnight, not at the one the aggregator had read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_aggregator_rates_first_usage_in_a_zone_changed_since_it_started() {
+    let env = TestEnv::new().await;
+    let aggregator = env.start_aggregator();
+    // Another tenant's usage: once it is in the ledger, the aggregator has read the tenants.
+    env.produce_raw(&[(
+        "helix-bio",
+        h100_usage(
+            "helix-bio",
+            1,
+            "2026-11-10T00:00:00Z",
+            "2026-11-10T00:00:10Z",
+        ),
+    )])
+    .await;
+    env.wait_caught_up().await;
+    env.conn(|conn| {
+        diesel::sql_query(
+            "UPDATE tenants SET time_zone = 'America/New_York' WHERE tenant_id = 'mistral-lab'",
+        )
+        .execute(conn)
+        .unwrap();
+    })
+    .await;
+    // Across midnight in Paris, the zone the aggregator read; 18:00 in New York.
+    env.produce_raw(&[(
+        "mistral-lab",
+        h100_usage(
+            "mistral-lab",
+            1,
+            "2026-10-31T22:59:55Z",
+            "2026-10-31T23:00:05Z",
+        ),
+    )])
+    .await;
+    env.wait_caught_up().await;
+    let stats = aggregator.stop().await;
+    assert_eq!((stats.applied, stats.dead_lettered), (2, 0));
+    assert!(
+        stats.fenced >= 1,
+        "the batch rated in Paris months was refused: {stats:?}"
+    );
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Booked {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let booked: Vec<String> = env
+        .conn(|conn| {
+            diesel::sql_query(
+                "SELECT period::text || ' ' || trim_scale(gpu_seconds)::text AS line \
+                 FROM usage_bookings WHERE tenant_id = 'mistral-lab' ORDER BY 1",
+            )
+            .load::<Booked>(conn)
+            .unwrap()
+        })
+        .await
+        .into_iter()
+        .map(|row| row.line)
+        .collect();
+    assert_eq!(booked, ["2026-10-01 10"]);
+}
+
+/// Models an operator editing a tenant's `time_zone` in cluster.toml: a tenant with nothing billed
+/// yet moves to its new zone at the next start, but one with usage booked keeps the months it was
+/// billed in, and the start fails with the tenant and both zones named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_time_zone_is_fixed_once_it_has_usage() {
+    let env = TestEnv::new().await;
+    let configured = env.config.cluster.tenants.clone();
+    let moved: Vec<_> = configured
+        .iter()
+        .cloned()
+        .map(|mut tenant| {
+            tenant.time_zone = gpubill_domain::Tz::America__New_York;
+            tenant
+        })
+        .collect();
+    let (unbilled_move, billed_move, zones) = env
+        .conn(move |conn| {
+            // Nothing billed yet: every tenant may move.
+            let unbilled_move = gpubill_platform::db::sync_tenants(conn, &moved).map(|_| ());
+            gpubill_platform::db::sync_tenants(conn, &configured).unwrap();
+            book(
+                conn,
+                &[hours(
+                    "mistral-lab",
+                    "2026-11",
+                    PriceClass::OnDemand,
+                    dec!(2.49),
+                    dec!(1),
+                )],
+            );
+            let billed_move = gpubill_platform::db::sync_tenants(conn, &moved)
+                .map(|_| ())
+                .map_err(|error| error.to_string());
+            #[derive(diesel::QueryableByName)]
+            struct Zone {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                line: String,
+            }
+            let zones: Vec<String> = diesel::sql_query(
+                "SELECT tenant_id || ' ' || time_zone AS line FROM tenants ORDER BY 1",
+            )
+            .load::<Zone>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|zone| zone.line)
+            .collect();
+            (unbilled_move, billed_move, zones)
+        })
+        .await;
+    assert!(unbilled_move.is_ok(), "{unbilled_move:?}");
+    let error = billed_move.unwrap_err();
+    assert!(
+        error.contains("mistral-lab")
+            && error.contains("Europe/Paris")
+            && error.contains("America/New_York"),
+        "{error}"
+    );
+    // The refused start changed nothing.
+    assert_eq!(
+        zones,
+        [
+            "helix-bio Europe/Berlin",
+            "mistral-lab Europe/Paris",
+            "nordic-nlp Europe/Oslo"
+        ]
+    );
+}

@@ -90,7 +90,8 @@ async fn invoices_are_exact_to_the_cent_and_bad_records_are_dead_lettered() {
     let h100 = "H100-SXM5-80GB";
 
     // mistral-lab: 10 s, 0.5 s and 9.5 s on GPU A; an interval across the October/November
-    // boundary on GPU B; one hour of L40S on another allocation.
+    // boundary on GPU B; one hour of L40S on another allocation. mistral-lab is billed in Paris
+    // months: its November starts at midnight in Paris, 23:00 UTC on 31 October.
     let a1 = [
         (1, at("2026-11-02T10:00:00Z"), at("2026-11-02T10:00:10Z")),
         (
@@ -119,8 +120,8 @@ async fn invoices_are_exact_to_the_cent_and_bad_records_are_dead_lettered() {
             "GPU-B",
             h100,
             1,
-            at("2026-10-31T23:59:55Z"),
-            at("2026-11-01T00:00:05Z"),
+            at("2026-10-31T22:59:55Z"),
+            at("2026-10-31T23:00:05Z"),
         )
         .encode(),
     ));
@@ -128,15 +129,15 @@ async fn invoices_are_exact_to_the_cent_and_bad_records_are_dead_lettered() {
         "mistral-lab",
         "2026-10",
         h100,
-        at("2026-10-31T23:59:55Z"),
-        at("2026-11-01T00:00:00Z"),
+        at("2026-10-31T22:59:55Z"),
+        at("2026-10-31T23:00:00Z"),
     );
     expected.add(
         "mistral-lab",
         "2026-11",
         h100,
-        at("2026-11-01T00:00:00Z"),
-        at("2026-11-01T00:00:05Z"),
+        at("2026-10-31T23:00:00Z"),
+        at("2026-10-31T23:00:05Z"),
     );
     records.push((
         "m-2",

@@ -2,7 +2,9 @@
 //! finalized invoice (lines frozen, gapless number, journal posted, prepaid credit drawn, in one
 //! database transaction), and a credit note voiding it (the exact mirror of the invoice and of
 //! its journal entries). What an invoice contains is decided by `gpubill_domain::compose_invoice`;
-//! this module only gathers its inputs and stores its result.
+//! this module only gathers its inputs and stores its result. A period is a calendar month of the
+//! tenant's time zone (`tenants.time_zone`): the ledger keys it by its first day, the aggregator
+//! books usage on the tenant's local months, and a month can be finalized once it has ended there.
 
 use crate::bookings::{booked_usage, parse_class, priced_usage, reprice_period};
 use crate::contracts::contracts_in_force;
@@ -16,7 +18,8 @@ use diesel::prelude::*;
 use gpubill_domain::{
     AccountId, BilledLine, BillingPeriod, ChargeKind, ComposedInvoice, Contract, DocumentKind,
     DocumentLine, DocumentNumber, Entry, FinalizedInvoice, JournalTransaction, PriceClass,
-    ServicePeriod, TransactionKind, VatCategory, compose_invoice, credit_note_for, vat_treatment,
+    ServicePeriod, TransactionKind, Tz, VatCategory, compose_invoice, credit_note_for,
+    parse_time_zone, vat_treatment,
 };
 use gpubill_schema::schema::{
     credit_note_lines, credit_notes, invoice_lines, invoices, journal_entries, tenants,
@@ -81,7 +84,10 @@ pub struct InvoiceView {
     /// `None` on a draft.
     pub number: Option<String>,
     pub tenant_id: String,
+    /// The month invoiced (`YYYY-MM`), a calendar month of `time_zone`.
     pub period: String,
+    /// IANA name of the tenant's time zone, whose months are its billing periods.
+    pub time_zone: String,
     pub status: &'static str,
     pub issued_at: Option<DateTime<Utc>>,
     pub currency: String,
@@ -109,8 +115,8 @@ pub enum Finalized {
     NothingToBill,
 }
 
-/// The tenant's invoice for `period` as it would be finalized now, without storing anything.
-/// The month's usage is priced with the contract in force.
+/// The tenant's invoice for `period` (a month of the tenant's time zone) as it would be finalized
+/// now, without storing anything. The month's usage is priced with the contract in force.
 pub fn draft_invoice(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -130,7 +136,8 @@ pub fn draft_invoice(
 /// Finalizes the tenant's invoice for `period`: reprices the month with the contract in force,
 /// composes the invoice, takes the next invoice number of the issue year, stores the frozen
 /// lines, posts the invoice to the journal and draws prepaid credit, all in one transaction.
-/// Idempotent: a month with a live invoice returns it unchanged.
+/// Idempotent: a month with a live invoice returns it unchanged. Refused with
+/// [`LedgerError::PeriodOpen`] while `now` is before the month's end in the tenant's time zone.
 pub fn finalize_invoice(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -140,6 +147,15 @@ pub fn finalize_invoice(
 ) -> Result<Finalized, LedgerError> {
     conn.transaction(|conn| {
         lock_tenant(conn, tenant_id)?;
+        let profile = tenant_profile(conn, tenant_id)?;
+        let ends_at = period.end_in(profile.time_zone);
+        if now < ends_at {
+            return Err(LedgerError::PeriodOpen {
+                period,
+                time_zone: profile.time_zone,
+                ends_at,
+            });
+        }
         if let Some(number) = live_invoice(conn, tenant_id, period.first_day())? {
             return Ok(Finalized::AlreadyFinalized(invoice(conn, &number)?));
         }
@@ -158,7 +174,6 @@ pub fn finalize_invoice(
             period.first_day(),
             &format!("finalize/{invoice_id}"),
         )?;
-        let profile = tenant_profile(conn, tenant_id)?;
         let contract = contract_of(conn, tenant_id)?;
         let (current, earlier) = gather(conn, tenant_id, period, None)?;
         let balance = credit_balance(conn, tenant_id)?;
@@ -402,8 +417,10 @@ pub fn invoice(conn: &mut PgConnection, number: &str) -> Result<InvoiceView, Led
         String,
         (Decimal, Decimal, Decimal, Decimal),
         DateTime<Utc>,
+        String,
     );
     let row: Row = invoices::table
+        .inner_join(tenants::table)
         .filter(invoices::number.eq(number))
         .select((
             invoices::invoice_id,
@@ -420,6 +437,7 @@ pub fn invoice(conn: &mut PgConnection, number: &str) -> Result<InvoiceView, Led
                 invoices::credit_applied,
             ),
             invoices::issued_at,
+            tenants::time_zone,
         ))
         .first(conn)
         .optional()?
@@ -468,6 +486,8 @@ pub fn invoice(conn: &mut PgConnection, number: &str) -> Result<InvoiceView, Led
         number: Some(number.to_owned()),
         tenant_id,
         period: month_of(period),
+        // The tenant's zone now is the invoice's: it cannot change once the tenant has an invoice.
+        time_zone: row.9,
         status: if credit_note.is_some() {
             "voided"
         } else {
@@ -580,25 +600,34 @@ pub fn credit_note(conn: &mut PgConnection, number: &str) -> Result<CreditNoteVi
     })
 }
 
-/// Every tenant, in id order: any may have something to bill (usage, late usage of an earlier
-/// month, a reservation or a commitment); finalizing one with nothing is a cheap no-op.
-pub fn tenants_to_close(conn: &mut PgConnection) -> Result<Vec<String>, LedgerError> {
-    Ok(tenants::table
+/// Every tenant with its time zone, in id order: any may have something to bill (usage, late
+/// usage of an earlier month, a reservation or a commitment); finalizing one with nothing is a
+/// cheap no-op. The zone tells when the tenant's month ends.
+pub fn tenants_to_close(conn: &mut PgConnection) -> Result<Vec<(String, Tz)>, LedgerError> {
+    let rows: Vec<(String, String)> = tenants::table
         .order(tenants::tenant_id)
-        .select(tenants::tenant_id)
-        .load(conn)?)
+        .select((tenants::tenant_id, tenants::time_zone))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(tenant_id, name)| {
+            let time_zone = stored_time_zone(&tenant_id, &name)?;
+            Ok((tenant_id, time_zone))
+        })
+        .collect()
 }
 
+/// What an invoice needs to know about its tenant: VAT and the calendar of its months.
 struct TenantProfile {
     country: String,
     vat_number: Option<String>,
     treatment: gpubill_domain::VatTreatment,
+    time_zone: Tz,
 }
 
 fn tenant_profile(conn: &mut PgConnection, tenant_id: &str) -> Result<TenantProfile, LedgerError> {
-    let (country, vat_number): (String, Option<String>) = tenants::table
+    let (country, vat_number, time_zone): (String, Option<String>, String) = tenants::table
         .filter(tenants::tenant_id.eq(tenant_id))
-        .select((tenants::country, tenants::vat_number))
+        .select((tenants::country, tenants::vat_number, tenants::time_zone))
         .first(conn)
         .optional()?
         .ok_or_else(|| LedgerError::UnknownTenant(tenant_id.to_owned()))?;
@@ -608,6 +637,15 @@ fn tenant_profile(conn: &mut PgConnection, tenant_id: &str) -> Result<TenantProf
         country,
         vat_number,
         treatment,
+        time_zone: stored_time_zone(tenant_id, &time_zone)?,
+    })
+}
+
+/// A tenant's stored time zone. Names are checked when the configuration loads, so an unknown one
+/// was written around gpubill.
+fn stored_time_zone(tenant_id: &str, name: &str) -> Result<Tz, LedgerError> {
+    parse_time_zone(name).map_err(|error| {
+        LedgerError::Corrupt(format!("time zone of tenant `{tenant_id}`: {error}"))
     })
 }
 
@@ -627,6 +665,7 @@ fn compose(
 ) -> Result<ComposedInvoice, LedgerError> {
     compose_invoice(
         period,
+        profile.time_zone,
         contract,
         current,
         earlier,
@@ -750,6 +789,7 @@ fn view_of_composed(
         number: None,
         tenant_id: tenant_id.to_owned(),
         period: composed.period.to_string(),
+        time_zone: profile.time_zone.name().to_owned(),
         status: "draft",
         issued_at: None,
         currency: currency.to_owned(),

@@ -49,6 +49,15 @@ pub enum LedgerError {
     },
     #[error("{0}")]
     Refused(String),
+    #[error(
+        "{period} has not ended yet in the tenant's time zone ({time_zone}); it can be finalized \
+         from {ends_at}"
+    )]
+    PeriodOpen {
+        period: gpubill_domain::BillingPeriod,
+        time_zone: gpubill_domain::Tz,
+        ends_at: chrono::DateTime<chrono::Utc>,
+    },
     #[error("ledger data is inconsistent: {0}")]
     Corrupt(String),
     #[error(

@@ -3,7 +3,7 @@
 //! the key (and the environment variable that can set it) so a bad deployment fails fast.
 
 use chrono::{DateTime, Utc};
-use gpubill_domain::{PriceBook, PriceClass, PriceVersion, SkuPrices};
+use gpubill_domain::{PriceBook, PriceClass, PriceVersion, SkuPrices, Tz};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -226,10 +226,24 @@ pub struct TenantSpec {
     pub vat_number: Option<String>,
     #[serde(default)]
     pub quota: QuotaSpec,
+    /// IANA time zone (`Europe/Paris`) whose calendar months are the tenant's billing periods.
+    /// Optional: UTC.
+    #[serde(default = "default_time_zone", deserialize_with = "time_zone_name")]
+    pub time_zone: Tz,
 }
 
 fn default_country() -> String {
     gpubill_domain::SELLER_COUNTRY.to_owned()
+}
+
+fn default_time_zone() -> Tz {
+    gpubill_domain::DEFAULT_TIME_ZONE
+}
+
+/// A time zone from its IANA name, so an unknown one fails the file with the name it got.
+fn time_zone_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    gpubill_domain::parse_time_zone(&name).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -914,7 +928,16 @@ mod tests {
     fn the_shipped_config_is_valid() {
         let config = load(&[]).unwrap();
         assert_eq!(config.settings.kafka.usage_topic, "gpubill.usage.v1");
-        assert_eq!(config.cluster.nodes.len(), 4);
+        // 127 nodes × 8 H100 in pods of 16, seven of them in MIG mode.
+        assert_eq!(config.cluster.nodes.len(), 127);
+        let pods: BTreeSet<&str> = config
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| n.pod.as_str())
+            .collect();
+        assert_eq!(pods.len(), 8);
+        assert_eq!(config.cluster.nodes.iter().filter(|n| n.mig).count(), 7);
         assert_eq!(config.cluster.tenants.len(), 3);
         assert!(config.price_book.contains_sku("H100-SXM5-80GB"));
     }
@@ -1150,6 +1173,48 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_is_billed_in_utc_months_unless_it_names_its_time_zone() {
+        let cluster = |time_zone: &str| {
+            parse_toml::<Cluster>(
+                Path::new("cluster.toml"),
+                &format!("[[tenant]]\nid = \"t1\"\nname = \"T1\"\n{time_zone}"),
+            )
+        };
+        assert_eq!(cluster("").unwrap().tenants[0].time_zone, Tz::UTC);
+        assert_eq!(
+            cluster("time_zone = \"America/New_York\"\n")
+                .unwrap()
+                .tenants[0]
+                .time_zone,
+            Tz::America__New_York
+        );
+        let error = cluster("time_zone = \"Europe/Pariss\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("cluster.toml")
+                && error.contains("time_zone")
+                && error.contains("`Europe/Pariss` is not an IANA time zone name"),
+            "{error}"
+        );
+        let shipped = load(&[]).unwrap();
+        let zones: Vec<(&str, &str)> = shipped
+            .cluster
+            .tenants
+            .iter()
+            .map(|tenant| (tenant.id.as_str(), tenant.time_zone.name()))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                ("mistral-lab", "Europe/Paris"),
+                ("helix-bio", "Europe/Berlin"),
+                ("nordic-nlp", "Europe/Oslo"),
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_keys_in_files_are_rejected() {
         let error = load_settings(
             Path::new("default.toml"),
@@ -1190,7 +1255,7 @@ mod tests {
                 .contains("beyond")
         );
 
-        let mut cluster = config.cluster;
+        let mut cluster = config.cluster.clone();
         cluster.nodes[0].sku = "A100".into();
         assert!(
             cluster
@@ -1198,5 +1263,39 @@ mod tests {
                 .unwrap_err()
                 .contains("not in the price book")
         );
+    }
+
+    #[test]
+    fn inventory_quota_and_reservation_rules() {
+        let config = load(&[]).unwrap();
+        let refused = |change: &dyn Fn(&mut Cluster)| {
+            let mut cluster = config.cluster.clone();
+            change(&mut cluster);
+            cluster.validate(&config.price_book).unwrap_err()
+        };
+        let error = refused(&|c| c.nodes[0].gpu_uuids.truncate(7));
+        assert!(error.contains("lists 7 UUIDs for 8 GPUs"), "{error}");
+        let error = refused(&|c| c.nodes[1].gpu_uuids[0] = c.nodes[0].gpu_uuids[0].clone());
+        assert!(error.contains("listed twice"), "{error}");
+        let error = refused(&|c| c.nodes[0].pod = " ".into());
+        assert!(error.contains("key `pod` is empty"), "{error}");
+        let error = refused(&|c| {
+            c.tenants[0].quota.concurrent.insert("A100".into(), 8);
+        });
+        assert!(error.contains("quota.concurrent names `A100`"), "{error}");
+        let error = refused(&|c| c.tenants[0].quota.budget_per_month = Some(Decimal::from(-1)));
+        assert!(
+            error.contains("quota.budget_per_month is negative"),
+            "{error}"
+        );
+        let error = refused(&|c| c.reservations[0].nodes.push("node-999".into()));
+        assert!(error.contains("`node-999` is not a listed node"), "{error}");
+        let error = refused(&|c| {
+            let again = c.reservations[0].clone();
+            c.reservations.push(again);
+        });
+        assert!(error.contains("reserved twice"), "{error}");
+        let error = refused(&|c| c.reservations[0].tenant = "nobody".into());
+        assert!(error.contains("not a listed tenant"), "{error}");
     }
 }

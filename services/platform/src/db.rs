@@ -45,8 +45,10 @@ pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
-/// Inserts the configured tenants, updating names and VAT profiles that changed. Tenants are never deleted here:
-/// their usage and invoices outlive a configuration change.
+/// Inserts the configured tenants, updating names, VAT profiles and time zones that changed.
+/// Tenants are never deleted here: their usage and invoices outlive a configuration change. The
+/// database refuses to move the time zone of a tenant that has usage booked or an invoice (its
+/// months are fixed once billed), which fails the start with the tenant named.
 pub fn sync_tenants(conn: &mut PgConnection, specs: &[TenantSpec]) -> Result<usize, DbError> {
     let rows: Vec<NewTenant> = specs
         .iter()
@@ -55,6 +57,7 @@ pub fn sync_tenants(conn: &mut PgConnection, specs: &[TenantSpec]) -> Result<usi
             name: spec.name.clone(),
             country: spec.country.clone(),
             vat_number: spec.vat_number.clone(),
+            time_zone: spec.time_zone.name().to_owned(),
         })
         .collect();
     Ok(diesel::insert_into(tenants::table)
@@ -65,6 +68,7 @@ pub fn sync_tenants(conn: &mut PgConnection, specs: &[TenantSpec]) -> Result<usi
             tenants::name.eq(excluded(tenants::name)),
             tenants::country.eq(excluded(tenants::country)),
             tenants::vat_number.eq(excluded(tenants::vat_number)),
+            tenants::time_zone.eq(excluded(tenants::time_zone)),
         ))
         .execute(conn)?)
 }

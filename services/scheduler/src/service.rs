@@ -9,13 +9,14 @@ use crate::model::{
     AllocatedGpu, Allocation, AllocationRequest, AllocationStatus, QuotaCheck, QuotaVerdict,
 };
 use crate::store::{self, Ending, MonthFigures, SCHEDULER_NAMESPACE};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use gpubill_domain::scheduler::{
-    AdmissionAsk, ClusterState, GpuSlot, LiveAllocation, MigProfile, NodeState, PlacementRequest,
-    QuotaLimits, TenantLoad, admit,
+    AdmissionAsk, ClusterState, GpuSlot, LiveAllocation, MigProfile, NodeState, PlacementError,
+    PlacementRequest, QuotaLimits, TenantLoad, admit,
 };
 use gpubill_domain::{
-    BillingPeriod, PriceBook, PriceClass, SECONDS_PER_HOUR, round_to_cents, usage_amount,
+    BillingPeriod, DEFAULT_TIME_ZONE, PriceBook, PriceClass, SECONDS_PER_HOUR, Tz, round_to_cents,
+    usage_amount,
 };
 use gpubill_platform::config::{Config, SchedulerSettings};
 use gpubill_platform::db::with_conn;
@@ -37,6 +38,8 @@ struct Shared {
     price_book: Arc<PriceBook>,
     settings: SchedulerSettings,
     quotas: HashMap<String, QuotaLimits>,
+    /// Each tenant's time zone: budgets and GPU-hours are per calendar month in it.
+    time_zones: HashMap<String, Tz>,
     /// The single writer: held from the decision until it is applied.
     writer: tokio::sync::Mutex<()>,
     state: RwLock<Decisions>,
@@ -273,6 +276,12 @@ impl Scheduler {
                 price_book: Arc::new(config.price_book.clone()),
                 settings: config.settings.scheduler.clone(),
                 quotas,
+                time_zones: config
+                    .cluster
+                    .tenants
+                    .iter()
+                    .map(|tenant| (tenant.id.clone(), tenant.time_zone))
+                    .collect(),
                 writer: tokio::sync::Mutex::new(()),
                 state: RwLock::new(Decisions {
                     cluster,
@@ -356,9 +365,15 @@ impl Scheduler {
         });
     }
 
-    /// The tenant's current month, as the ledger keys it.
-    fn period_of(&self, _tenant: &str, now: DateTime<Utc>) -> NaiveDate {
-        BillingPeriod::containing(now).first_day()
+    /// The tenant's current month in its time zone, as the ledger keys it.
+    fn period_of(&self, tenant: &str, now: DateTime<Utc>) -> NaiveDate {
+        let zone = self
+            .shared
+            .time_zones
+            .get(tenant)
+            .copied()
+            .unwrap_or(DEFAULT_TIME_ZONE);
+        BillingPeriod::containing_in(now, zone).first_day()
     }
 
     fn unit_price(
@@ -498,7 +513,8 @@ impl Scheduler {
     /// records a new allocation; acknowledged only once Postgres holds it.
     pub async fn allocate(&self, request: AllocationRequest) -> Result<Created, SchedulerError> {
         let _writer = self.shared.writer.lock().await;
-        let now = Utc::now();
+        // Postgres keeps microseconds: the acknowledged allocation is what a restart reads back.
+        let now = Utc::now().trunc_subsecs(6);
         let parsed = self.parse(&request, now)?;
         let id = match &request.idempotency_key {
             Some(key) => Uuid::new_v5(
@@ -540,12 +556,18 @@ impl Scheduler {
         let (allocation, victims) = {
             let state = self.read();
             let load = state.tenant_load(&request.tenant, self.period_of(&request.tenant, now));
-            let admission = admit(limits, &load, &Self::ask(&request, &parsed))
-                .map_err(SchedulerError::Quota)?;
             let placement = state
                 .cluster
-                .place_or_preempt(&Self::placement_request(&request, parsed.class))
-                .map_err(SchedulerError::Placement)?;
+                .place_or_preempt(&Self::placement_request(&request, parsed.class));
+            // A request no cluster state could place is refused as such before any quota.
+            if let Err(error) = &placement
+                && !matches!(error, PlacementError::NoCapacity { .. })
+            {
+                return Err(SchedulerError::Placement(error.clone()));
+            }
+            let admission = admit(limits, &load, &Self::ask(&request, &parsed))
+                .map_err(SchedulerError::Quota)?;
+            let placement = placement.map_err(SchedulerError::Placement)?;
             let nodes = state.cluster.nodes();
             let gpus = placement
                 .slots
@@ -709,7 +731,7 @@ impl Scheduler {
                 None => Err(SchedulerError::UnknownAllocation(id.to_owned())),
             };
         };
-        let now = Utc::now();
+        let now = Utc::now().trunc_subsecs(6);
         self.end_in_store(
             vec![(allocation, unit_price)],
             AllocationStatus::Released,
@@ -816,8 +838,8 @@ impl Scheduler {
     /// Re-reads spend, metered GPU-hours and the running allocations' metered seconds.
     pub async fn refresh_ledger(&self) -> Result<(), SchedulerError> {
         let now = Utc::now();
-        // The earliest current month of any tenant; figures of later months are filtered per
-        // tenant when used.
+        // Every tenant's current month starts on or after this day, whatever its zone (zones are
+        // within a day of UTC); each tenant's own month is picked when the figures are used.
         let since = BillingPeriod::containing(now - chrono::Duration::days(1)).first_day();
         let ids: Vec<String> = self.read().running.keys().cloned().collect();
         let (months, metered) = with_conn(&self.shared.pool, move |conn| {

@@ -1,7 +1,7 @@
 //! `POST /v1/tenants/{tenant}/invoices/{period}/finalize`: finalizes a month's invoice now,
 //! without waiting for `gpubill close`. 201 with the invoice when issued; 200 with the same
-//! invoice when the month already had one (idempotent); 409 `period_open` before the month ends;
-//! 422 `nothing_to_bill` when the month has no charge.
+//! invoice when the month already had one (idempotent); 409 `period_open` before the month ends
+//! in the tenant's time zone; 422 `nothing_to_bill` when the month has no charge.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -17,16 +17,8 @@ pub async fn invoice_finalize(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, period) = path.into_inner();
     let period = parse_period(&period)?;
+    // The ledger refuses a month that has not ended in the tenant's time zone (`period_open`).
     let now = Utc::now();
-    if now < period.end() {
-        return Err(ApiError::conflict(
-            "period_open",
-            format!(
-                "{period} has not ended yet; it can be finalized from {}",
-                period.end()
-            ),
-        ));
-    }
     let currency = state.currency.clone();
     let outcome = with_conn(&state.pool, move |conn| {
         finalize_invoice(conn, &tenant_id, period, &currency, now).map_err(ApiError::from)

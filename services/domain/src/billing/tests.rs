@@ -104,6 +104,7 @@ fn compose(
 ) -> Result<ComposedInvoice, ComposeError> {
     compose_invoice(
         current.period,
+        Tz::UTC,
         contract,
         current,
         earlier,
@@ -399,6 +400,7 @@ fn vat_follows_the_tenants_treatment_with_its_mention() {
     let with_vat = |country: &str, number: Option<&str>| {
         compose_invoice(
             november(),
+            Tz::UTC,
             &Contract::default(),
             &november_usage,
             &[],
@@ -452,6 +454,7 @@ fn prepaid_credit_settles_the_total_including_vat() {
     let with_balance = |balance: Decimal| {
         compose_invoice(
             november(),
+            Tz::UTC,
             &Contract::default(),
             &november_usage,
             &[],
@@ -526,6 +529,7 @@ fn a_negative_total_from_a_volume_tier_crossed_late_draws_no_credit() {
     );
     let invoice = compose_invoice(
         november(),
+        Tz::UTC,
         &contract,
         &ServicePeriod::new(november()),
         &[october_usage],
@@ -548,6 +552,45 @@ fn a_negative_total_from_a_volume_tier_crossed_late_draws_no_credit() {
     assert_eq!(document.quantity.to_string(), "2.000000");
     assert_eq!(document.unit_price.to_string(), "-122.135000");
     assert_eq!(document.net, dec!(-244.27));
+}
+
+/// Models a tenant in Paris whose reservation starts at 00:00 UTC on 16 November, 01:00 in Paris:
+/// its November is Paris's, which ends at 23:00 UTC on the 30th, so an hour less is reserved than
+/// in UTC's November.
+#[test]
+fn reservations_are_billed_for_the_tenants_local_month() {
+    let contract = Contract::new(ContractTerms {
+        reservations: vec![reservation(
+            H100,
+            4,
+            dec!(1.80),
+            "2026-11-16T00:00:00Z",
+            "2027-05-16T00:00:00Z",
+        )],
+        ..ContractTerms::default()
+    })
+    .unwrap();
+    let compose_in = |time_zone: Tz| {
+        compose_invoice(
+            november(),
+            time_zone,
+            &contract,
+            &ServicePeriod::new(november()),
+            &[],
+            french_vat(),
+            Decimal::ZERO,
+        )
+        .unwrap()
+    };
+    let paris = compose_in(Tz::Europe__Paris);
+    // 4 GPUs × 359 h × 1.80 = 2,584.80
+    assert_eq!(
+        summary(&paris),
+        ["Reservation H100-SXM5-80GB, 1436.000000 GPU-h reserved: 2584.80"]
+    );
+    assert_eq!(paris.lines[0].gpu_seconds, hours(dec!(1436)));
+    // 4 GPUs × 360 h × 1.80 = 2,592.00
+    assert_eq!(compose_in(Tz::UTC).lines[0].amount, dec!(2592.00));
 }
 
 #[test]
@@ -620,6 +663,7 @@ fn malformed_inputs_are_refused() {
     assert_eq!(
         compose_invoice(
             october(),
+            Tz::UTC,
             &contract,
             &current,
             &[],
@@ -883,7 +927,7 @@ proptest! {
         let contract = property_contract(commitment_cents);
         let current = service(november(), booked_for(&contract, &usage), vec![], None);
         let invoice = compose(&contract, &current, &[]).unwrap();
-        let month = charges_for_month(november(), &contract, usage).unwrap();
+        let month = charges_for_month(november(),Tz::UTC, &contract, usage).unwrap();
 
         let composed: Vec<_> = invoice
             .lines
@@ -928,7 +972,8 @@ proptest! {
         }
         let current = service(november(), booked_for(&contract, &current_usage), vec![], None);
         let invoice = compose_invoice(
-            november(), &contract, &current, &earlier, french_vat(), Decimal::new(balance_cents, 2),
+            november(),
+            Tz::UTC, &contract, &current, &earlier, french_vat(), Decimal::new(balance_cents, 2),
         ).unwrap();
 
         for service_period in &earlier {
@@ -937,7 +982,7 @@ proptest! {
                 + invoice.lines.iter().filter(|line| line.adjustment_of == Some(month)).map(|line| line.amount).sum::<Decimal>();
             let index = months.iter().position(|candidate| *candidate == month).unwrap();
             let (on_time, late) = &earlier_months[index];
-            let complete = charges_for_month(month, &contract, on_time.iter().chain(late).cloned()).unwrap();
+            let complete = charges_for_month(month,Tz::UTC, &contract, on_time.iter().chain(late).cloned()).unwrap();
             prop_assert_eq!(adjusted, complete.total);
         }
         // Regular lines first, then adjustments by service period.

@@ -88,6 +88,7 @@ fn example() -> (ComposedInvoice, ServicePeriod, ServicePeriod) {
     ];
     let october_invoice = compose_invoice(
         october(),
+        Tz::UTC,
         &contract,
         &ServicePeriod {
             period: october(),
@@ -132,6 +133,7 @@ fn november_invoice() -> ComposedInvoice {
     let (_, october_now, november_now) = example();
     compose_invoice(
         november(),
+        Tz::UTC,
         &contract(),
         &november_now,
         &[october_now],

@@ -6,7 +6,7 @@ use super::terms::Contract;
 use super::{PriceClass, UsageTotals};
 use crate::invoice::quantity_hours;
 use crate::money::round_to_cents;
-use crate::period::BillingPeriod;
+use crate::period::{BillingPeriod, Tz};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -82,7 +82,7 @@ pub enum MonthError {
     },
 }
 
-/// The month's charge lines and their total.
+/// The charge lines of `period`, a month of the tenant's `time_zone`, and their total.
 ///
 /// Entries of `usage` with the same (SKU, class) are added together. A usage line's exact amount
 /// is [`priced_amount`] of its totals, so the invoice agrees with what the aggregator booked.
@@ -90,6 +90,7 @@ pub enum MonthError {
 /// line.
 pub fn charges_for_month(
     period: BillingPeriod,
+    time_zone: Tz,
     contract: &Contract,
     usage: impl IntoIterator<Item = RatedUsage>,
 ) -> Result<MonthCharges, MonthError> {
@@ -104,7 +105,7 @@ pub fn charges_for_month(
         *usage_totals.entry((item.sku, item.class)).or_default() += item.totals;
     }
 
-    let reserved = reserved_by_sku(period, contract);
+    let reserved = reserved_by_sku(period, time_zone, contract);
     check_reserved_usage(
         period,
         contract,
@@ -164,19 +165,20 @@ pub fn charges_for_month(
     })
 }
 
-/// (reserved GPU-seconds, exact amount) per SKU in `period`, over the reservations whose term
-/// overlaps it; a SKU none of whose terms overlaps the month is absent.
+/// (reserved GPU-seconds, exact amount) per SKU in `period`, a month of `time_zone`, over the
+/// reservations whose term overlaps it; a SKU none of whose terms overlaps the month is absent.
 pub(crate) fn reserved_by_sku(
     period: BillingPeriod,
+    time_zone: Tz,
     contract: &Contract,
 ) -> BTreeMap<&str, (Decimal, Decimal)> {
     let mut reserved: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
     for reservation in contract.reservations() {
-        let gpu_seconds = reservation.reserved_gpu_seconds(period);
+        let gpu_seconds = reservation.reserved_gpu_seconds(period, time_zone);
         if gpu_seconds > Decimal::ZERO {
             let entry = reserved.entry(reservation.sku.as_str()).or_default();
             entry.0 += gpu_seconds;
-            entry.1 += reservation.amount(period);
+            entry.1 += reservation.amount(period, time_zone);
         }
     }
     reserved
@@ -327,7 +329,8 @@ mod tests {
             // L40S on-demand: 300 h at 0.99 = 297.00.
             rated(L40S, PriceClass::OnDemand, hours(dec!(300)), dec!(297.00)),
         ];
-        let month = charges_for_month(november(), &worked_example_contract(), usage).unwrap();
+        let month =
+            charges_for_month(november(), Tz::UTC, &worked_example_contract(), usage).unwrap();
         let lines: Vec<String> = month.lines.iter().map(render).collect();
         assert_eq!(
             lines,
@@ -362,6 +365,7 @@ mod tests {
         .unwrap();
         let exactly = charges_for_month(
             november(),
+            Tz::UTC,
             &contract,
             [rated(
                 H100,
@@ -376,6 +380,7 @@ mod tests {
         // One cent short.
         let short = charges_for_month(
             november(),
+            Tz::UTC,
             &contract,
             [rated(
                 H100,
@@ -404,7 +409,7 @@ mod tests {
             ..ContractTerms::default()
         })
         .unwrap();
-        let month = charges_for_month(november(), &contract, []).unwrap();
+        let month = charges_for_month(november(), Tz::UTC, &contract, []).unwrap();
         let lines: Vec<String> = month.lines.iter().map(render).collect();
         assert_eq!(
             lines,
@@ -416,7 +421,7 @@ mod tests {
             ]
         );
         assert_eq!(month.total, dec!(5000.00));
-        let nothing = charges_for_month(november(), &Contract::default(), []).unwrap();
+        let nothing = charges_for_month(november(), Tz::UTC, &Contract::default(), []).unwrap();
         assert!(nothing.lines.is_empty());
         assert_eq!(nothing.total.to_string(), "0.00");
     }
@@ -453,7 +458,7 @@ mod tests {
             ..ContractTerms::default()
         })
         .unwrap();
-        let month = charges_for_month(november(), &contract, []).unwrap();
+        let month = charges_for_month(november(), Tz::UTC, &contract, []).unwrap();
         assert_eq!(month.lines.len(), 1);
         let line = &month.lines[0];
         // 811,815 + 2 × 907,200 GPU-seconds
@@ -480,6 +485,7 @@ mod tests {
         // All 1,440 reserved GPU-hours used: fine.
         let full = charges_for_month(
             november(),
+            Tz::UTC,
             &contract,
             [rated(
                 H100,
@@ -494,6 +500,7 @@ mod tests {
         assert_eq!(
             charges_for_month(
                 november(),
+                Tz::UTC,
                 &contract,
                 [rated(
                     H100,
@@ -513,6 +520,7 @@ mod tests {
         assert_eq!(
             charges_for_month(
                 october,
+                Tz::UTC,
                 &contract,
                 [rated(
                     H100,
@@ -537,6 +545,7 @@ mod tests {
         .unwrap();
         let month = charges_for_month(
             november(),
+            Tz::UTC,
             &contract,
             [rated(
                 L40S,
@@ -554,6 +563,7 @@ mod tests {
     fn entries_of_one_sku_and_class_add_up_and_empty_ones_give_no_line() {
         let month = charges_for_month(
             november(),
+            Tz::UTC,
             &Contract::default(),
             [
                 rated(
@@ -582,6 +592,7 @@ mod tests {
         // 20 s at 0.99 = 0.0055 → 0.01; 18 s at 0.25 = 0.00125 → 0.00
         let month = charges_for_month(
             november(),
+            Tz::UTC,
             &Contract::default(),
             [
                 rated(
@@ -610,6 +621,7 @@ mod tests {
         assert_eq!(
             charges_for_month(
                 november(),
+                Tz::UTC,
                 &Contract::default(),
                 [rated(H100, PriceClass::Spot, dec!(-1), dec!(0))],
             ),
@@ -664,8 +676,8 @@ mod tests {
             let mut terms = worked_example_contract().terms().clone();
             terms.minimum_monthly_commitment = Some(Decimal::new(commitment_cents, 2));
             let contract = Contract::new(terms).unwrap();
-            let month = charges_for_month(november(), &contract, usage.clone()).unwrap();
-            prop_assert_eq!(&month, &charges_for_month(november(), &contract, shuffled).unwrap());
+            let month = charges_for_month(november(),Tz::UTC, &contract, usage.clone()).unwrap();
+            prop_assert_eq!(&month, &charges_for_month(november(),Tz::UTC, &contract, shuffled).unwrap());
 
             prop_assert_eq!(month.total, month.lines.iter().map(|line| line.amount).sum::<Decimal>());
             prop_assert_eq!(month.total.scale(), 2);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The quota-check benchmark: brings up Postgres and the broker if needed, builds gpubill
+# (release), starts `gpubill api` on its own port against the configured ledger, and loads
+# `POST /v1/quota/check` with wrk (installed from Debian if missing) for DURATION seconds with
+# CONNECTIONS connections. Quota checks are answered from memory, so Postgres is idle meanwhile.
+#   scripts/bench-quota.sh [DURATION=20] [CONNECTIONS=64]
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+duration="${1:-20}"
+connections="${2:-64}"
+port="${GPUBILL_BENCH_QUOTA_PORT:-18080}"
+apt_install wrk curl
+eval "$("$ROOT/scripts/up.sh")"
+log "building gpubill (release; the first build takes a few minutes)"
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin gpubill
+cd "$ROOT"
+
+GPUBILL_HTTP_BIND="127.0.0.1:$port" RUST_LOG=warn "$ROOT/target/release/gpubill" api \
+  >"$RUN_DIR/bench-quota-api.log" 2>&1 &
+api_pid=$!
+trap 'kill "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null || true' EXIT
+wait_for_port 127.0.0.1 "$port" 60 "gpubill api"
+
+cat >"$RUN_DIR/quota-check.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"tenant": "mistral-lab", "sku": "H100-SXM5-80GB", "gpus": 8, "class": "on_demand", "max_duration_seconds": 86400}'
+LUA
+log "sample answer: $(curl -s -X POST -H 'Content-Type: application/json' \
+  --data "$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" "$RUN_DIR/quota-check.lua")" \
+  "http://127.0.0.1:$port/v1/quota/check" || true)"
+log "wrk: ${duration}s, ${connections} connections, 2 threads, on this machine's $(nproc) cores"
+wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$RUN_DIR/quota-check.lua" \
+  "http://127.0.0.1:$port/v1/quota/check"
