@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The quota-check benchmark: brings up Postgres and the broker if needed, builds gpubill
-# (release), starts `gpubill api` on its own port against the configured ledger, and loads
+# (release), starts `gpubill api` on its own port on a scratch database (dropped at the end), loads
 # `POST /v1/quota/check` with wrk (installed from Debian if missing) for DURATION seconds with
 # CONNECTIONS connections. Quota checks are answered from memory, so Postgres is idle meanwhile.
 #   scripts/bench-quota.sh [DURATION=20] [CONNECTIONS=64]
@@ -15,10 +15,13 @@ log "building gpubill (release; the first build takes a few minutes)"
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin gpubill
 cd "$ROOT"
 
-GPUBILL_HTTP_BIND="127.0.0.1:$port" RUST_LOG=warn "$ROOT/target/release/gpubill" api \
-  >"$RUN_DIR/bench-quota-api.log" 2>&1 &
+scratch="gpubill_bench_quota_$$"
+psql -q "$DATABASE_URL" -c "CREATE DATABASE $scratch" >/dev/null
+GPUBILL_DATABASE_URL="${DATABASE_URL%/*}/$scratch" GPUBILL_HTTP_BIND="127.0.0.1:$port" \
+  "$ROOT/target/release/gpubill" api >"$RUN_DIR/bench-quota-api.log" 2>&1 &
 api_pid=$!
-trap 'kill "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null || true' EXIT
+trap 'kill "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null || true;
+      psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $scratch WITH (FORCE)" >/dev/null' EXIT
 wait_for_port 127.0.0.1 "$port" 60 "gpubill api"
 
 cat >"$RUN_DIR/quota-check.lua" <<'LUA'
