@@ -91,32 +91,6 @@ struct Parsed {
     unit_price: Decimal,
 }
 
-fn node_state_code(state: NodeState) -> &'static str {
-    match state {
-        NodeState::Ready => "ready",
-        NodeState::Drained => "drained",
-        NodeState::Down => "down",
-    }
-}
-
-fn node_state_from_code(code: &str) -> Option<NodeState> {
-    [NodeState::Ready, NodeState::Drained, NodeState::Down]
-        .into_iter()
-        .find(|state| node_state_code(*state) == code)
-}
-
-fn mig_profile(slices: u8) -> Option<MigProfile> {
-    [
-        MigProfile::G1,
-        MigProfile::G2,
-        MigProfile::G3,
-        MigProfile::G4,
-        MigProfile::G7,
-    ]
-    .into_iter()
-    .find(|profile| profile.slices() == slices)
-}
-
 /// Cost of `seconds` of one unit at `unit_price` per hour, to the cent.
 fn cost(seconds: Decimal, unit_price: Decimal) -> Decimal {
     round_to_cents(usage_amount(seconds, unit_price))
@@ -202,7 +176,7 @@ fn live_allocation(
             let mig = match (gpu.mig_first_slice, gpu.mig_slices) {
                 (Some(first), Some(slices)) => Some((
                     first,
-                    mig_profile(slices).ok_or_else(|| {
+                    MigProfile::from_slices(slices).ok_or_else(|| {
                         SchedulerError::Invariant(format!("no MIG profile of {slices} slices"))
                     })?,
                 )),
@@ -248,7 +222,7 @@ impl Scheduler {
         })
         .await?;
         for (node, code) in node_states {
-            let state = node_state_from_code(&code).ok_or_else(|| {
+            let state = NodeState::from_code(&code).ok_or_else(|| {
                 SchedulerError::Invariant(format!("node {node} has state {code}"))
             })?;
             if cluster.node_index(&node).is_some() {
@@ -782,7 +756,7 @@ impl Scheduler {
         if self.read().cluster.node_index(node).is_none() {
             return Err(SchedulerError::UnknownNode(node.to_owned()));
         }
-        let (id, code) = (node.to_owned(), node_state_code(state));
+        let (id, code) = (node.to_owned(), state.code());
         with_conn(&self.shared.pool, move |conn| {
             store::set_node_state(conn, &id, code)
         })
@@ -878,7 +852,7 @@ impl Scheduler {
                 .map(|(index, node)| {
                     (
                         node.id.clone(),
-                        node_state_code(state.cluster.node_state(index as u32)),
+                        state.cluster.node_state(index as u32).code(),
                     )
                 })
                 .collect(),

@@ -20,17 +20,12 @@ pub async fn node_state(
     body: web::Json<NodeStateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
-    let wanted = match body.state.as_str() {
-        "ready" => NodeState::Ready,
-        "drained" => NodeState::Drained,
-        "down" => NodeState::Down,
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid_state",
-                format!("state `{other}`: expected ready, drained or down"),
-            ));
-        }
-    };
+    let wanted = NodeState::from_code(&body.state).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_state",
+            format!("state `{}`: expected ready, drained or down", body.state),
+        )
+    })?;
     state.scheduler.set_node_state(&node, wanted).await?;
     Ok(HttpResponse::Ok().json(json!({ "node": node, "state": body.state })))
 }

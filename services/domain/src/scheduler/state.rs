@@ -21,6 +21,23 @@ pub enum NodeState {
     Down,
 }
 
+impl NodeState {
+    pub const ALL: [Self; 3] = [Self::Ready, Self::Drained, Self::Down];
+
+    /// Machine-readable code: `ready`, `drained`, `down`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Drained => "drained",
+            Self::Down => "down",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.code() == code)
+    }
+}
+
 /// One node of the inventory, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
