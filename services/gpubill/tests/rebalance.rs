@@ -75,17 +75,17 @@ async fn live_owners(env: &TestEnv) -> BTreeMap<i32, (String, i64)> {
     .await
 }
 
-/// Waits until `done` holds for the live leases; returns how long that took.
+/// Waits until `done` holds for the live leases; returns how long that took and those leases.
 async fn wait_for_owners(
     env: &TestEnv,
     what: &str,
     done: impl Fn(&BTreeMap<i32, (String, i64)>) -> bool,
-) -> Duration {
+) -> (Duration, BTreeMap<i32, (String, i64)>) {
     let started = Instant::now();
     loop {
         let owners = live_owners(env).await;
         if done(&owners) {
-            return started.elapsed();
+            return (started.elapsed(), owners);
         }
         assert!(
             started.elapsed() < Duration::from_secs(LEASE_SECONDS * 10),
@@ -132,7 +132,7 @@ async fn instances_join_and_die_while_every_event_is_applied_exactly_once() {
     events += meter_cluster(&env, &cluster, hours[1].0, hours[1].1).await;
     assert!(env.lag().await > 0, "the kill must happen mid-stream");
     first.kill();
-    let takeover = wait_for_owners(&env, "the survivor takes every partition", |owners| {
+    let (takeover, _) = wait_for_owners(&env, "the survivor takes every partition", |owners| {
         owners.len() == 6 && count_owned_by(owners, "second") == 6
     })
     .await;
@@ -143,14 +143,19 @@ async fn instances_join_and_die_while_every_event_is_applied_exactly_once() {
     // A third instance joins and gets its share.
     let _third = env.spawn_aggregator_with(&[("GPUBILL_AGGREGATOR_INSTANCE_ID", "third")]);
     events += meter_cluster(&env, &cluster, hours[2].0, hours[2].1).await;
-    let rebalance = wait_for_owners(&env, "the newcomer gets half", |owners| {
+    let (rebalance, _) = wait_for_owners(&env, "the newcomer gets half", |owners| {
         owners.len() == 6 && count_owned_by(owners, "third") == 3
     })
     .await;
     eprintln!("rebalance onto a new instance: {rebalance:.2?}");
     env.wait_caught_up().await;
 
-    let owners = live_owners(&env).await;
+    // A lease being handed over or renewed late is briefly not live: read a moment when every
+    // partition has its owner.
+    let (_, owners) = wait_for_owners(&env, "every partition owned after catching up", |owners| {
+        owners.len() == 6
+    })
+    .await;
     for (partition, epoch) in &held_by_first {
         let (owner, now) = &owners[partition];
         assert!(
