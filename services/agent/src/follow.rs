@@ -40,6 +40,8 @@ pub struct ScheduledAllocation {
     /// `on_demand`, `spot` or `reserved`.
     pub class: String,
     pub started_at: DateTime<Utc>,
+    /// Where the allocation ends at the latest: its maximum duration.
+    pub max_end_at: DateTime<Utc>,
     /// `None` while running.
     pub ended_at: Option<DateTime<Utc>>,
     pub placement: Vec<ScheduledGpu>,
@@ -200,6 +202,7 @@ pub fn to_metered(
             devices,
             started_at: allocation.started_at,
             ended_at: allocation.ended_at,
+            max_end_at: Some(allocation.max_end_at),
         });
     }
     (metered, skipped)
@@ -387,7 +390,8 @@ pub(crate) mod tests {
                 },
                 {
                     "id": "a-mig", "tenant": "t2", "sku": "H100-MIG-1g.10gb", "class": "on_demand",
-                    "started_at": "2026-11-24T10:00:00Z", "ended_at": null, "status": "running",
+                    "started_at": "2026-11-24T10:00:00Z", "max_end_at": "2026-11-24T10:30:00Z",
+                    "ended_at": null, "status": "running",
                     "placement": [
                         {"node": "node-121", "gpu_index": 2, "gpu_uuid": "GPU-c", "mig_first_slice": 0, "mig_slices": 1},
                         {"node": "node-121", "gpu_index": 2, "gpu_uuid": "GPU-c", "mig_first_slice": 4, "mig_slices": 1}
@@ -395,7 +399,8 @@ pub(crate) mod tests {
                 },
                 {
                     "id": "a-odd", "tenant": "t2", "sku": "H100-SXM5-80GB", "class": "preemptible",
-                    "started_at": "2026-11-24T10:00:00Z", "ended_at": null,
+                    "started_at": "2026-11-24T10:00:00Z", "max_end_at": "2026-11-24T10:30:00Z",
+                    "ended_at": null,
                     "placement": [
                         {"node": "node-121", "gpu_index": 3, "gpu_uuid": "GPU-d", "mig_first_slice": null, "mig_slices": null}
                     ]
@@ -420,6 +425,7 @@ pub(crate) mod tests {
         assert_eq!(mig.sku, "H100-MIG-1g.10gb");
         assert_eq!(mig.devices, ["MIG-GPU-c/0", "MIG-GPU-c/4"]);
         assert_eq!(mig.ended_at, None);
+        assert_eq!(mig.max_end_at, Some(at("2026-11-24T10:30:00Z")));
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0].0, "a-odd");
         assert!(skipped[0].1.contains("preemptible"), "{:?}", skipped[0]);

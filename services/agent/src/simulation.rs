@@ -3,7 +3,9 @@
 //! covers `[started_at + k·I, started_at + (k+1)·I)` and carries `seq = k + 1`, so a restarted
 //! agent re-emits identical events for the same intervals and downstream de-duplication makes the
 //! restart harmless. An allocation that has ended stops at `ended_at`: the interval its end cuts
-//! is emitted as a shorter last interval `[started_at + k·I, ended_at)`, and none after it.
+//! is emitted as a shorter last interval `[started_at + k·I, ended_at)`, and none after it. One
+//! with a maximum end (`max_end_at`) stops there at the latest, ended or not: the scheduler
+//! expires it at that instant, and may write the expiry only a little later.
 //!
 //! [`mig_device_uuid`]: gpubill_schema::event::mig_device_uuid
 
@@ -27,6 +29,19 @@ pub struct MeteredAllocation {
     pub started_at: DateTime<Utc>,
     /// Set once the allocation has ended: metering stops there.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Where metering stops at the latest (a scheduled allocation's maximum duration); `None`
+    /// for a static allocation.
+    pub max_end_at: Option<DateTime<Utc>>,
+}
+
+impl MeteredAllocation {
+    /// Where metering stops: the end, else the maximum end, else nowhere.
+    fn end(&self) -> Option<DateTime<Utc>> {
+        match (self.ended_at, self.max_end_at) {
+            (Some(ended), Some(max_end)) => Some(ended.min(max_end)),
+            (ended, max_end) => ended.or(max_end),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +104,7 @@ impl Simulation {
                         .collect(),
                     started_at: allocation.started_at,
                     ended_at: None,
+                    max_end_at: None,
                 })
             });
         for allocation in allocations {
@@ -144,12 +160,17 @@ impl Simulation {
                     if let (None, Some(ended_at)) =
                         (tracked.allocation.ended_at, allocation.ended_at)
                     {
-                        let emitted_until = interval_bounds(
+                        let next_start = interval_bounds(
                             tracked.allocation.started_at,
                             self.interval,
                             tracked.next_interval,
                         )
                         .0;
+                        // Metering already stopped at the maximum end, if it came first.
+                        let emitted_until = tracked
+                            .allocation
+                            .max_end_at
+                            .map_or(next_start, |max_end| next_start.min(max_end));
                         if emitted_until > ended_at {
                             report.overrun.push(allocation.allocation_id.clone());
                         }
@@ -208,7 +229,7 @@ impl Simulation {
                 };
                 // Interval k has ended by `now` when started_at + (k + 1) × interval <= now, or,
                 // once the allocation has ended, when it is the last one and its end <= now.
-                let ended = match allocation.ended_at {
+                let ended = match allocation.end() {
                     Some(end) if end <= now => ceil_div(nanos_since_start(end).max(0), step),
                     _ => nanos_since_start(now).div_euclid(step).max(0),
                 };
@@ -263,7 +284,7 @@ impl Simulation {
 fn next_bounds(tracked: &Tracked, interval: Duration) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let allocation = &tracked.allocation;
     let (start, end) = interval_bounds(allocation.started_at, interval, tracked.next_interval);
-    match allocation.ended_at {
+    match allocation.end() {
         Some(ended_at) if start >= ended_at => None,
         Some(ended_at) => Some((start, end.min(ended_at))),
         None => Some((start, end)),
@@ -417,6 +438,7 @@ pub(crate) mod tests {
             devices: vec!["GPU-a".into(), "MIG-GPU-b/4".into()],
             started_at: at(started),
             ended_at: ended.map(at),
+            max_end_at: None,
         }
     }
 
@@ -502,6 +524,36 @@ pub(crate) mod tests {
         sim.emit_until(at("2026-11-24T11:00:00Z"), &mut out);
         assert_eq!(bounds(&out).last().unwrap().2, at("2026-11-24T10:00:25Z"));
         assert_eq!(bounds(&out).len(), 2);
+    }
+
+    #[test]
+    fn a_running_allocation_is_not_metered_past_its_maximum_end() {
+        // The scheduler expires it at 10:00:25 but has not written so yet: still listed as
+        // running, it is metered up to its maximum end and no further.
+        let mut sim = Simulation::empty(10, at("2026-11-24T10:00:00Z"));
+        let running = MeteredAllocation {
+            max_end_at: Some(at("2026-11-24T10:00:25Z")),
+            ..scheduled("a1", "2026-11-24T10:00:00Z", None)
+        };
+        sim.sync(vec![running.clone()]);
+        assert_eq!(sim.count_until(at("2026-11-24T10:01:00Z")), 3 * 2);
+        let mut out = Vec::new();
+        sim.emit_until(at("2026-11-24T10:01:00Z"), &mut out);
+        assert_eq!(
+            bounds(&out).last().unwrap(),
+            &(3, at("2026-11-24T10:00:20Z"), at("2026-11-24T10:00:25Z"))
+        );
+        assert_eq!(sim.next_due(), None);
+        // Its expiry, learnt later, changes nothing.
+        let expired = MeteredAllocation {
+            ended_at: Some(at("2026-11-24T10:00:25Z")),
+            ..running
+        };
+        let report = sim.sync(vec![expired]);
+        assert!(report.overrun.is_empty());
+        out.clear();
+        sim.emit_until(at("2026-11-24T11:00:00Z"), &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! letters with their reasons, the next offset per partition, and, for the events that turn out to
 //! be new, the runs they form with their rated segments and the ledger postings. Pure.
 
+use crate::allocation::AllocationCheck;
 use crate::validate::{Rejection, Validator};
 use chrono::{DateTime, NaiveDate, Utc};
 use gpubill_domain::{
-    PriceBook, PriceClass, RatedSegment, RatingError, StreamState, Tz, check_priced, gpu_seconds,
-    rate_interval,
+    Grant, PriceBook, PriceClass, RatedSegment, RatingError, StreamState, Tz, check_priced,
+    gpu_seconds, rate_interval,
 };
 use gpubill_schema::event::{CONTENT_DIGEST_LEN, content_digest, decode_usage_event};
 use gpubill_schema::models::{NewLedgerEntry, NewRatedUsage, NewUsageRun};
@@ -177,10 +178,12 @@ fn classify_chunk(
 }
 
 /// What the ledger holds that a batch is resolved against: the dedup state of the batch's
-/// streams, the spans of every stream on the batch's GPUs, and the digests of the stored events
-/// at positions the batch repeats.
+/// streams, the spans of every stream on the batch's GPUs, the digests of the stored events at
+/// positions the batch repeats, and the scheduler's allocations the batch names.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerView {
+    /// The scheduler's allocations named by the batch, by id.
+    pub grants: HashMap<String, Grant>,
     pub streams: HashMap<StreamKey, StreamState>,
     /// Per GPU, the time each stream on it holds the GPU: (allocation, first start, last end).
     pub gpu_spans: HashMap<String, Vec<GpuSpan>>,
@@ -229,13 +232,15 @@ impl StreamIds {
 ///
 /// An event is already applied when its stream's watermark state holds its seq: then it is a
 /// duplicate (dropped, counted), or a `conflict` dead letter if the stored digest differs. A new
-/// event that overlaps its stream's neighbouring events, or the span of another allocation on the
-/// same GPU, is an `overlapping_interval` dead letter; none of these is written. The ledger comes
-/// first, then the batch in order.
+/// event its allocation does not grant is a dead letter with the reason (`allocations`); one that
+/// overlaps its stream's neighbouring events, or the span of another allocation on the same GPU,
+/// is an `overlapping_interval` dead letter; none of these is written. The ledger comes first,
+/// then the batch in order.
 pub fn resolve_against_ledger(
     batch: &mut Batch,
     records: &[Record],
     ledger: LedgerView,
+    allocations: &AllocationCheck,
     price_book: &PriceBook,
     now: DateTime<Utc>,
 ) -> Result<(), RatingError> {
@@ -268,9 +273,12 @@ pub fn resolve_against_ledger(
             )),
             // Applied before, and its digest was not read: the watermark decides.
             None if state.is_some_and(|state| state.holds(seq)) => Verdict::Duplicate,
-            None => match overlap(state, gpu_spans.get(&usage.gpu_uuid), usage) {
-                Some(detail) => Verdict::Overlap(detail),
-                None => Verdict::New,
+            None => match allocations.check(&ledger.grants, usage) {
+                Err(rejection) => Verdict::NotGranted(rejection),
+                Ok(()) => match overlap(state, gpu_spans.get(&usage.gpu_uuid), usage) {
+                    Some(detail) => Verdict::Overlap(detail),
+                    None => Verdict::New,
+                },
             },
         };
         match verdict {
@@ -296,6 +304,10 @@ pub fn resolve_against_ledger(
                 "overlapping_interval",
                 detail,
             )),
+            Verdict::NotGranted(rejection) => batch.dead_letters.push(DeadLetter {
+                record: source(records, &event),
+                rejection,
+            }),
         }
     }
     for (id, tenant_id) in moved {
@@ -438,6 +450,7 @@ enum Verdict {
     New,
     Duplicate,
     Conflict(String),
+    NotGranted(Rejection),
     Overlap(String),
 }
 
@@ -558,6 +571,7 @@ pub fn postings<'a>(
 mod tests {
     use super::*;
     use crate::validate::tests::{at, event, price_book};
+    use gpubill_platform::config::UnknownAllocations;
     use rust_decimal::dec;
 
     fn record(offset: i64, payload: &[u8]) -> Record {
@@ -571,6 +585,11 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         at("2026-11-23T12:00:00Z")
+    }
+
+    /// Bills usage of any allocation: these tests are about the ledger, not the grants.
+    fn any_allocation() -> AllocationCheck {
+        AllocationCheck::new(Vec::new(), UnknownAllocations::Bill)
     }
 
     /// A ledger holding the digest of `event` and nothing else.
@@ -587,7 +606,15 @@ mod tests {
     }
 
     fn resolve(batch: &mut Batch, records: &[Record], ledger: LedgerView) {
-        resolve_against_ledger(batch, records, ledger, &price_book(), now()).unwrap();
+        resolve_against_ledger(
+            batch,
+            records,
+            ledger,
+            &any_allocation(),
+            &price_book(),
+            now(),
+        )
+        .unwrap();
     }
 
     /// Classifies and resolves against an empty ledger, as the aggregator does for a first batch.
@@ -643,6 +670,83 @@ mod tests {
             .collect();
         conflicts.sort();
         assert_eq!(conflicts, [(1, "conflict"), (2, "conflict")]);
+    }
+
+    #[test]
+    fn usage_its_allocation_does_not_grant_is_dead_lettered_and_a_duplicate_stays_a_duplicate() {
+        // a1 held GPU-1 of n1 for t1 from 10:00:00 until its release at 10:00:20.
+        let grant = Grant {
+            allocation_id: "a1".into(),
+            tenant: "t1".into(),
+            sku: "H100-SXM5-80GB".into(),
+            price_class: PriceClass::OnDemand,
+            devices: vec![("n1".into(), "GPU-1".into())],
+            started_at: at("2026-11-23T10:00:00Z"),
+            ended_at: Some(at("2026-11-23T10:00:20Z")),
+            max_end_at: Some(at("2026-11-23T11:00:00Z")),
+        };
+        let stored = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z");
+        let within = event(2, "2026-11-23T10:00:10Z", "2026-11-23T10:00:20Z");
+        let after_release = event(3, "2026-11-23T10:00:20Z", "2026-11-23T10:00:30Z");
+        let mut unknown = event(1, "2026-11-23T10:00:00Z", "2026-11-23T10:00:10Z").data;
+        unknown.allocation_id = "a9".into();
+        let unknown = gpubill_schema::event::UsageEventV1::new(unknown, at("2026-11-23T10:00:10Z"));
+        let records = [
+            record(0, &stored.encode()),
+            record(1, &within.encode()),
+            record(2, &after_release.encode()),
+            record(3, &unknown.encode()),
+        ];
+        let validator = Validator::new(3600, 300, [("t1".to_owned(), Tz::UTC)]);
+        let mut batch = classify(&records, &validator, &price_book(), now());
+        // First against a grant that does not hold the GPU: the stored event is still a
+        // duplicate (the ledger decides first), the new ones are refused.
+        let mut ledger = stored_copy(&batch.accepted[0]);
+        let mut elsewhere = grant.clone();
+        elsewhere.devices = vec![("n2".into(), "GPU-7".into())];
+        ledger.grants = HashMap::from([("a1".to_owned(), elsewhere)]);
+        let reject = AllocationCheck::new(Vec::new(), UnknownAllocations::Reject);
+        resolve_against_ledger(&mut batch, &records, ledger, &reject, &price_book(), now())
+            .unwrap();
+        assert_eq!(batch.duplicates, 1);
+        let reasons: Vec<(i64, &str)> = batch
+            .dead_letters
+            .iter()
+            .map(|l| (l.record.offset, l.rejection.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (1, "gpu_not_allocated"),
+                (2, "gpu_not_allocated"),
+                (3, "unknown_allocation")
+            ]
+        );
+
+        // With the grant as it is: the event within the allocation is billed, the one after
+        // its release is not, and nothing of them moves a stream.
+        let mut batch = classify(&records, &validator, &price_book(), now());
+        let mut ledger = stored_copy(&batch.accepted[0]);
+        ledger.grants = HashMap::from([("a1".to_owned(), grant)]);
+        resolve_against_ledger(&mut batch, &records, ledger, &reject, &price_book(), now())
+            .unwrap();
+        let kept: Vec<i64> = batch.accepted.iter().map(|e| e.usage.seq).collect();
+        assert_eq!(kept, [2]);
+        assert_eq!(batch.runs.len(), 1);
+        assert_eq!(batch.runs[0].row.run_end, at("2026-11-23T10:00:20Z"));
+        let reasons: Vec<(i64, &str)> = batch
+            .dead_letters
+            .iter()
+            .map(|l| (l.record.offset, l.rejection.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [(2, "outside_allocation"), (3, "unknown_allocation")]
+        );
+        assert_eq!(
+            batch.streams.keys().collect::<Vec<_>>(),
+            [&("a1".to_owned(), "GPU-1".to_owned())]
+        );
     }
 
     #[test]
@@ -1009,6 +1113,7 @@ mod tests {
             &mut batch,
             &records,
             LedgerView::default(),
+            &any_allocation(),
             &same_price,
             now(),
         )

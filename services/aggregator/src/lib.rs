@@ -6,9 +6,10 @@
 //! Several instances share the partitions through leases (`lease`), and a batch commits only
 //! while its instance still owns its partitions.
 //!
-//! `validate` and `batch` are pure; `store` and `lease` talk to Postgres, `dead_letter` is the
+//! `validate`, `allocation` and `batch` are pure; `store` and `lease` talk to Postgres, `dead_letter` is the
 //! only module that produces, `run` the loop that ties them together.
 
+pub mod allocation;
 pub mod batch;
 pub mod dead_letter;
 pub mod error;

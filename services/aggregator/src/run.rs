@@ -6,6 +6,7 @@
 //! retried with backoff on the same batch; nothing advances until it succeeds. On shutdown the
 //! batch in hand is finished (or, while retrying, abandoned uncommitted) and the loop returns.
 
+use crate::allocation::AllocationCheck;
 use crate::batch::{Batch, Record, classify, resolve_against_ledger};
 use crate::dead_letter::DeadLetterProducer;
 use crate::error::AggregatorError;
@@ -111,6 +112,8 @@ pub async fn run(
         settings.max_future_seconds,
         tenants,
     );
+    let allocations =
+        AllocationCheck::new(config.cluster.static_grants(), settings.unknown_allocations);
 
     let heartbeat_every =
         Duration::from_millis(u64::try_from(member.lease_seconds).unwrap_or(1) * 1000 / 3);
@@ -299,13 +302,17 @@ pub async fn run(
         else {
             break;
         };
-        resolve_against_ledger(&mut batch, &records, ledger, price_book, Utc::now()).map_err(
-            |error| {
-                AggregatorError::Invariant(format!(
-                    "a run of valid events cannot be rated: {error}"
-                ))
-            },
-        )?;
+        resolve_against_ledger(
+            &mut batch,
+            &records,
+            ledger,
+            &allocations,
+            price_book,
+            Utc::now(),
+        )
+        .map_err(|error| {
+            AggregatorError::Invariant(format!("a run of valid events cannot be rated: {error}"))
+        })?;
         let batch = Arc::new(batch);
 
         if !batch.dead_letters.is_empty() {

@@ -1,20 +1,22 @@
-//! The aggregator's Postgres side: reading consumed offsets and tenants, and applying a batch —
-//! usage runs, rated segments, ledger postings and the next offsets — in one transaction.
+//! The aggregator's Postgres side: reading consumed offsets, tenants, and what the ledger and the
+//! scheduler's allocations hold about a batch; and applying a batch — usage runs, rated
+//! segments, ledger postings and the next offsets — in one transaction.
 
 use crate::batch::{
     AcceptedEvent, Batch, Digest, GpuSpan, LedgerView, StreamKey, postings, rated_rows,
 };
 use crate::error::AggregatorError;
 use crate::lease::{Member, Owned, fence};
+use chrono::{DateTime, Duration, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
-use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, SmallInt, Text, Timestamptz};
 use diesel::upsert::excluded;
-use gpubill_domain::{Gap, StreamState, Tz, parse_time_zone};
+use gpubill_domain::{Gap, Grant, PriceClass, StreamState, Tz, parse_time_zone};
 use gpubill_ledger::bookings::{RatedAddition, book_usage};
 use gpubill_platform::{DbError, failpoint};
-use gpubill_schema::event::CONTENT_DIGEST_LEN;
+use gpubill_schema::event::{CONTENT_DIGEST_LEN, mig_device_uuid};
 use gpubill_schema::models::{NewRatedUsage, NewUsageRun, NewUsageStream, UsageGap};
 use gpubill_schema::schema::{
     consumer_offsets, ledger_entries, rated_usage, tenants, usage_gaps, usage_runs, usage_streams,
@@ -76,6 +78,8 @@ pub struct LookupKeys {
     positions: Vec<(usize, i64)>,
     /// The distinct GPUs.
     gpus: Vec<String>,
+    /// The distinct allocations.
+    allocation_ids: Vec<String>,
 }
 
 impl LookupKeys {
@@ -83,8 +87,10 @@ impl LookupKeys {
         let mut keys = Self::default();
         let mut streams: HashMap<(&str, &str), usize> = HashMap::new();
         let mut gpus: BTreeSet<&str> = BTreeSet::new();
+        let mut allocation_ids: BTreeSet<&str> = BTreeSet::new();
         for event in accepted {
             let usage = &event.usage;
+            allocation_ids.insert(&usage.allocation_id);
             let stream = (usage.allocation_id.as_str(), usage.gpu_uuid.as_str());
             let index = *streams.entry(stream).or_insert_with(|| {
                 keys.stream_allocation_ids.push(usage.allocation_id.clone());
@@ -95,14 +101,15 @@ impl LookupKeys {
             keys.positions.push((index, usage.seq));
         }
         keys.gpus = gpus.into_iter().map(str::to_owned).collect();
+        keys.allocation_ids = allocation_ids.into_iter().map(str::to_owned).collect();
         keys
     }
 }
 
 /// What the ledger holds about a batch's events: their streams' dedup state, the spans of the
-/// streams on their GPUs, and the digests of the events their streams already hold. Every query
-/// probes an index per key; for events that extend their streams, the usual case, no digest is
-/// read at all.
+/// streams on their GPUs, the digests of the events their streams already hold, and the
+/// scheduler's allocations they name. Every query probes an index per key; for events that extend
+/// their streams, the usual case, no digest is read at all.
 pub fn ledger_view(
     conn: &mut PgConnection,
     keys: &LookupKeys,
@@ -131,10 +138,87 @@ pub fn ledger_view(
         }
     }
     Ok(LedgerView {
+        grants: scheduled_grants(conn, &keys.allocation_ids)?,
         digests: stored_digests(conn, &held)?,
         gpu_spans: gpu_spans(conn, &keys.gpus)?,
         streams,
     })
+}
+
+/// One GPU (or MIG instance) of a scheduled allocation, with the allocation's terms.
+#[derive(QueryableByName)]
+struct GrantedGpu {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    tenant_id: String,
+    #[diesel(sql_type = Text)]
+    sku: String,
+    #[diesel(sql_type = Text)]
+    price_class: String,
+    #[diesel(sql_type = Timestamptz)]
+    started_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    ended_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = BigInt)]
+    max_duration_seconds: i64,
+    #[diesel(sql_type = Text)]
+    node_id: String,
+    #[diesel(sql_type = Text)]
+    gpu_uuid: String,
+    #[diesel(sql_type = Bool)]
+    mig: bool,
+    #[diesel(sql_type = SmallInt)]
+    first_slice: i16,
+}
+
+/// What the scheduler's allocations among `ids` grant, by id; ids it does not know are absent.
+/// A MIG instance is granted under its device id (`mig_device_uuid`), as its agent meters it.
+fn scheduled_grants(
+    conn: &mut PgConnection,
+    ids: &[String],
+) -> Result<HashMap<String, Grant>, AggregatorError> {
+    let rows: Vec<GrantedGpu> = diesel::sql_query(
+        "SELECT a.id, a.tenant_id, a.sku, a.price_class, a.started_at, a.ended_at, \
+                a.max_duration_seconds, g.node_id, g.gpu_uuid, g.mig, g.first_slice \
+         FROM allocations a JOIN allocation_gpus g ON g.allocation_id = a.id \
+         WHERE a.id = ANY($1)",
+    )
+    .bind::<Array<Text>, _>(ids)
+    .load(conn)?;
+    let mut grants: HashMap<String, Grant> = HashMap::new();
+    for row in rows {
+        let device = if row.mig {
+            let first_slice = u8::try_from(row.first_slice).map_err(|_| {
+                AggregatorError::Invariant(format!(
+                    "allocation {}: MIG slice {} out of range",
+                    row.id, row.first_slice
+                ))
+            })?;
+            mig_device_uuid(&row.gpu_uuid, first_slice)
+        } else {
+            row.gpu_uuid
+        };
+        if let Some(grant) = grants.get_mut(&row.id) {
+            grant.devices.push((row.node_id, device));
+            continue;
+        }
+        let price_class: PriceClass = row.price_class.parse().map_err(|error| {
+            AggregatorError::Invariant(format!("allocation {}: {error}", row.id))
+        })?;
+        let grant = Grant {
+            allocation_id: row.id.clone(),
+            tenant: row.tenant_id,
+            sku: row.sku,
+            price_class,
+            devices: vec![(row.node_id, device)],
+            started_at: row.started_at,
+            ended_at: row.ended_at,
+            max_end_at: Some(row.started_at + Duration::seconds(row.max_duration_seconds)),
+        };
+        grants.insert(row.id, grant);
+    }
+    Ok(grants)
 }
 
 /// Every stream's span on `gpus`.
@@ -142,12 +226,7 @@ fn gpu_spans(
     conn: &mut PgConnection,
     gpus: &[String],
 ) -> Result<HashMap<String, Vec<GpuSpan>>, AggregatorError> {
-    let rows: Vec<(
-        String,
-        String,
-        chrono::DateTime<chrono::Utc>,
-        chrono::DateTime<chrono::Utc>,
-    )> = usage_streams::table
+    let rows: Vec<(String, String, DateTime<Utc>, DateTime<Utc>)> = usage_streams::table
         .filter(usage_streams::gpu_uuid.eq_any(gpus))
         .select((
             usage_streams::gpu_uuid,
@@ -225,11 +304,11 @@ struct StoredStream {
     #[diesel(sql_type = Text)]
     gpu_uuid: String,
     #[diesel(sql_type = Timestamptz)]
-    first_start: chrono::DateTime<chrono::Utc>,
+    first_start: DateTime<Utc>,
     #[diesel(sql_type = BigInt)]
     max_seq: i64,
     #[diesel(sql_type = Timestamptz)]
-    last_end: chrono::DateTime<chrono::Utc>,
+    last_end: DateTime<Utc>,
 }
 
 /// Writes the new state of the streams a batch moved: the stream rows, and their gaps replaced.

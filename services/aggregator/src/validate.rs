@@ -12,8 +12,9 @@ use std::collections::HashMap;
 pub struct Rejection {
     /// Machine-readable, stable: `invalid_json`, `unknown_type`, `missing_field`,
     /// `invalid_field`, `invalid_interval`, `interval_too_long`, `future_interval`,
-    /// `unknown_sku`, `unknown_tenant`, `sku_unpriced`; and `conflict` and `overlapping_interval`,
-    /// decided against the ledger by `batch::resolve_against_ledger`.
+    /// `unknown_sku`, `unknown_tenant`, `sku_unpriced`; `conflict` and `overlapping_interval`,
+    /// decided against the ledger by `batch::resolve_against_ledger`; and the reasons of
+    /// `gpubill_domain::Unallocated`, decided against the allocation by `allocation`.
     pub reason: &'static str,
     pub detail: String,
 }

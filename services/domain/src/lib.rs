@@ -1,12 +1,14 @@
 //! Pure billing domain for gpubill: money and rounding, billing periods in each tenant's time
 //! zone, the versioned price book, rating of GPU usage, tenant contracts and delta rating, invoice
 //! arithmetic, invoice composition with adjustments of earlier periods, VAT treatment, document
-//! numbering, credit notes, double-entry journal transactions and usage-stream watermarks. Nothing
-//! here does I/O; services load, store and serve what these types compute.
+//! numbering, credit notes, double-entry journal transactions, usage-stream watermarks and what an
+//! allocation grants its usage. Nothing here does I/O; services load, store and serve what these
+//! types compute.
 
 pub mod billing;
 pub mod contract;
 pub mod credit_note;
+pub mod grant;
 pub mod invoice;
 pub mod journal;
 pub mod money;
@@ -30,6 +32,7 @@ pub use contract::{
 pub use credit_note::{
     CreditNote, CreditNoteError, DocumentLine, FinalizedInvoice, credit_note_for,
 };
+pub use grant::{Grant, MeteredUse, NotGranted, Unallocated, check_grant};
 pub use invoice::QUANTITY_PLACES;
 pub use journal::{
     AccountId, COMMITMENT_REVENUE_DETAIL, CreditSource, Entry, JournalError, JournalTransaction,

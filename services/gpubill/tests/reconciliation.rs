@@ -56,9 +56,10 @@ fn flagged(list: &Value) -> BTreeSet<(String, String, String)> {
 }
 
 /// Allocations through the API, one agent per node following the scheduler, one agent stopped
-/// early; then a stray event for a GPU no allocation of its tenant holds. Reconciliation lists the
-/// stopped agent's GPUs as allocated but silent, the stray usage as metered but unallocated, and
-/// nothing else; the API and the CLI agree.
+/// early; then a stray event for a GPU its allocation does not hold (dead-lettered), and the same
+/// usage under an allocation nobody knows (billed under `unknown_allocations = "bill"`).
+/// Reconciliation lists the stopped agent's GPUs as allocated but silent, the unknown
+/// allocation's usage as metered but unallocated, and nothing else; the API and the CLI agree.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_agents_gpus_are_allocated_but_silent_and_stray_usage_is_unallocated() {
     let env = TestEnv::with_settings(&[
@@ -131,7 +132,9 @@ async fn a_stopped_agents_gpus_are_allocated_but_silent_and_stray_usage_is_unall
         env.note_delivered(&report.delivered);
     }
 
-    // Usage for the spot allocation's id and tenant on a GPU it never held.
+    // Usage for the spot allocation's id and tenant on a GPU it never held: refused. The same
+    // usage under an allocation id nobody knows: billed (fixtures run with
+    // `unknown_allocations = "bill"`), and flagged below.
     let stray_node = env
         .config
         .cluster
@@ -150,21 +153,31 @@ async fn a_stopped_agents_gpus_are_allocated_but_silent_and_stray_usage_is_unall
         .unwrap();
     let stray_gpu = stray_node.gpu_uuid(5);
     let spot_id = spot["id"].as_str().unwrap().to_owned();
-    let stray = UsageEventV1::new(
-        UsageDataV1 {
-            tenant_id: "nordic-nlp".into(),
-            allocation_id: spot_id.clone(),
-            node_id: stray_node.id.clone(),
-            gpu_uuid: stray_gpu.clone(),
-            sku: "H100-SXM5-80GB".into(),
-            price_class: gpubill_domain::PriceClass::Spot,
-            seq: 1,
-            interval_start: from + Duration::seconds(1),
-            interval_end: from + Duration::seconds(4),
-        },
-        from + Duration::seconds(4),
-    );
-    env.produce_raw(&[(spot_id.as_str(), stray.encode())]).await;
+    let unknown_id = "placed-by-hand".to_owned();
+    let stray = |allocation_id: &str| {
+        UsageEventV1::new(
+            UsageDataV1 {
+                tenant_id: "nordic-nlp".into(),
+                allocation_id: allocation_id.into(),
+                node_id: stray_node.id.clone(),
+                gpu_uuid: stray_gpu.clone(),
+                sku: "H100-SXM5-80GB".into(),
+                price_class: gpubill_domain::PriceClass::Spot,
+                seq: 1,
+                interval_start: from + Duration::seconds(1),
+                interval_end: from + Duration::seconds(4),
+            },
+            from + Duration::seconds(4),
+        )
+    };
+    env.produce_raw(&[(spot_id.as_str(), stray(&spot_id).encode())])
+        .await;
+    let stats = env.run_aggregator_until_caught_up().await;
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+    let letters = support::dead_letters(&env, 1);
+    assert_eq!(letters[0].0, "gpu_not_allocated", "{letters:?}");
+    env.produce_raw(&[(unknown_id.as_str(), stray(&unknown_id).encode())])
+        .await;
     let stats = env.run_aggregator_until_caught_up().await;
     assert_eq!(stats.dead_lettered, 0, "{stats:?}");
 
@@ -253,9 +266,9 @@ async fn a_stopped_agents_gpus_are_allocated_but_silent_and_stray_usage_is_unall
     assert_eq!(
         flagged(&report["metered_but_unallocated"]),
         [(
-            spot_id.clone(),
+            unknown_id.clone(),
             stray_gpu.clone(),
-            "gpu_not_allocated".to_owned()
+            "unknown_allocation".to_owned()
         )]
         .into(),
         "{report:#}"
@@ -323,4 +336,232 @@ async fn reconciliation_refuses_bad_windows_with_json_errors() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Usage is billed only as its allocation grants it. With `unknown_allocations = "reject"`, hand-
+/// made events against scheduled allocations (whole GPUs and a MIG instance, one released, one
+/// past its maximum duration), a static allocation of cluster.toml and an unknown one: those the
+/// grants cover are billed, every other one is dead-lettered with its reason, and nothing of them
+/// reaches the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_its_allocation_does_not_grant_is_dead_lettered_with_the_reason() {
+    let env = TestEnv::with_settings(&[("GPUBILL_AGGREGATOR_UNKNOWN_ALLOCATIONS", "reject")]).await;
+    let api = env.start_api().await;
+    let create = |sku: &str, gpus: u32, class: &str, max_duration_seconds: i64| {
+        json!({
+            "tenant": "mistral-lab", "sku": sku, "gpus": gpus, "class": class,
+            "max_duration_seconds": max_duration_seconds,
+        })
+        .to_string()
+    };
+    let mut allocations = Vec::new();
+    for body in [
+        create("H100-SXM5-80GB", 2, "on_demand", 3600),
+        create("H100-MIG-1g.10gb", 1, "on_demand", 3600),
+        create("H100-SXM5-80GB", 1, "on_demand", 60),
+        create("H100-SXM5-80GB", 1, "on_demand", 3600),
+    ] {
+        let (status, allocation) = api.send("POST", "/v1/allocations", &body).await;
+        assert_eq!(status, 201, "{allocation}");
+        allocations.push(allocation);
+    }
+    let [whole, mig, brief, released] = <[Value; 4]>::try_from(allocations).unwrap();
+    // Released at once: its grant ends at its release.
+    let released_id = released["id"].as_str().unwrap();
+    let (status, body) = api
+        .send(
+            "POST",
+            &format!("/v1/allocations/{released_id}/release"),
+            "",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let released_at = at(&body["ended_at"]);
+
+    let gpu = |allocation: &Value, index: usize| {
+        let placed = &allocation["placement"][index];
+        (
+            placed["node"].as_str().unwrap().to_owned(),
+            placed["gpu_uuid"].as_str().unwrap().to_owned(),
+            placed["mig_first_slice"].as_u64(),
+        )
+    };
+    let (whole_node, whole_gpu, _) = gpu(&whole, 0);
+    let (mig_node, mig_gpu, mig_slice) = gpu(&mig, 0);
+    let mig_slice = u8::try_from(mig_slice.unwrap()).unwrap();
+    let mig_device = gpubill_schema::event::mig_device_uuid(&mig_gpu, mig_slice);
+    let other_slice = gpubill_schema::event::mig_device_uuid(&mig_gpu, (mig_slice + 1) % 7);
+    let (brief_node, brief_gpu, _) = gpu(&brief, 0);
+    let (released_node, released_gpu, _) = gpu(&released, 0);
+    let static_node = env
+        .config
+        .cluster
+        .nodes
+        .iter()
+        .find(|n| n.id == "node-001")
+        .unwrap();
+    let static_gpu = static_node.gpu_uuid(0);
+
+    struct Case {
+        allocation: String,
+        tenant: &'static str,
+        node: String,
+        device: String,
+        sku: &'static str,
+        class: gpubill_domain::PriceClass,
+        start: DateTime<Utc>,
+        seconds: i64,
+        /// `None`: billed.
+        refused: Option<&'static str>,
+    }
+    let on_demand = gpubill_domain::PriceClass::OnDemand;
+    let h100 = "H100-SXM5-80GB";
+    let start_of = |allocation: &Value| at(&allocation["started_at"]);
+    let id = |allocation: &Value| allocation["id"].as_str().unwrap().to_owned();
+    let granted = |allocation: &Value, node: &str, device: &str, sku: &'static str| Case {
+        allocation: id(allocation),
+        tenant: "mistral-lab",
+        node: node.to_owned(),
+        device: device.to_owned(),
+        sku,
+        class: on_demand,
+        start: start_of(allocation),
+        seconds: 10,
+        refused: None,
+    };
+    let cases = vec![
+        granted(&whole, &whole_node, &whole_gpu, h100),
+        granted(&mig, &mig_node, &mig_device, "H100-MIG-1g.10gb"),
+        Case {
+            start: start_of(&brief) + Duration::seconds(50),
+            ..granted(&brief, &brief_node, &brief_gpu, h100)
+        },
+        Case {
+            allocation: "alloc-mistral-1".into(),
+            start: start_of(&whole),
+            ..granted(&whole, "node-001", &static_gpu, h100)
+        },
+        Case {
+            tenant: "nordic-nlp",
+            refused: Some("tenant_mismatch"),
+            ..granted(&whole, &whole_node, &whole_gpu, h100)
+        },
+        Case {
+            device: released_gpu.clone(),
+            node: released_node.clone(),
+            refused: Some("gpu_not_allocated"),
+            ..granted(&whole, &whole_node, &whole_gpu, h100)
+        },
+        Case {
+            device: mig_gpu.clone(),
+            refused: Some("gpu_not_allocated"),
+            ..granted(&mig, &mig_node, &mig_device, "H100-MIG-1g.10gb")
+        },
+        Case {
+            device: other_slice,
+            refused: Some("gpu_not_allocated"),
+            ..granted(&mig, &mig_node, &mig_device, "H100-MIG-1g.10gb")
+        },
+        Case {
+            sku: "H100-MIG-7g.80gb",
+            refused: Some("sku_mismatch"),
+            ..granted(&whole, &whole_node, &whole_gpu, h100)
+        },
+        Case {
+            class: gpubill_domain::PriceClass::Spot,
+            refused: Some("class_mismatch"),
+            ..granted(&whole, &whole_node, &whole_gpu, h100)
+        },
+        Case {
+            start: start_of(&whole) - Duration::seconds(10),
+            refused: Some("outside_allocation"),
+            ..granted(&whole, &whole_node, &whole_gpu, h100)
+        },
+        // Running, but past its maximum duration of 60 s.
+        Case {
+            start: start_of(&brief) + Duration::seconds(55),
+            refused: Some("outside_allocation"),
+            ..granted(&brief, &brief_node, &brief_gpu, h100)
+        },
+        // Across its release.
+        Case {
+            start: released_at - Duration::seconds(5),
+            refused: Some("outside_allocation"),
+            ..granted(&released, &released_node, &released_gpu, h100)
+        },
+        Case {
+            allocation: "placed-by-hand".into(),
+            refused: Some("unknown_allocation"),
+            ..granted(&whole, &whole_node, &whole_gpu, h100)
+        },
+    ];
+    // Each case is the first event of a stream of its own (its seq), so none is refused for
+    // overlapping another.
+    let records: Vec<(String, Vec<u8>)> = cases
+        .iter()
+        .enumerate()
+        .map(|(index, case)| {
+            let seq = u64::try_from(index + 1).unwrap();
+            let end = case.start + Duration::seconds(case.seconds);
+            let event = UsageEventV1::new(
+                UsageDataV1 {
+                    tenant_id: case.tenant.into(),
+                    allocation_id: case.allocation.clone(),
+                    node_id: case.node.clone(),
+                    gpu_uuid: case.device.clone(),
+                    sku: case.sku.into(),
+                    price_class: case.class,
+                    seq,
+                    interval_start: case.start,
+                    interval_end: end,
+                },
+                end,
+            );
+            (case.allocation.clone(), event.encode())
+        })
+        .collect();
+    let keyed: Vec<(&str, Vec<u8>)> = records
+        .iter()
+        .map(|(key, payload)| (key.as_str(), payload.clone()))
+        .collect();
+    env.produce_raw(&keyed).await;
+    let stats = env.run_aggregator_until_caught_up().await;
+
+    let refused: Vec<&str> = cases.iter().filter_map(|c| c.refused).collect();
+    assert_eq!(stats.dead_lettered, refused.len() as u64, "{stats:?}");
+    assert_eq!(stats.applied, (cases.len() - refused.len()) as u64);
+    let mut reasons: Vec<String> = support::dead_letters(&env, refused.len())
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect();
+    reasons.sort();
+    let mut expected: Vec<String> = refused.iter().map(|r| (*r).to_owned()).collect();
+    expected.sort();
+    assert_eq!(reasons, expected);
+
+    let billed: BTreeSet<(String, String, i64)> = env
+        .conn(|conn| {
+            use diesel::prelude::*;
+            use gpubill_schema::schema::usage_runs::dsl::*;
+            usage_runs
+                .select((allocation_id, gpu_uuid, first_seq))
+                .load(conn)
+                .unwrap()
+        })
+        .await
+        .into_iter()
+        .collect();
+    let expected: BTreeSet<(String, String, i64)> = cases
+        .iter()
+        .enumerate()
+        .filter(|(_, case)| case.refused.is_none())
+        .map(|(index, case)| {
+            (
+                case.allocation.clone(),
+                case.device.clone(),
+                i64::try_from(index + 1).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(billed, expected);
 }

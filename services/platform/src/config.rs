@@ -3,7 +3,7 @@
 //! the key (and the environment variable that can set it) so a bad deployment fails fast.
 
 use chrono::{DateTime, Utc};
-use gpubill_domain::{PriceBook, PriceClass, PriceVersion, SkuPrices, Tz};
+use gpubill_domain::{Grant, PriceBook, PriceClass, PriceVersion, SkuPrices, Tz};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -107,6 +107,20 @@ pub struct AggregatorSettings {
     pub instance_id: String,
     pub lease_seconds: i64,
     pub shutdown_deadline_seconds: u64,
+    /// What becomes of usage for an allocation neither the scheduler nor the static allocations
+    /// know. Usage that contradicts a known allocation is always rejected.
+    pub unknown_allocations: UnknownAllocations,
+}
+
+/// `aggregator.unknown_allocations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownAllocations {
+    /// Dead-lettered as `unknown_allocation`: only what was allocated is billed.
+    Reject,
+    /// Billed, and listed by reconciliation as `unknown_allocation`: for usage of workloads
+    /// placed outside the scheduler (while migrating to it, or fixtures metered ad hoc).
+    Bill,
 }
 
 impl AggregatorSettings {
@@ -763,6 +777,31 @@ fn parse_price_book(path: &Path, text: &str) -> Result<PriceBook, ConfigError> {
 }
 
 impl Cluster {
+    /// What each static allocation grants: its tenant, its GPUs on its node at the node's SKU,
+    /// its class, from its start on, without an end.
+    pub fn static_grants(&self) -> Vec<Grant> {
+        self.allocations
+            .iter()
+            .filter_map(|allocation| {
+                let node = self.nodes.iter().find(|n| n.id == allocation.node)?;
+                Some(Grant {
+                    allocation_id: allocation.id.clone(),
+                    tenant: allocation.tenant.clone(),
+                    sku: node.sku.clone(),
+                    price_class: allocation.price_class,
+                    devices: allocation
+                        .gpus
+                        .iter()
+                        .map(|index| (node.id.clone(), node.gpu_uuid(*index)))
+                        .collect(),
+                    started_at: allocation.started_at,
+                    ended_at: None,
+                    max_end_at: None,
+                })
+            })
+            .collect()
+    }
+
     fn validate(&self, price_book: &PriceBook) -> Result<(), String> {
         let mut tenants = BTreeSet::new();
         for tenant in &self.tenants {

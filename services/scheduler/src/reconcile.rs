@@ -32,20 +32,25 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
-/// Why a discrepancy is flagged (`reason` in the report).
+/// Why a discrepancy is flagged (`reason` in the report). The metered-but-unallocated reasons are
+/// those the aggregator dead-letters usage for (`gpubill_domain::Unallocated`): with
+/// `aggregator.unknown_allocations = "reject"` only usage billed before that check, or usage of
+/// unknown allocations under `"bill"`, can be flagged here.
 pub mod reason {
+    use gpubill_domain::Unallocated;
+
     /// Allocated but not a second metered in the window.
     pub const NEVER_METERED: &str = "never_metered";
     /// Allocated, metered, but short of the allocated time by more than the tolerance.
     pub const UNDER_METERED: &str = "under_metered";
     /// Usage for an allocation the scheduler and `cluster.toml` do not know.
-    pub const UNKNOWN_ALLOCATION: &str = "unknown_allocation";
+    pub const UNKNOWN_ALLOCATION: &str = Unallocated::UnknownAllocation.code();
     /// Usage under another tenant than the allocation's.
-    pub const TENANT_MISMATCH: &str = "tenant_mismatch";
+    pub const TENANT_MISMATCH: &str = Unallocated::TenantMismatch.code();
     /// Usage of a GPU (or MIG instance) the allocation does not hold.
-    pub const GPU_NOT_ALLOCATED: &str = "gpu_not_allocated";
+    pub const GPU_NOT_ALLOCATED: &str = Unallocated::GpuNotAllocated.code();
     /// Usage before the allocation started or after it ended.
-    pub const OUTSIDE_ALLOCATION: &str = "outside_allocation";
+    pub const OUTSIDE_ALLOCATION: &str = Unallocated::OutsideAllocation.code();
 }
 
 /// One allocation as reconciliation sees it: its tenant, its span and its devices.
@@ -291,24 +296,17 @@ pub struct Reconciler {
 
 impl Reconciler {
     pub fn new(config: &Config) -> Self {
-        let cluster = &config.cluster;
-        let statics = cluster
-            .allocations
-            .iter()
-            .filter_map(|allocation| {
-                let node = cluster.nodes.iter().find(|n| n.id == allocation.node)?;
-                Some(AllocatedSpan {
-                    id: allocation.id.clone(),
-                    tenant: allocation.tenant.clone(),
-                    started_at: allocation.started_at,
-                    ended_at: None,
-                    devices: allocation
-                        .gpus
-                        .iter()
-                        .map(|index| (node.id.clone(), node.gpu_uuid(*index)))
-                        .collect(),
-                    expects_metering: false,
-                })
+        let statics = config
+            .cluster
+            .static_grants()
+            .into_iter()
+            .map(|grant| AllocatedSpan {
+                id: grant.allocation_id,
+                tenant: grant.tenant,
+                started_at: grant.started_at,
+                ended_at: grant.ended_at,
+                devices: grant.devices,
+                expects_metering: false,
             })
             .collect();
         Self {

@@ -802,6 +802,12 @@ impl Scheduler {
         if self.read().cluster.node_index(node).is_none() {
             return Err(SchedulerError::UnknownNode(node.to_owned()));
         }
+        // An agent takes the answer as proof that what it lists as running was running when
+        // the request was sent, and meters up to then. A decision already under way may have
+        // ended an allocation at an earlier instant without having committed yet: wait for it
+        // (the writer lock is fair, so this waits for the decisions queued before this request,
+        // not for later ones), so the read below sees every end dated before the request.
+        drop(self.shared.writer.lock().await);
         let node = node.to_owned();
         with_conn(&self.shared.pool, move |conn| {
             store::node_allocations(conn, &node, since)

@@ -86,6 +86,13 @@ impl TestEnv {
                 "GPUBILL_AGENT_SPOOL_DIR".into(),
                 spool_dir.display().to_string(),
             ),
+            // Most fixtures meter allocations of their own (`small_cluster`, hand-made events)
+            // that neither the scheduler nor cluster.toml knows. Usage that contradicts a known
+            // allocation is rejected either way; tests of the grants set "reject".
+            (
+                "GPUBILL_AGGREGATOR_UNKNOWN_ALLOCATIONS".into(),
+                "bill".into(),
+            ),
         ];
         env.extend(
             overrides
