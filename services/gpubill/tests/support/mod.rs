@@ -39,6 +39,8 @@ pub struct TestEnv {
     env_vars: Vec<(String, String)>,
     /// Where everything produced to the usage topic so far ended, per partition.
     delivered: Mutex<DeliveredOffsets>,
+    /// Logs of the child aggregators, shown when the ledger does not catch up.
+    child_logs: Mutex<Vec<PathBuf>>,
     admin_url: String,
     database: String,
 }
@@ -124,6 +126,7 @@ impl TestEnv {
             pool,
             env_vars: env,
             delivered: Mutex::default(),
+            child_logs: Mutex::default(),
             admin_url,
             database,
         }
@@ -248,12 +251,46 @@ impl TestEnv {
     pub async fn wait_caught_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.lag().await > 0 {
-            assert!(
-                Instant::now() < deadline,
-                "the ledger did not catch up within 60 s"
-            );
+            if Instant::now() >= deadline {
+                panic!(
+                    "the ledger did not catch up within 60 s\n{}",
+                    self.catch_up_report().await
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Per partition, what was delivered and what the ledger committed; then the end of each
+    /// child aggregator's log.
+    async fn catch_up_report(&self) -> String {
+        let delivered = self.delivered.lock().expect("lock").clone();
+        let committed: Vec<(i32, String, i64)> = self
+            .conn(|conn| {
+                use diesel::prelude::*;
+                use gpubill_schema::schema::consumer_offsets::dsl::*;
+                consumer_offsets
+                    .select((partition, topic, next_offset))
+                    .load(conn)
+                    .unwrap_or_default()
+            })
+            .await;
+        let mut report = format!(
+            "delivered (next offsets): {:?}\ncommitted: {committed:?}\n",
+            delivered.next_offsets()
+        );
+        for path in self.child_logs.lock().expect("lock").iter() {
+            let log = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(30)..];
+            report += &format!(
+                "--- {} (last {} lines)\n{}\n",
+                path.display(),
+                tail.len(),
+                tail.join("\n")
+            );
+        }
+        report
     }
 
     /// Starts `gpubill aggregator` as a child process on this environment, with a failpoint armed
@@ -270,9 +307,21 @@ impl TestEnv {
     /// instance id or a failpoint.
     pub fn spawn_aggregator_with(&self, variables: &[(&str, &str)]) -> ChildAggregator {
         let mut command = self.command(&["aggregator"]);
+        let log_path = {
+            let mut logs = self.child_logs.lock().expect("lock");
+            let path = std::env::temp_dir().join(format!(
+                "{}-aggregator-{}.log",
+                self.database,
+                logs.len() + 1
+            ));
+            logs.push(path.clone());
+            path
+        };
+        let log = std::fs::File::create(&log_path).expect("create the child's log");
         command
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log)
+            .env("GPUBILL_LOG", "warn,gpubill_aggregator=info")
             .envs(variables.iter().copied());
         ChildAggregator(command.spawn().expect("spawn gpubill aggregator"))
     }
@@ -328,6 +377,14 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(self.spool_dir());
+        for path in self
+            .child_logs
+            .lock()
+            .map(|logs| logs.clone())
+            .unwrap_or_default()
+        {
+            let _ = std::fs::remove_file(path);
+        }
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
             let _ = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
