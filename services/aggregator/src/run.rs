@@ -177,15 +177,16 @@ pub async fn run(
                     .into_iter()
                     .filter(|(partition, _)| now_owned.contains_key(partition))
                     .collect();
-                ensure_offsets_within_log(&consumer, topic, &offsets)?;
-                let mut assignment = TopicPartitionList::new();
-                for partition in now_owned.keys() {
-                    let offset = offsets.get(partition).map_or(Offset::Beginning, |next| {
-                        Offset::Offset((next - RESUME_REWIND).max(0))
-                    });
-                    assignment.add_partition_offset(topic, *partition, offset)?;
+                // A broker that does not answer for a moment must not end the instance: the
+                // check and the assignment are retried like any step (an offset beyond the log is
+                // not retryable, and stops it).
+                let assigned = retry(settings, &mut shutdown, "assign partitions", || {
+                    std::future::ready(assign(&consumer, topic, &now_owned, &offsets))
+                })
+                .await?;
+                if assigned.is_none() {
+                    break;
                 }
-                consumer.assign(&assignment)?;
                 tracing::info!(
                     instance = %member.instance_id,
                     owned = ?now_owned.keys().collect::<Vec<_>>(),
@@ -459,6 +460,27 @@ async fn settle(
     );
     log_batch(&batch, records, applied.new_events, started);
     Ok(Settled::Committed)
+}
+
+/// Assigns the consumer the `owned` partitions of `topic`, each from `RESUME_REWIND` records
+/// before its stored offset (from the beginning when there is none), once the offsets are checked
+/// against the log.
+fn assign(
+    consumer: &StreamConsumer,
+    topic: &str,
+    owned: &Owned,
+    offsets: &BTreeMap<i32, i64>,
+) -> Result<(), AggregatorError> {
+    ensure_offsets_within_log(consumer, topic, offsets)?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in owned.keys() {
+        let offset = offsets.get(partition).map_or(Offset::Beginning, |next| {
+            Offset::Offset((next - RESUME_REWIND).max(0))
+        });
+        assignment.add_partition_offset(topic, *partition, offset)?;
+    }
+    consumer.assign(&assignment)?;
+    Ok(())
 }
 
 /// Refuses to resume at a stored offset beyond the end of the log: that happens when the topic
