@@ -132,6 +132,17 @@ pub async fn run(
 
     while !shutdown.is_triggered() {
         if tokio::time::Instant::now() >= next_heartbeat {
+            // A heartbeat later than the lease lets the other instances count this one dead and
+            // take its partitions: say so, it explains a takeover no instance died for.
+            let late = tokio::time::Instant::now() - next_heartbeat;
+            if late.as_secs_f64() > member.lease_seconds as f64 / 2.0 {
+                tracing::warn!(
+                    instance = %member.instance_id,
+                    late_ms = late.as_millis() as u64,
+                    lease_seconds = member.lease_seconds,
+                    "heartbeat late: a step took longer than the lease allows"
+                );
+            }
             // Ownership may change below: settle the batch in hand first.
             let settled = settle(
                 in_flight.take(),
