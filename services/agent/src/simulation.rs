@@ -37,10 +37,7 @@ pub struct MeteredAllocation {
 impl MeteredAllocation {
     /// Where metering stops: the end, else the maximum end, else nowhere.
     fn end(&self) -> Option<DateTime<Utc>> {
-        match (self.ended_at, self.max_end_at) {
-            (Some(ended), Some(max_end)) => Some(ended.min(max_end)),
-            (ended, max_end) => ended.or(max_end),
-        }
+        self.ended_at.into_iter().chain(self.max_end_at).min()
     }
 }
 

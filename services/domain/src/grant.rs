@@ -78,10 +78,7 @@ pub struct NotGranted {
 impl Grant {
     /// The end of the time granted: the allocation's end, else its maximum end, else none.
     pub fn end(&self) -> Option<DateTime<Utc>> {
-        match (self.ended_at, self.max_end_at) {
-            (Some(ended), Some(max_end)) => Some(ended.min(max_end)),
-            (ended, max_end) => ended.or(max_end),
-        }
+        self.ended_at.into_iter().chain(self.max_end_at).min()
     }
 
     /// Whether the allocation holds `device` on `node`.
