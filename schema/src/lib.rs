@@ -1,7 +1,9 @@
-//! Shared data shapes of gpubill: the usage-event wire format (`event`, version 1), the diesel
+//! Shared data shapes of gpubill: the usage-event wire format (`event`, version 1), decimals in
+//! JSON bodies (`decimal`), the diesel
 //! table definitions (`schema`), the row models (`models`), the
 //! events' timestamp decoding (`timestamp`) and the embedded migrations.
 
+pub mod decimal;
 pub mod event;
 pub mod models;
 pub mod schema;

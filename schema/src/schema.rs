@@ -371,3 +371,38 @@ diesel::table! {
 
 diesel::joinable!(allocation_gpus -> allocations (allocation_id));
 diesel::joinable!(live_gpu_slots -> allocations (allocation_id));
+
+diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        role -> Text,
+        tenant_id -> Nullable<Text>,
+        node_id -> Nullable<Text>,
+        display_prefix -> Text,
+        key_hash -> Bytea,
+        label -> Text,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        request_id -> Uuid,
+        key_id -> Nullable<Uuid>,
+        key_role -> Nullable<Text>,
+        key_tenant_id -> Nullable<Text>,
+        operator -> Nullable<Text>,
+        action -> Text,
+        target_tenant_id -> Nullable<Text>,
+        targets -> Jsonb,
+        status -> Int2,
+    }
+}
+
+diesel::joinable!(audit_log -> api_keys (key_id));

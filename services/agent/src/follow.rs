@@ -86,6 +86,20 @@ pub enum PollError {
     Unexpected { url: String, detail: String },
 }
 
+impl PollError {
+    /// The API refused the agent's key (401) or its role or node (403, 404 for another node):
+    /// waiting will not help, so the agent stops and says so.
+    pub fn is_key_refused(&self) -> bool {
+        matches!(
+            self,
+            PollError::Refused {
+                status: 401 | 403,
+                ..
+            }
+        ) || matches!(self, PollError::Refused { status: 404, code, .. } if code == "node_not_found")
+    }
+}
+
 /// The API's error body, `{"error": {"code", "message"}}`.
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
@@ -103,6 +117,7 @@ struct ErrorDetail {
 pub fn fetch(
     client: &ureq::Agent,
     base_url: &str,
+    api_key: &str,
     node: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<ScheduledAllocation>, PollError> {
@@ -115,6 +130,7 @@ pub fn fetch(
     let mut response = client
         .get(&url)
         .query("since", &since)
+        .header("Authorization", &format!("Bearer {api_key}"))
         .call()
         .map_err(|source| PollError::Http {
             url: shown(),
@@ -216,6 +232,8 @@ pub(crate) type PollOutcome = Result<Vec<ScheduledAllocation>, PollError>;
 pub(crate) struct Follower {
     client: ureq::Agent,
     base_url: String,
+    /// The node key, sent with every poll.
+    api_key: String,
     node: String,
     every: Duration,
     /// `since` of the next poll.
@@ -236,6 +254,7 @@ impl Follower {
         Self {
             client: client(),
             base_url: settings.scheduler_url.clone(),
+            api_key: settings.api_key.expose().to_owned(),
             node: node.to_owned(),
             every: Duration::from_millis(settings.scheduler_poll_ms),
             since: from,
@@ -256,15 +275,17 @@ impl Follower {
         if now < self.next_poll {
             return Some(self.next_poll);
         }
-        let (client, base_url, node, since) = (
+        let (client, base_url, api_key, node, since) = (
             self.client.clone(),
             self.base_url.clone(),
+            self.api_key.clone(),
             self.node.clone(),
             self.since,
         );
         // Taken before the request is sent: the answer reflects at least this instant.
         let asked_at = Utc::now();
-        let task = tokio::task::spawn_blocking(move || fetch(&client, &base_url, &node, since));
+        let task =
+            tokio::task::spawn_blocking(move || fetch(&client, &base_url, &api_key, &node, since));
         self.in_flight = Some((asked_at, task));
         self.next_poll = now + self.every;
         None
@@ -288,15 +309,17 @@ impl Follower {
     }
 
     /// Applies an answer to the simulation: new allocations are metered, ended ones stop at
-    /// their end, and metering may go on up to when the poll was sent.
+    /// their end, and metering may go on up to when the poll was sent. A refusal of the agent's
+    /// key is returned: the agent cannot go on without one.
     pub(crate) fn apply(
         &mut self,
         asked_at: DateTime<Utc>,
         outcome: PollOutcome,
         simulation: &mut Simulation,
-    ) {
+    ) -> Result<(), PollError> {
         let allocations = match outcome {
             Ok(allocations) => allocations,
+            Err(error) if error.is_key_refused() => return Err(error),
             Err(error) => {
                 self.failures += 1;
                 // The first failures, then one in 30: an outage is not a log flood.
@@ -309,7 +332,7 @@ impl Follower {
                         "cannot read the node's allocations from the scheduler: metering waits until it answers"
                     );
                 }
-                return;
+                return Ok(());
             }
         };
         if self.failures > 0 {
@@ -360,6 +383,7 @@ impl Follower {
                 .map_or(asked_at, |known| known.max(asked_at)),
         );
         self.since = self.since.max(asked_at - SINCE_OVERLAP);
+        Ok(())
     }
 }
 
@@ -431,7 +455,9 @@ pub(crate) mod tests {
         assert!(skipped[0].1.contains("preemptible"), "{:?}", skipped[0]);
     }
 
-    /// Serves one HTTP answer on a free port and returns the base URL and the request line seen.
+    const KEY: &str = "gpb_node_00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    /// Serves one HTTP answer on a free port and returns the base URL and the request head seen.
     fn serve_once(status: &str, body: String) -> (String, std::thread::JoinHandle<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -443,6 +469,7 @@ pub(crate) mod tests {
             reader.read_line(&mut request_line).unwrap();
             let mut line = String::new();
             while reader.read_line(&mut line).unwrap() > 2 {
+                request_line.push_str(&line);
                 line.clear();
             }
             let mut stream = stream;
@@ -463,6 +490,7 @@ pub(crate) mod tests {
         let found = fetch(
             &client(),
             &format!("{base}/"),
+            KEY,
             "node-121",
             at("2026-11-24T09:59:00Z"),
         )
@@ -475,6 +503,43 @@ pub(crate) mod tests {
             ),
             "{request}"
         );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains(&format!("authorization: bearer {KEY}\r\n")),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn a_refused_key_is_told_apart_from_an_outage() {
+        let (base, server) = serve_once(
+            "401 Unauthorized",
+            r#"{"error":{"code":"unauthenticated","message":"the API key was revoked"}}"#
+                .to_owned(),
+        );
+        let error = fetch(
+            &client(),
+            &base,
+            KEY,
+            "node-121",
+            at("2026-11-24T09:59:00Z"),
+        )
+        .unwrap_err();
+        server.join().unwrap();
+        assert!(error.is_key_refused(), "{error}");
+        assert!(error.to_string().contains("revoked"), "{error}");
+        let (base, server) = serve_once("503 Service Unavailable", "{}".to_owned());
+        let error = fetch(
+            &client(),
+            &base,
+            KEY,
+            "node-121",
+            at("2026-11-24T09:59:00Z"),
+        )
+        .unwrap_err();
+        server.join().unwrap();
+        assert!(!error.is_key_refused(), "{error}");
     }
 
     #[test]
@@ -484,7 +549,14 @@ pub(crate) mod tests {
             r#"{"error":{"code":"node_not_found","message":"node `node-999` does not exist"}}"#
                 .to_owned(),
         );
-        let error = fetch(&client(), &base, "node-999", at("2026-11-24T09:59:00Z")).unwrap_err();
+        let error = fetch(
+            &client(),
+            &base,
+            KEY,
+            "node-999",
+            at("2026-11-24T09:59:00Z"),
+        )
+        .unwrap_err();
         server.join().unwrap();
         let text = error.to_string();
         assert!(
@@ -497,7 +569,14 @@ pub(crate) mod tests {
     #[test]
     fn an_answer_for_another_node_is_refused() {
         let (base, server) = serve_once("200 OK", answer());
-        let error = fetch(&client(), &base, "node-001", at("2026-11-24T09:59:00Z")).unwrap_err();
+        let error = fetch(
+            &client(),
+            &base,
+            KEY,
+            "node-001",
+            at("2026-11-24T09:59:00Z"),
+        )
+        .unwrap_err();
         server.join().unwrap();
         assert!(error.to_string().contains("node `node-121`"), "{error}");
     }
@@ -512,6 +591,7 @@ pub(crate) mod tests {
         let error = fetch(
             &client(),
             &format!("http://127.0.0.1:{port}"),
+            KEY,
             "node-001",
             at("2026-11-24T09:59:00Z"),
         )

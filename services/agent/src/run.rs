@@ -12,7 +12,7 @@
 //! The allocations come from `cluster.toml`'s static list, on a simulated clock, or from the
 //! scheduler (`follow`), on the wall clock.
 
-use crate::follow::{Follower, PollOutcome};
+use crate::follow::{Follower, PollError, PollOutcome};
 use crate::simulation::Simulation;
 use crate::spool::{Spool, SpoolError};
 use chrono::{DateTime, Utc};
@@ -118,6 +118,12 @@ pub enum AgentError {
     Produce(KafkaError),
     #[error("agent spool: {0}")]
     Spool(#[from] SpoolError),
+    #[error(
+        "an agent that follows the scheduler needs a node key: set GPUBILL_AGENT_API_KEY (create one with `gpubill keys create --role node --node {node}`)"
+    )]
+    MissingApiKey { node: String },
+    #[error("the API refused the agent's key (agent.api_key): {0}")]
+    KeyRefused(PollError),
 }
 
 /// Produces the usage of `cluster`'s static allocations (only `node`'s, if given) for `window`:
@@ -171,6 +177,11 @@ pub async fn run_source(
             (simulation, None)
         }
         AllocationSource::Scheduler { node } => {
+            if agent.api_key.is_empty() {
+                return Err(AgentError::MissingApiKey {
+                    node: node.to_owned(),
+                });
+            }
             tracing::info!(%node, scheduler = %agent.scheduler_url, poll_ms = agent.scheduler_poll_ms, from = %window.from, until = ?window.until, "agent metering the scheduler's allocations");
             (
                 Simulation::empty(agent.interval_seconds, window.from),
@@ -262,7 +273,9 @@ pub async fn run_source(
             Woken::Delivery(delivery) => Some(delivery),
             Woken::Answer((asked_at, outcome)) => {
                 if let Some(follower) = follower.as_mut() {
-                    follower.apply(asked_at, outcome, &mut simulation);
+                    follower
+                        .apply(asked_at, outcome, &mut simulation)
+                        .map_err(AgentError::KeyRefused)?;
                 }
                 None
             }

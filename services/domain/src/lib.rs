@@ -5,6 +5,7 @@
 //! allocation grants its usage. Nothing here does I/O; services load, store and serve what these
 //! types compute.
 
+pub mod access;
 pub mod billing;
 pub mod contract;
 pub mod credit_note;

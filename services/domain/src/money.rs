@@ -27,6 +27,58 @@ pub fn usage_amount(gpu_seconds: Decimal, price_per_gpu_hour: Decimal) -> Decima
     gpu_seconds * price_per_gpu_hour / SECONDS_PER_HOUR
 }
 
+/// Most digits before the decimal point of a decimal given in a request: far above any real
+/// amount, well inside what `Decimal` and `NUMERIC(20, 2)` hold.
+pub const MAX_INTEGER_DIGITS: usize = 15;
+
+/// Why a decimal given as text is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecimalTextError {
+    #[error(
+        "`{text}` is not a plain decimal: digits with an optional decimal point (\"500.00\"), \
+         no sign, exponent, spaces or thousands separator, at most {MAX_INTEGER_DIGITS} digits before the point"
+    )]
+    NotPlain { text: String },
+    #[error("`{text}` has more than {places} decimal places")]
+    TooManyPlaces { text: String, places: u32 },
+}
+
+/// Parses a plain, non-negative decimal with at most `max_places` decimal places: `500`,
+/// `500.00`, `0.5`. Refuses what `Decimal::from_str` would let through: signs, exponents
+/// (`1e9`), a leading or trailing point, spaces, underscores.
+pub fn parse_plain_decimal(text: &str, max_places: u32) -> Result<Decimal, DecimalTextError> {
+    let not_plain = || DecimalTextError::NotPlain {
+        text: text.chars().take(40).collect(),
+    };
+    let (integer, fraction) = match text.split_once('.') {
+        Some((integer, fraction)) => (integer, Some(fraction)),
+        None => (text, None),
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(integer)
+        || integer.len() > MAX_INTEGER_DIGITS
+        || fraction.is_some_and(|f| !digits(f))
+    {
+        return Err(not_plain());
+    }
+    if fraction.is_some_and(|f| f.len() > max_places as usize) {
+        return Err(DecimalTextError::TooManyPlaces {
+            text: text.chars().take(40).collect(),
+            places: max_places,
+        });
+    }
+    text.parse::<Decimal>().map_err(|_| not_plain())
+}
+
+/// An amount as the API writes it: exactly two places, and never `-0.00`.
+pub fn amount_text(amount: Decimal) -> String {
+    let mut rounded = round_to_cents(amount);
+    if rounded.is_zero() {
+        rounded.set_sign_positive(true);
+    }
+    rounded.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +103,51 @@ mod tests {
         assert_eq!(round_to_cents(dec!(7)).to_string(), "7.00");
         assert_eq!(round_to_cents(dec!(0.1)).to_string(), "0.10");
         assert_eq!(round_to_cents(Decimal::ZERO).to_string(), "0.00");
+    }
+
+    #[test]
+    fn plain_decimals_are_digits_and_one_point_only() {
+        assert_eq!(parse_plain_decimal("500.00", 2), Ok(dec!(500.00)));
+        assert_eq!(parse_plain_decimal("500", 2), Ok(dec!(500)));
+        assert_eq!(parse_plain_decimal("0.5", 2), Ok(dec!(0.5)));
+        for refused in [
+            "1e9",
+            "1E3",
+            "-5",
+            "+5",
+            " 5",
+            "5 ",
+            "5.",
+            ".5",
+            "",
+            "1_000",
+            "1,000.00",
+            "0x10",
+            "NaN",
+            "1.2.3",
+            "1234567890123456",
+        ] {
+            assert!(
+                matches!(
+                    parse_plain_decimal(refused, 2),
+                    Err(DecimalTextError::NotPlain { .. })
+                ),
+                "{refused:?}"
+            );
+        }
+        assert!(matches!(
+            parse_plain_decimal("1.005", 2),
+            Err(DecimalTextError::TooManyPlaces { places: 2, .. })
+        ));
+        assert_eq!(parse_plain_decimal("2.123456", 6), Ok(dec!(2.123456)));
+    }
+
+    #[test]
+    fn amounts_are_written_with_two_places_and_no_negative_zero() {
+        assert_eq!(amount_text(dec!(1000000000)), "1000000000.00");
+        assert_eq!(amount_text(-Decimal::ZERO), "0.00");
+        assert_eq!(amount_text(dec!(-0.001)), "0.00");
+        assert_eq!(amount_text(dec!(-12.5)), "-12.50");
     }
 
     #[test]

@@ -75,6 +75,19 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
     let currency = &config.settings.billing.currency;
     let (summary, elapsed) = close_month(&pool, currency, period, jobs).await?;
     summary.print(period, elapsed, currency);
+    let targets = [
+        ("period", period.to_string()),
+        ("issued", summary.issued.to_string()),
+        ("failed", summary.failed.len().to_string()),
+    ]
+    .map(|(name, value)| (name.to_owned(), value))
+    .into();
+    let succeeded = summary.failed.is_empty();
+    with_conn(&pool, move |conn| {
+        gpubill_access::audit::append_command(conn, "gpubill close", None, targets, succeeded)
+            .context("cannot write the audit trail")
+    })
+    .await?;
     anyhow::ensure!(
         summary.failed.is_empty(),
         "{} tenants could not be finalized; fix them and run close again (finalized ones are kept)",

@@ -4,7 +4,7 @@
 //! scheduler, for `--seconds` of wall-clock time (the spot allocation is released half-way, the
 //! rest at the end), waits until the ledger has caught up with the broker, then prints every
 //! tenant's draft invoice (fetched over HTTP from the API) and the reconciliation of the
-//! allocations against the metered usage.
+//! allocations against the metered usage, and keys to try the API with (finance, a tenant's).
 //!
 //! Each run makes new allocations, so its usage adds to the month's draft invoices. The static
 //! allocations of `cluster.toml` (fixed workloads for tests and benchmarks) are not metered here;
@@ -16,8 +16,13 @@ use crate::reconcile_table;
 use crate::setup::prepare_ledger;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use gpubill_access::Authenticator;
+use gpubill_access::audit::{self, Actor};
+use gpubill_domain::access::{Binding, KeySpec, Role};
 use gpubill_domain::{BillingPeriod, Tz};
+use gpubill_platform::PgPool;
 use gpubill_platform::config::Config;
+use gpubill_platform::config::Secret;
 use gpubill_platform::kafka::{DeliveredOffsets, ensure_topics};
 use gpubill_platform::{Shutdown, ShutdownTrigger};
 use gpubill_scheduler::Allocation;
@@ -80,8 +85,13 @@ pub async fn run(
         .await
         .context("cannot start the scheduler")?;
     scheduler.spawn_background(stop.clone());
+    let authenticator = Authenticator::start(pool.clone(), &config.settings.auth)
+        .await
+        .context("cannot read the API keys")?;
+    authenticator.spawn_refresh(stop.clone());
+    let keys = DemoKeys::make(config, &authenticator, &pool).await?;
     let (server, address) = gpubill_api::bind(
-        gpubill_api::AppState::new(config, pool.clone(), scheduler),
+        gpubill_api::AppState::new(config, pool.clone(), scheduler, authenticator.clone()),
         &bind,
         config.settings.http.workers,
         config.settings.http.shutdown_deadline_seconds,
@@ -112,10 +122,10 @@ pub async fn run(
             // Released by the demo; expires by itself if the demo is interrupted.
             "max_duration_seconds": i64::from(args.seconds) + 300,
         });
-        let allocation: Allocation = http(HttpCall::Post(
-            format!("{base}/v1/allocations"),
-            body.to_string(),
-        ))
+        let allocation: Allocation = http(
+            &keys.admin,
+            HttpCall::Post(format!("{base}/v1/allocations"), body.to_string()),
+        )
         .await
         .with_context(|| format!("allocating {gpus} × {sku} ({class}) for {tenant}"))?;
         allocations.push(allocation);
@@ -154,6 +164,17 @@ pub async fn run(
     for node in nodes {
         let mut settings = config.settings.agent.clone();
         settings.scheduler_url = base.clone();
+        // Each agent with the key of its own node, as on a real node.
+        settings.api_key = Secret::new(
+            DemoKeys::issue_one(
+                config,
+                &authenticator,
+                &pool,
+                Role::Node,
+                Binding::Node(node.clone()),
+            )
+            .await?,
+        );
         // One agent per spool directory.
         settings.spool_dir = settings.spool_dir.join(&node);
         let kafka = kafka.clone();
@@ -182,10 +203,13 @@ pub async fn run(
             .iter()
             .filter(|a| (a.class == "spot") == spot_only)
         {
-            let _: Allocation = http(HttpCall::Post(
-                format!("{base}/v1/allocations/{}/release", allocation.id),
-                String::new(),
-            ))
+            let _: Allocation = http(
+                &keys.admin,
+                HttpCall::Post(
+                    format!("{base}/v1/allocations/{}/release", allocation.id),
+                    String::new(),
+                ),
+            )
             .await
             .with_context(|| format!("releasing {}", allocation.id))?;
         }
@@ -216,7 +240,7 @@ pub async fn run(
                 "{base}/v1/tenants/{}/invoices/draft?period={period}",
                 tenant.id
             );
-            let invoice: Invoice = http(HttpCall::Get(url)).await?;
+            let invoice: Invoice = http(&keys.finance, HttpCall::Get(url)).await?;
             println!("\n{}", invoice_table::render(&invoice, &tenant.name));
         }
     }
@@ -239,11 +263,7 @@ pub async fn run(
     println!("duplicates dropped:     {:>10}", counted.duplicates);
     println!("dead-lettered:          {:>10}", counted.dead_lettered);
     println!("ledger batches:         {:>10}", counted.batches);
-    println!(
-        "API: {base}  (try /v1/reconciliation?since={} or /v1/tenants/{}/allocations)",
-        from.format("%Y-%m-%dT%H:%M:%SZ"),
-        config.cluster.tenants.first().map_or("", |t| t.id.as_str()),
-    );
+    keys.print(&base, BillingPeriod::containing_in(end, keys.tenant_zone));
 
     if !args.exit {
         println!("serving until Ctrl-C");
@@ -254,6 +274,84 @@ pub async fn run(
     server_handle.stop(true).await;
     let _ = api.await;
     aggregator.stop().await
+}
+
+/// The keys the demo makes: an admin key for its own calls, and a finance key and a tenant key
+/// printed for the newcomer to try the API with. Shown once; only their hashes are stored.
+struct DemoKeys {
+    admin: String,
+    finance: String,
+    tenant: String,
+    tenant_id: String,
+    tenant_zone: Tz,
+}
+
+impl DemoKeys {
+    async fn make(config: &Config, authenticator: &Authenticator, pool: &PgPool) -> Result<Self> {
+        let tenant = config
+            .cluster
+            .tenants
+            .first()
+            .context("cluster.toml has no tenant")?;
+        let issue = |role, binding| Self::issue_one(config, authenticator, pool, role, binding);
+        Ok(DemoKeys {
+            admin: issue(Role::Admin, Binding::None).await?,
+            finance: issue(Role::Finance, Binding::None).await?,
+            tenant: issue(Role::Tenant, Binding::Tenant(tenant.id.clone())).await?,
+            tenant_id: tenant.id.clone(),
+            tenant_zone: tenant.time_zone,
+        })
+    }
+
+    /// Issues a key labelled `demo`, audited as the operator's.
+    async fn issue_one(
+        config: &Config,
+        authenticator: &Authenticator,
+        pool: &PgPool,
+        role: Role,
+        binding: Binding,
+    ) -> Result<String> {
+        let spec = KeySpec {
+            role,
+            binding,
+            expires_at: None,
+            label: "demo".into(),
+        };
+        let issued = authenticator
+            .issue(
+                std::sync::Arc::new(config.cluster.clone()),
+                spec,
+                Actor::operator().name(),
+                Utc::now(),
+            )
+            .await
+            .with_context(|| format!("cannot issue the demo's {role} key"))?;
+        let (id, tenant) = (issued.key.id.to_string(), issued.key.tenant.clone());
+        gpubill_platform::db::with_conn(pool, move |conn| {
+            let targets = [("key".to_owned(), id)].into();
+            audit::append_command(conn, "gpubill demo", tenant, targets, true)
+                .context("cannot write the audit trail")
+        })
+        .await?;
+        Ok(issued.secret.expose().to_owned())
+    }
+
+    fn print(&self, base: &str, period: BillingPeriod) {
+        println!(
+            "\nAPI: {base}   API keys made by this demo (shown once; only their hashes are stored):"
+        );
+        println!("  finance      {}", self.finance);
+        println!("  {:<12} {}", self.tenant_id, self.tenant);
+        println!("try:");
+        println!(
+            "  curl -H 'Authorization: Bearer {}' '{base}/v1/tenants/{}/invoices/draft?period={period}'",
+            self.tenant, self.tenant_id
+        );
+        println!(
+            "  curl -H 'Authorization: Bearer {}' '{base}/v1/reconciliation'",
+            self.finance
+        );
+    }
 }
 
 /// Sleeps until the wall-clock instant `at`; fails on shutdown.
@@ -283,19 +381,30 @@ enum HttpCall {
     Post(String, String),
 }
 
-/// One call to the API; a non-2xx answer fails with the API's error code and message.
-async fn http<T: serde::de::DeserializeOwned + Send + 'static>(call: HttpCall) -> Result<T> {
+/// One call to the API with `key`; a non-2xx answer fails with the API's error code and message.
+async fn http<T: serde::de::DeserializeOwned + Send + 'static>(
+    key: &str,
+    call: HttpCall,
+) -> Result<T> {
+    let authorization = format!("Bearer {key}");
     tokio::task::spawn_blocking(move || -> Result<T> {
         let client: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
         let (shown, response) = match call {
-            HttpCall::Get(url) => (format!("GET {url}"), client.get(&url).call()),
+            HttpCall::Get(url) => (
+                format!("GET {url}"),
+                client
+                    .get(&url)
+                    .header("authorization", &authorization)
+                    .call(),
+            ),
             HttpCall::Post(url, body) => (
                 format!("POST {url}"),
                 client
                     .post(&url)
+                    .header("authorization", &authorization)
                     .header("content-type", "application/json")
                     .send(body),
             ),

@@ -6,6 +6,7 @@ mod close;
 mod close_bench;
 mod demo;
 mod invoice_table;
+mod keys;
 mod pipeline;
 mod placement_bench;
 mod reconcile_table;
@@ -64,6 +65,9 @@ enum Command {
     /// Run agent, aggregator and API on the demo cluster for an accelerated period, then print
     /// every tenant's draft invoice and the API address.
     Demo(demo::DemoArgs),
+    /// Manage API keys: create (printed once; the way to the first admin key), list, revoke.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Measure throughput: fill fresh topics with --events usage events, then time (a) a bare
     /// Kafka consumer reading them and (b) the aggregator writing them to an empty ledger, and
     /// print both rates and the ratio b/a. Uses its own database and topics, dropped at the end.
@@ -291,6 +295,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
             }
         }
         Command::Close(args) => close::run(&config, args).await?,
+        Command::Keys(command) => keys::run(&config, command).await?,
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,
         Command::BenchClose(args) => close_bench::run(&config, args).await?,

@@ -275,7 +275,7 @@ async fn a_restart_rebuilds_identical_state() {
     );
     // MIG: on a MIG node.
     assert!(ids[5].placement.iter().all(|gpu| gpu.mig_slices == Some(1)));
-    scheduler.release(&ids[1].id).await.unwrap();
+    scheduler.release(&ids[1].id, None).await.unwrap();
     scheduler
         .set_node_state("node-010", NodeState::Drained)
         .await

@@ -12,13 +12,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// A contract as exchanged in JSON. Amounts and percentages are decimal strings, never JSON
-/// numbers, so no value passes through a float.
+/// A contract as exchanged in JSON. Amounts and percentages are plain decimal strings (no sign,
+/// no exponent), never JSON numbers, so no value passes through a float.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContractDocument {
     /// Percentage off every SKU without a discount of its own.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, with = "gpubill_schema::decimal::plain_option")]
     pub discount_percent: Option<Decimal>,
     /// Per-SKU percentages; each replaces `discount_percent` for its SKU.
     #[serde(default)]
@@ -29,14 +29,14 @@ pub struct ContractDocument {
     #[serde(default)]
     pub reservations: Vec<ReservationDocument>,
     /// Least a month's charges come to, in whole cents.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, with = "gpubill_schema::decimal::cents_option")]
     pub minimum_monthly_commitment: Option<Decimal>,
 }
 
-/// A decimal carried as a JSON string.
+/// A plain decimal carried as a JSON string (`gpubill_schema::decimal::plain`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct DecimalString(#[serde(with = "rust_decimal::serde::str")] pub Decimal);
+pub struct DecimalString(#[serde(with = "gpubill_schema::decimal::plain")] pub Decimal);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,9 +55,9 @@ pub struct TierDocument {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierBandDocument {
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "gpubill_schema::decimal::plain")]
     pub from_hours: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "gpubill_schema::decimal::plain")]
     pub discount_percent: Decimal,
 }
 
@@ -68,7 +68,7 @@ pub struct ReservationDocument {
     pub gpus: u32,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "gpubill_schema::decimal::plain")]
     pub price_per_gpu_hour: Decimal,
 }
 

@@ -62,6 +62,77 @@ pub struct Settings {
     pub agent: AgentSettings,
     pub billing: BillingSettings,
     pub scheduler: SchedulerSettings,
+    pub auth: AuthSettings,
+}
+
+/// How API keys are checked (`[auth]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// How often each API instance re-reads the keys: a key revoked elsewhere stops working
+    /// here within this long.
+    pub key_refresh_ms: u64,
+    /// An instance that could not re-read the keys for this long refuses every key.
+    pub key_max_staleness_ms: u64,
+    /// Lifetime of a portal key created without one.
+    pub portal_key_seconds: i64,
+}
+
+/// Prefix of the variables that set librdkafka security properties:
+/// `GPUBILL_KAFKA_SECURITY_SASL_PASSWORD` sets `sasl.password`.
+pub const KAFKA_SECURITY_ENV_PREFIX: &str = "GPUBILL_KAFKA_SECURITY_";
+
+/// librdkafka security properties by name. Values may be secrets (`sasl.password`), so `Debug`
+/// shows the names only.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct KafkaSecurity(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for KafkaSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl KafkaSecurity {
+    /// Whether librdkafka's property `name` is a security setting this section may carry.
+    /// Everything else gpubill sets itself (delivery guarantees, offsets), so it cannot be
+    /// changed here by mistake.
+    pub fn allows(name: &str) -> bool {
+        name == "security.protocol"
+            || name == "enable.ssl.certificate.verification"
+            || name.starts_with("sasl.")
+            || name.starts_with("ssl.")
+    }
+}
+
+/// A secret setting (an API key): `Debug` does not show it, so it never reaches a log.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "(not set)"
+        } else {
+            "(secret)"
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +146,10 @@ pub struct KafkaSettings {
     pub address_family: String,
     /// How long a producer keeps trying to deliver a record before reporting it failed.
     pub message_timeout_ms: u64,
+    /// librdkafka security properties (`[kafka.security]`: `security.protocol`, `sasl.*`,
+    /// `ssl.*`), given unchanged to every Kafka client.
+    #[serde(default)]
+    pub security: KafkaSecurity,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +232,9 @@ pub struct AgentSettings {
     pub scheduler_url: String,
     /// How often an agent that follows the scheduler asks it for its node's allocations.
     pub scheduler_poll_ms: u64,
+    /// The node key (`gpb_node_…`) an agent that follows the scheduler sends to the API; set it
+    /// with `GPUBILL_AGENT_API_KEY` rather than in a file.
+    pub api_key: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +245,9 @@ pub struct BillingSettings {
     /// A month is finalized by `gpubill close` no earlier than this long after it ends, so
     /// usage still in flight lands on its own invoice rather than as an adjustment.
     pub finalize_grace_hours: i64,
+    /// Largest prepaid credit one grant may add (EUR): a typo cannot give away a fortune.
+    #[serde(with = "gpubill_schema::decimal::cents")]
+    pub max_credit_grant: Decimal,
 }
 
 /// The scheduler's timing, limits and preemption credit (`[scheduler]`).
@@ -451,10 +532,12 @@ fn load_settings(
             known.insert(name);
         }
     }
+    apply_kafka_security_env(&mut table, &env);
     if let Some(unknown) = env
         .keys()
         .filter(|name| {
             name.starts_with(ENV_PREFIX)
+                && !name.starts_with(KAFKA_SECURITY_ENV_PREFIX)
                 && !known.contains(*name)
                 && !NON_KEY_VARIABLES.contains(&name.as_str())
         })
@@ -476,6 +559,32 @@ fn load_settings(
         .validate()
         .map_err(|message| ConfigError::new(path, message))?;
     Ok(settings)
+}
+
+/// `GPUBILL_KAFKA_SECURITY_SASL_PASSWORD=x` sets `sasl.password = "x"` in `[kafka.security]`:
+/// librdkafka's property names are lower case with dots, and none that a string can set has an
+/// underscore, so the mapping is exact.
+fn apply_kafka_security_env(table: &mut toml::Table, env: &HashMap<String, String>) {
+    for (name, value) in env {
+        let Some(property) = name.strip_prefix(KAFKA_SECURITY_ENV_PREFIX) else {
+            continue;
+        };
+        let property = property.to_lowercase().replace('_', ".");
+        let section = table
+            .entry("kafka")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .map(|kafka| {
+                kafka
+                    .entry("security")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            })
+            .and_then(toml::Value::as_table_mut);
+        // Not tables only when the file says otherwise, which deserializing then reports.
+        if let Some(section) = section {
+            section.insert(property, toml::Value::String(value.clone()));
+        }
+    }
 }
 
 /// Parses an override as the same TOML type as the value it replaces.
@@ -676,6 +785,13 @@ impl Settings {
             "agent.scheduler_poll_ms",
             "must be within 100..=600000",
         )?;
+        check(
+            g.api_key.is_empty()
+                || gpubill_domain::access::parse_key(g.api_key.expose())
+                    .is_ok_and(|(role, _)| role == gpubill_domain::access::Role::Node),
+            "agent.api_key",
+            "must be a node key (gpb_node_ and 64 hex digits)",
+        )?;
 
         let b = &self.billing;
         check(
@@ -693,6 +809,12 @@ impl Settings {
             "billing.missing_usage_after_seconds",
             "must be within 0..=2678400",
         )?;
+        check(
+            b.max_credit_grant > Decimal::ZERO,
+            "billing.max_credit_grant",
+            "must be a positive amount",
+        )?;
+        self.validate_auth()?;
         let sc = &self.scheduler;
         check(
             (1..=24 * 366).contains(&sc.max_duration_hours),
@@ -719,6 +841,40 @@ impl Settings {
             "scheduler.reconciliation_tolerance_seconds",
             "must be within 0..=86400",
         )?;
+        Ok(())
+    }
+}
+
+impl Settings {
+    fn validate_auth(&self) -> Result<(), String> {
+        let a = &self.auth;
+        check(
+            (100..=60_000).contains(&a.key_refresh_ms),
+            "auth.key_refresh_ms",
+            "must be within 100..=60000",
+        )?;
+        check(
+            a.key_max_staleness_ms >= 2 * a.key_refresh_ms && a.key_max_staleness_ms <= 600_000,
+            "auth.key_max_staleness_ms",
+            "must be at least twice auth.key_refresh_ms and at most 600000",
+        )?;
+        check(
+            (60..=7 * 86_400).contains(&a.portal_key_seconds),
+            "auth.portal_key_seconds",
+            "must be within 60..=604800",
+        )?;
+        if let Some(name) = self
+            .kafka
+            .security
+            .0
+            .keys()
+            .find(|name| !KafkaSecurity::allows(name))
+        {
+            return Err(format!(
+                "[kafka.security] `{name}`: only security.protocol, sasl.*, ssl.* and \
+                 enable.ssl.certificate.verification may be set here"
+            ));
+        }
         Ok(())
     }
 }

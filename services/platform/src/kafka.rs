@@ -21,13 +21,17 @@ pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 /// batch is larger, and the consumer drops what it already committed. Correct on both brokers.
 pub const RESUME_REWIND: i64 = 1000;
 
-/// Settings common to producers, consumers and admin clients.
+/// Settings common to producers, consumers and admin clients, with the security properties of
+/// `[kafka.security]` (TLS, SASL) as they are.
 pub fn client_config(settings: &KafkaSettings, client_id: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.brokers)
         .set("broker.address.family", &settings.address_family)
         .set("client.id", client_id);
+    for (name, value) in &settings.security.0 {
+        config.set(name, value);
+    }
     config
 }
 
@@ -135,5 +139,99 @@ impl DeliveredOffsets {
         for (partition, next) in &other.0 {
             self.record(*partition, next - 1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::Config;
+    use rdkafka::producer::BaseProducer;
+    use std::path::Path;
+
+    fn settings(env: &[(&str, &str)]) -> Result<KafkaSettings, crate::ConfigError> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        Config::load_with_env(
+            &dir,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .map(|config| config.settings.kafka)
+    }
+
+    #[test]
+    fn security_properties_reach_every_kind_of_client_unchanged() {
+        let kafka = settings(&[
+            ("GPUBILL_KAFKA_SECURITY_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("GPUBILL_KAFKA_SECURITY_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("GPUBILL_KAFKA_SECURITY_SASL_USERNAME", "node-agent"),
+            (
+                "GPUBILL_KAFKA_SECURITY_SASL_PASSWORD",
+                "s3cret=with,odd;chars",
+            ),
+            (
+                "GPUBILL_KAFKA_SECURITY_SSL_CA_LOCATION",
+                "/etc/gpubill/kafka-ca.pem",
+            ),
+        ])
+        .unwrap();
+        for config in [
+            client_config(&kafka, "admin"),
+            producer_config(&kafka, "agent"),
+            consumer_config(&kafka, "aggregator"),
+        ] {
+            assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+            assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+            assert_eq!(config.get("sasl.username"), Some("node-agent"));
+            assert_eq!(config.get("sasl.password"), Some("s3cret=with,odd;chars"));
+            assert_eq!(
+                config.get("ssl.ca.location"),
+                Some("/etc/gpubill/kafka-ca.pem")
+            );
+        }
+        // The values may be secrets: the settings' Debug names the properties only.
+        let shown = format!("{kafka:?}");
+        assert!(
+            shown.contains("sasl.password") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn librdkafka_itself_receives_them() {
+        // librdkafka checks a CA file when the client is created: a missing one fails creation,
+        // which only happens if the property got through.
+        let kafka = settings(&[
+            ("GPUBILL_KAFKA_SECURITY_SECURITY_PROTOCOL", "ssl"),
+            (
+                "GPUBILL_KAFKA_SECURITY_SSL_CA_LOCATION",
+                "/nonexistent/gpubill-ca.pem",
+            ),
+        ])
+        .unwrap();
+        let error = producer_config(&kafka, "agent")
+            .create::<BaseProducer>()
+            .err()
+            .expect("a producer with a missing CA file is refused")
+            .to_string();
+        assert!(error.contains("ssl.ca.location"), "{error}");
+        let plain = settings(&[]).unwrap();
+        assert!(plain.security.0.is_empty());
+        assert!(
+            producer_config(&plain, "agent")
+                .create::<BaseProducer>()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn only_security_properties_may_be_set_there() {
+        let error = settings(&[("GPUBILL_KAFKA_SECURITY_ENABLE_IDEMPOTENCE", "false")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("[kafka.security] `enable.idempotence`"),
+            "{error}"
+        );
     }
 }

@@ -688,21 +688,28 @@ impl Scheduler {
         .await
     }
 
-    /// Releases a running allocation now, capturing what it metered.
-    pub async fn release(&self, id: &str) -> Result<Allocation, SchedulerError> {
+    /// Releases a running allocation now, capturing what it metered. With `tenant`, only an
+    /// allocation of that tenant: another's is answered as unknown.
+    pub async fn release(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Allocation, SchedulerError> {
         let _writer = self.shared.writer.lock().await;
+        let visible = |allocation: &Allocation| tenant.is_none_or(|t| allocation.tenant == t);
         let running = self
             .read()
             .running
             .get(id)
+            .filter(|running| visible(&running.allocation))
             .map(|running| (running.allocation.clone(), running.unit_price));
         let Some((allocation, unit_price)) = running else {
             return match self.get(id).await? {
-                Some(stored) => Err(SchedulerError::NotRunning {
+                Some(stored) if visible(&stored) => Err(SchedulerError::NotRunning {
                     id: id.to_owned(),
                     status: stored.status.code().to_owned(),
                 }),
-                None => Err(SchedulerError::UnknownAllocation(id.to_owned())),
+                _ => Err(SchedulerError::UnknownAllocation(id.to_owned())),
             };
         };
         let now = Utc::now().trunc_subsecs(6);

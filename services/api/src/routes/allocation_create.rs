@@ -1,18 +1,29 @@
 //! `POST /v1/allocations` with `{"tenant", "sku", "gpus", "class"?, "max_duration_seconds",
 //! "priority"?, "idempotency_key"?}`: admits, places and records an allocation. 201 when created,
 //! 200 when an earlier request with the same idempotency key created it, 409 `quota_exceeded`
-//! (with the figures in `details`), `insufficient_capacity` or `idempotency_key_reused`.
+//! (with the figures in `details`), `insufficient_capacity` or `idempotency_key_reused`. A tenant
+//! key allocates for its own tenant only (another tenant is answered as one that does not exist).
 
 use crate::AppState;
+use crate::access::Caller;
+use crate::body::Json;
 use crate::error::ApiError;
+use crate::input;
 use actix_web::{HttpResponse, web};
 use gpubill_scheduler::AllocationRequest;
 
 pub async fn allocation_create(
     state: web::Data<AppState>,
-    body: web::Json<AllocationRequest>,
+    caller: Caller,
+    body: Json<AllocationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let created = state.scheduler.allocate(body.into_inner()).await?;
+    let request = body.into_inner();
+    caller.require_tenant(&request.tenant)?;
+    if let Some(key) = &request.idempotency_key {
+        input::client_key("idempotency_key", key)?;
+    }
+    let created = state.scheduler.allocate(request).await?;
+    caller.note("allocation", &created.allocation.id);
     Ok(if created.replayed {
         HttpResponse::Ok().json(created.allocation)
     } else {

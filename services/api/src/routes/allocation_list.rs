@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::routes::parse_limit;
 use actix_web::{HttpResponse, web};
 use gpubill_scheduler::AllocationStatus;
 use serde::Deserialize;
@@ -30,13 +31,7 @@ pub async fn allocation_list(
             )
         })?),
     };
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be within 1..=1000",
-        ));
-    }
+    let limit = parse_limit(query.limit)?;
     let allocations = state.scheduler.list(&tenant, status, limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "tenant": tenant, "allocations": allocations })))
 }

@@ -3,6 +3,8 @@
 //! on and for every month finalized from now on. Earlier versions are kept.
 
 use crate::AppState;
+use crate::access::Caller;
+use crate::body::Json;
 use crate::error::ApiError;
 use crate::routes::contract_get::contract_body;
 use actix_web::{HttpResponse, web};
@@ -11,8 +13,9 @@ use gpubill_platform::db::with_conn;
 
 pub async fn contract_put(
     state: web::Data<AppState>,
+    caller: Caller,
     tenant: web::Path<String>,
-    body: web::Json<ContractDocument>,
+    body: Json<ContractDocument>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = tenant.into_inner();
     let document = body.into_inner();
@@ -35,5 +38,6 @@ pub async fn contract_put(
     })
     .await?;
     let (tenant_id, stored) = stored;
+    caller.note("version", stored.version);
     Ok(HttpResponse::Ok().json(contract_body(&tenant_id, &stored)))
 }

@@ -1,14 +1,38 @@
 //! `GET /v1/tenants/{tenant}/credit`: the tenant's prepaid credit balance, read from the journal
 //! at the time of the call, and every movement of it (grants, draws by invoices, returns by
-//! credit notes) with the running balance.
+//! credit notes) with the running balance. Amounts have two places (`0.00` without history).
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::routes::require_tenant;
 use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
 use gpubill_ledger::credits::{credit_balance, credit_history};
 use gpubill_platform::db::with_conn;
-use serde_json::json;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize)]
+pub struct CreditResponse {
+    tenant_id: String,
+    currency: String,
+    #[serde(with = "gpubill_schema::decimal::cents")]
+    balance: Decimal,
+    history: Vec<CreditMovementResponse>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreditMovementResponse {
+    transaction_id: Uuid,
+    kind: String,
+    description: String,
+    booked_at: DateTime<Utc>,
+    #[serde(with = "gpubill_schema::decimal::cents")]
+    amount: Decimal,
+    #[serde(with = "gpubill_schema::decimal::cents")]
+    balance: Decimal,
+}
 
 pub async fn credit(
     state: web::Data<AppState>,
@@ -19,25 +43,23 @@ pub async fn credit(
     let body = with_conn(&state.pool, move |conn| {
         require_tenant(conn, &tenant_id)?;
         let balance = credit_balance(conn, &tenant_id)?;
-        let history: Vec<_> = credit_history(conn, &tenant_id)?
+        let history = credit_history(conn, &tenant_id)?
             .into_iter()
-            .map(|movement| {
-                json!({
-                    "transaction_id": movement.transaction_id,
-                    "kind": movement.kind,
-                    "description": movement.description,
-                    "booked_at": movement.booked_at,
-                    "amount": movement.amount,
-                    "balance": movement.balance,
-                })
+            .map(|movement| CreditMovementResponse {
+                transaction_id: movement.transaction_id,
+                kind: movement.kind,
+                description: movement.description,
+                booked_at: movement.booked_at,
+                amount: movement.amount,
+                balance: movement.balance,
             })
             .collect();
-        Ok::<_, ApiError>(json!({
-            "tenant_id": tenant_id,
-            "currency": currency,
-            "balance": balance,
-            "history": history,
-        }))
+        Ok::<_, ApiError>(CreditResponse {
+            tenant_id,
+            currency,
+            balance,
+            history,
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))

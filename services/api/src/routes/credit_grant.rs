@@ -2,41 +2,68 @@
 //! `{"grant_id": uuid, "amount": "500.00", "source": "bought" | "granted", "note": "..."}`:
 //! adds prepaid credit. The client chooses `grant_id`, so a retry books nothing: 201 when booked,
 //! 200 when the same grant was booked before, 409 `id_reused` when the id names another grant.
+//! The amount is a plain decimal string of whole cents, positive, and at most
+//! `billing.max_credit_grant` (422 `amount_above_maximum`).
 
 use crate::AppState;
+use crate::body::Json;
 use crate::error::ApiError;
+use crate::input;
 use actix_web::{HttpResponse, web};
 use gpubill_domain::CreditSource;
+use gpubill_domain::money::{CENT_PLACES, amount_text, parse_plain_decimal};
 use gpubill_ledger::Posted;
 use gpubill_ledger::credits::grant_credit;
 use gpubill_platform::db::with_conn;
 use rust_decimal::Decimal;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     grant_id: Uuid,
-    #[serde(with = "rust_decimal::serde::str")]
-    amount: Decimal,
+    /// Checked here rather than by the decoder, so its refusal has its own code.
+    amount: String,
     source: String,
     #[serde(default)]
     note: String,
 }
 
+#[derive(Debug, Serialize)]
+pub struct GrantResponse {
+    grant_id: Uuid,
+    #[serde(with = "gpubill_schema::decimal::cents")]
+    amount: Decimal,
+    #[serde(with = "gpubill_schema::decimal::cents")]
+    balance: Decimal,
+}
+
 pub async fn credit_grant(
     state: web::Data<AppState>,
     tenant: web::Path<String>,
-    body: web::Json<GrantRequest>,
+    body: Json<GrantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = tenant.into_inner();
     let request = body.into_inner();
-    if request.amount <= Decimal::ZERO || request.amount.normalize().scale() > 2 {
+    let grant_id = input::client_id("grant_id", request.grant_id)?;
+    input::free_text("note", &request.note, input::MAX_TEXT_CHARS)?;
+    let amount = parse_plain_decimal(&request.amount, CENT_PLACES)
+        .map_err(|error| ApiError::bad_request("invalid_amount", format!("amount: {error}")))?;
+    if amount <= Decimal::ZERO {
         return Err(ApiError::bad_request(
             "invalid_amount",
-            format!("amount {} must be positive, in whole cents", request.amount),
+            format!("amount {} must be positive", amount_text(amount)),
+        ));
+    }
+    if amount > state.max_credit_grant {
+        return Err(ApiError::unprocessable(
+            "amount_above_maximum",
+            format!(
+                "amount {} is above the most one grant may add, {} (billing.max_credit_grant)",
+                amount_text(amount),
+                amount_text(state.max_credit_grant)
+            ),
         ));
     }
     let source = match request.source.as_str() {
@@ -45,27 +72,23 @@ pub async fn credit_grant(
         other => {
             return Err(ApiError::bad_request(
                 "invalid_source",
-                format!("source `{other}`: expected `bought` or `granted`"),
+                format!(
+                    "source `{}`: expected `bought` or `granted`",
+                    other.chars().take(40).collect::<String>()
+                ),
             ));
         }
     };
     let granted = with_conn(&state.pool, move |conn| {
-        grant_credit(
-            conn,
-            request.grant_id,
-            &tenant_id,
-            request.amount,
-            source,
-            &request.note,
-        )
-        .map_err(ApiError::from)
+        grant_credit(conn, grant_id, &tenant_id, amount, source, &request.note)
+            .map_err(ApiError::from)
     })
     .await?;
-    let body = json!({
-        "grant_id": request.grant_id,
-        "amount": request.amount,
-        "balance": granted.balance,
-    });
+    let body = GrantResponse {
+        grant_id,
+        amount,
+        balance: granted.balance,
+    };
     Ok(match granted.posted {
         Posted::Booked => HttpResponse::Created().json(body),
         Posted::AlreadyBooked => HttpResponse::Ok().json(body),

@@ -4,6 +4,7 @@
 //! in the tenant's time zone; 422 `nothing_to_bill` when the month has no charge.
 
 use crate::AppState;
+use crate::access::Caller;
 use crate::error::ApiError;
 use crate::routes::parse_period;
 use actix_web::{HttpResponse, web};
@@ -13,6 +14,7 @@ use gpubill_platform::db::with_conn;
 
 pub async fn invoice_finalize(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, period) = path.into_inner();
@@ -24,9 +26,20 @@ pub async fn invoice_finalize(
         finalize_invoice(conn, &tenant_id, period, &currency, now).map_err(ApiError::from)
     })
     .await?;
+    let note = |number: &Option<String>| {
+        if let Some(number) = number {
+            caller.note("invoice", number);
+        }
+    };
     match outcome {
-        Finalized::Issued(invoice) => Ok(HttpResponse::Created().json(invoice)),
-        Finalized::AlreadyFinalized(invoice) => Ok(HttpResponse::Ok().json(invoice)),
+        Finalized::Issued(invoice) => {
+            note(&invoice.number);
+            Ok(HttpResponse::Created().json(invoice))
+        }
+        Finalized::AlreadyFinalized(invoice) => {
+            note(&invoice.number);
+            Ok(HttpResponse::Ok().json(invoice))
+        }
         Finalized::NothingToBill => Err(ApiError::unprocessable(
             "nothing_to_bill",
             format!("nothing to bill for {period}: no invoice was issued"),

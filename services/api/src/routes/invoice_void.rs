@@ -3,7 +3,10 @@
 //! credit note; 200 with the same credit note when the invoice was already voided.
 
 use crate::AppState;
+use crate::access::Caller;
+use crate::body::Json;
 use crate::error::ApiError;
+use crate::input;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gpubill_ledger::invoicing::{invoice, void_invoice};
@@ -18,11 +21,13 @@ pub struct VoidRequest {
 
 pub async fn invoice_void(
     state: web::Data<AppState>,
+    caller: Caller,
     number: web::Path<String>,
-    body: web::Json<VoidRequest>,
+    body: Json<VoidRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let number = number.into_inner();
     let reason = body.into_inner().reason;
+    input::free_text("reason", &reason, input::MAX_TEXT_CHARS)?;
     if reason.trim().is_empty() {
         return Err(ApiError::bad_request(
             "invalid_body",
@@ -35,6 +40,8 @@ pub async fn invoice_void(
         Ok::<_, ApiError>((was_voided, credit_note))
     })
     .await?;
+    caller.note("tenant", &credit_note.tenant_id);
+    caller.note("credit_note", &credit_note.number);
     Ok(if was_voided {
         HttpResponse::Ok().json(credit_note)
     } else {

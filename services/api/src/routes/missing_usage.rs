@@ -13,6 +13,9 @@ use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use gpubill_platform::db::with_conn;
 use serde::{Deserialize, Serialize};
 
+/// Longest age asked for: ten years, far beyond any gap, well inside Postgres' timestamps.
+const MAX_OLDER_THAN_SECONDS: i64 = 10 * 366 * 86_400;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MissingUsageQuery {
@@ -79,10 +82,10 @@ pub async fn missing_usage(
     let older_than_seconds = query
         .older_than_seconds
         .unwrap_or(state.missing_usage_after_seconds);
-    if older_than_seconds < 0 {
+    if !(0..=MAX_OLDER_THAN_SECONDS).contains(&older_than_seconds) {
         return Err(ApiError::bad_request(
             "invalid_query",
-            "`older_than_seconds` must be at least 0",
+            format!("`older_than_seconds` must be within 0..={MAX_OLDER_THAN_SECONDS} (ten years)"),
         ));
     }
     let gaps = with_conn(&state.pool, move |conn| {

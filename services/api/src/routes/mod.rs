@@ -1,10 +1,12 @@
-//! Route table and the request plumbing shared by the actions: JSON errors for malformed paths
-//! and queries, and the tenant check.
+//! The route table (`OPERATIONS`: every route with the access it demands) and the request
+//! plumbing shared by the actions: JSON errors for malformed paths and queries, and the tenant
+//! check.
 
 mod allocation_create;
 mod allocation_get;
 mod allocation_list;
 mod allocation_release;
+mod audit_list;
 mod contract_get;
 mod contract_put;
 mod credit_balance;
@@ -16,6 +18,9 @@ mod invoice_finalize;
 mod invoice_get;
 mod invoice_list;
 mod invoice_void;
+mod key_create;
+mod key_list;
+mod key_revoke;
 pub mod missing_usage;
 mod node_allocations;
 mod node_state;
@@ -24,12 +29,87 @@ mod quota_check;
 mod reconciliation;
 mod usage;
 
+use crate::access;
+use crate::body::MAX_BODY_BYTES;
 use crate::error::ApiError;
-use actix_web::web;
+use actix_web::http::Method;
+use actix_web::{Route, guard, middleware, web};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use gpubill_domain::BillingPeriod;
+use gpubill_domain::access::Access;
 use gpubill_schema::schema::tenants;
+use std::rc::Rc;
+
+/// Which id of the path the caller's key must be bound to, beyond its role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Nothing beyond the role.
+    None,
+    /// `{tenant}`: tenant and portal keys only their own.
+    Tenant,
+    /// `{node}`: node keys only their own.
+    Node,
+    /// The resource's tenant, known once the handler has read it (an invoice by number, an
+    /// allocation by id, the tenant of a body); the handler checks it with the `Caller`.
+    Handler,
+}
+
+/// One operation of the API: the route table is this list, and access control, the audit
+/// trail and the tests all read it.
+#[derive(Debug)]
+pub struct Operation {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub target: Target,
+    /// Changes state: written to the audit trail.
+    pub audited: bool,
+    pub handler: fn() -> Route,
+}
+
+macro_rules! op {
+    ($method:ident $path:literal, $access:ident, $target:ident, $audited:literal, $handler:path) => {
+        Operation {
+            method: Method::$method,
+            path: $path,
+            access: Access::$access,
+            target: Target::$target,
+            audited: $audited,
+            handler: || web::route().to($handler),
+        }
+    };
+}
+
+/// Every route of the API, with who may call it.
+pub static OPERATIONS: &[Operation] = &[
+    op!(GET "/healthz", Public, None, false, healthz::healthz),
+    op!(GET "/v1/tenants/{tenant}/usage", TenantRead, Tenant, false, usage::usage),
+    op!(GET "/v1/missing-usage", Finance, None, false, missing_usage::missing_usage),
+    op!(GET "/v1/tenants/{tenant}/invoices", TenantRead, Tenant, false, invoice_list::invoice_list),
+    op!(GET "/v1/tenants/{tenant}/invoices/draft", TenantRead, Tenant, false, invoice_draft::invoice_draft),
+    op!(POST "/v1/tenants/{tenant}/invoices/{period}/finalize", Finance, Tenant, true, invoice_finalize::invoice_finalize),
+    op!(GET "/v1/invoices/{number}", TenantRead, Handler, false, invoice_get::invoice_get),
+    op!(POST "/v1/invoices/{number}/void", Finance, None, true, invoice_void::invoice_void),
+    op!(GET "/v1/credit-notes/{number}", TenantRead, Handler, false, credit_note_get::credit_note_get),
+    op!(GET "/v1/tenants/{tenant}/credit", TenantRead, Tenant, false, credit_balance::credit),
+    op!(POST "/v1/tenants/{tenant}/credit/grants", Finance, Tenant, true, credit_grant::credit_grant),
+    op!(GET "/v1/tenants/{tenant}/contract", TenantRead, Tenant, false, contract_get::contract_get),
+    op!(PUT "/v1/tenants/{tenant}/contract", Finance, Tenant, true, contract_put::contract_put),
+    op!(GET "/v1/price-book", TenantRead, None, false, price_book::price_book),
+    op!(POST "/v1/allocations", TenantAct, Handler, true, allocation_create::allocation_create),
+    op!(GET "/v1/allocations/{id}", TenantRead, Handler, false, allocation_get::allocation_get),
+    op!(POST "/v1/allocations/{id}/release", TenantAct, Handler, true, allocation_release::allocation_release),
+    op!(GET "/v1/tenants/{tenant}/allocations", TenantRead, Tenant, false, allocation_list::allocation_list),
+    op!(POST "/v1/quota/check", TenantRead, Handler, false, quota_check::quota_check),
+    op!(PUT "/v1/nodes/{node}/state", Admin, Node, true, node_state::node_state),
+    op!(GET "/v1/nodes/{node}/allocations", NodeRead, Node, false, node_allocations::node_allocations),
+    op!(GET "/v1/reconciliation", Finance, None, false, reconciliation::reconciliation),
+    op!(POST "/v1/api-keys", Admin, None, true, key_create::key_create),
+    op!(GET "/v1/api-keys", Admin, None, false, key_list::key_list),
+    op!(POST "/v1/api-keys/{id}/revoke", Admin, None, true, key_revoke::key_revoke),
+    op!(GET "/v1/audit", Finance, None, false, audit_list::audit_list),
+];
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
@@ -39,86 +119,32 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(|error, _| {
             ApiError::bad_request("invalid_path", error.to_string()).into()
         }))
-        .app_data(web::JsonConfig::default().error_handler(|error, _| {
-            ApiError::bad_request("invalid_body", error.to_string()).into()
-        }))
-        .route("/healthz", web::get().to(healthz::healthz))
-        .route("/v1/tenants/{tenant}/usage", web::get().to(usage::usage))
-        .route(
-            "/v1/missing-usage",
-            web::get().to(missing_usage::missing_usage),
-        )
-        .route(
-            "/v1/tenants/{tenant}/invoices",
-            web::get().to(invoice_list::invoice_list),
-        )
-        .route(
-            "/v1/tenants/{tenant}/invoices/draft",
-            web::get().to(invoice_draft::invoice_draft),
-        )
-        .route(
-            "/v1/tenants/{tenant}/invoices/{period}/finalize",
-            web::post().to(invoice_finalize::invoice_finalize),
-        )
-        .route(
-            "/v1/invoices/{number}",
-            web::get().to(invoice_get::invoice_get),
-        )
-        .route(
-            "/v1/invoices/{number}/void",
-            web::post().to(invoice_void::invoice_void),
-        )
-        .route(
-            "/v1/credit-notes/{number}",
-            web::get().to(credit_note_get::credit_note_get),
-        )
-        .route(
-            "/v1/tenants/{tenant}/credit",
-            web::get().to(credit_balance::credit),
-        )
-        .route(
-            "/v1/tenants/{tenant}/credit/grants",
-            web::post().to(credit_grant::credit_grant),
-        )
-        .route(
-            "/v1/tenants/{tenant}/contract",
-            web::get().to(contract_get::contract_get),
-        )
-        .route(
-            "/v1/tenants/{tenant}/contract",
-            web::put().to(contract_put::contract_put),
-        )
-        .route("/v1/price-book", web::get().to(price_book::price_book))
-        .route(
-            "/v1/allocations",
-            web::post().to(allocation_create::allocation_create),
-        )
-        .route(
-            "/v1/allocations/{id}",
-            web::get().to(allocation_get::allocation_get),
-        )
-        .route(
-            "/v1/allocations/{id}/release",
-            web::post().to(allocation_release::allocation_release),
-        )
-        .route(
-            "/v1/tenants/{tenant}/allocations",
-            web::get().to(allocation_list::allocation_list),
-        )
-        .route("/v1/quota/check", web::post().to(quota_check::quota_check))
-        .route(
-            "/v1/nodes/{node}/state",
-            web::put().to(node_state::node_state),
-        )
-        .route(
-            "/v1/nodes/{node}/allocations",
-            web::get().to(node_allocations::node_allocations),
-        )
-        .route(
-            "/v1/reconciliation",
-            web::get().to(reconciliation::reconciliation),
-        )
-        .default_service(web::to(not_found));
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
+    // One resource per path, its operations behind the access guard of that path, which also
+    // answers 405 for a method the path has no operation for.
+    let mut seen = std::collections::BTreeSet::new();
+    for path in OPERATIONS
+        .iter()
+        .map(|op| op.path)
+        .filter(|path| seen.insert(*path))
+    {
+        let operations: Vec<&'static Operation> =
+            OPERATIONS.iter().filter(|op| op.path == path).collect();
+        let mut resource = web::resource(path);
+        for op in &operations {
+            let route = (op.handler)();
+            resource = resource.route(if op.method == Method::GET {
+                route.guard(guard::Any(guard::Get()).or(guard::Head()))
+            } else {
+                route.method(op.method.clone())
+            });
+        }
+        let operations = Rc::new(operations);
+        config.service(resource.wrap(middleware::from_fn(move |request, next| {
+            access::guard(operations.clone(), request, next)
+        })));
+    }
+    config.default_service(web::to(not_found));
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
@@ -132,10 +158,7 @@ pub(crate) fn require_tenant(conn: &mut PgConnection, tenant_id: &str) -> Result
         .count()
         .get_result(conn)?;
     if found == 0 {
-        return Err(ApiError::not_found(
-            "tenant_not_found",
-            format!("tenant `{tenant_id}` does not exist"),
-        ));
+        return Err(ApiError::tenant_not_found(tenant_id));
     }
     Ok(())
 }
@@ -145,4 +168,20 @@ pub(crate) fn parse_period(text: &str) -> Result<BillingPeriod, ApiError> {
     text.parse().map_err(|e: gpubill_domain::PeriodError| {
         ApiError::bad_request("invalid_period", e.to_string())
     })
+}
+
+/// Rows a list answers when `limit` is not given, and the most it answers.
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 1000;
+
+/// A list's `limit`, or 400 `invalid_limit`.
+pub(crate) fn parse_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be within 1..={MAX_LIMIT}"),
+        ));
+    }
+    Ok(limit)
 }

@@ -2,6 +2,7 @@
 //! or down node takes no new allocations; those it runs are left running.
 
 use crate::AppState;
+use crate::body::Json;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use gpubill_domain::scheduler::NodeState;
@@ -17,7 +18,7 @@ pub struct NodeStateBody {
 pub async fn node_state(
     state: web::Data<AppState>,
     node: web::Path<String>,
-    body: web::Json<NodeStateBody>,
+    body: Json<NodeStateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
     let wanted = NodeState::from_code(&body.state).ok_or_else(|| {

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use gpubill_aggregator::AggregatorStats;
+use gpubill_domain::access::{Binding, KeySpec, Role};
 use gpubill_platform::config::Config;
 use gpubill_platform::config::{AllocationSpec, Cluster, NodeSpec};
 use gpubill_platform::db::{self, PgPool, with_conn};
@@ -362,15 +363,55 @@ impl TestEnv {
     }
 
     pub async fn start_api(&self) -> RunningApi {
+        let (_, admin_key) = self
+            .create_key(Role::Admin, Binding::None, None, "test admin")
+            .await;
         let scheduler = gpubill_scheduler::Scheduler::start(&self.config, self.pool.clone())
             .await
             .expect("start the scheduler");
-        let state = gpubill_api::AppState::new(&self.config, self.pool.clone(), scheduler);
+        let authenticator =
+            gpubill_access::Authenticator::start(self.pool.clone(), &self.config.settings.auth)
+                .await
+                .expect("read the API keys");
+        let (trigger, stop) = shutdown::channel();
+        authenticator.spawn_refresh(stop);
+        let state =
+            gpubill_api::AppState::new(&self.config, self.pool.clone(), scheduler, authenticator);
         let (server, address) =
             gpubill_api::bind(state, "127.0.0.1:0", 1, 1).expect("bind the API");
         let handle = server.handle();
         tokio::spawn(server);
-        RunningApi { address, handle }
+        RunningApi {
+            address,
+            handle,
+            admin_key,
+            refresh: trigger,
+        }
+    }
+
+    /// Issues a key straight into the database, as `gpubill keys create` does; an API started
+    /// afterwards knows it at once, a running one within `auth.key_refresh_ms`.
+    pub async fn create_key(
+        &self,
+        role: Role,
+        binding: Binding,
+        expires_at: Option<DateTime<Utc>>,
+        label: &str,
+    ) -> (gpubill_access::StoredKey, String) {
+        let cluster = self.config.cluster.clone();
+        let spec = KeySpec {
+            role,
+            binding,
+            expires_at,
+            label: label.to_owned(),
+        };
+        let issued = self
+            .conn(move |conn| {
+                gpubill_access::keys::issue(conn, &cluster, &spec, "cli:test", Utc::now())
+                    .expect("issue a key")
+            })
+            .await;
+        (issued.key, issued.secret.expose().to_owned())
     }
 }
 
@@ -448,60 +489,133 @@ impl Drop for ChildAggregator {
 pub struct RunningApi {
     pub address: SocketAddr,
     handle: gpubill_api::ServerHandle,
+    /// An admin key, sent by `get` and `send`.
+    pub admin_key: String,
+    /// Stops the authenticator's refresh with the server.
+    refresh: ShutdownTrigger,
+}
+
+/// An answer as received.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON; panics with the body when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "HTTP {} body is not JSON ({error}): {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
 }
 
 impl RunningApi {
-    /// GETs `path` and returns the status and the JSON body, whatever the status.
+    /// GETs `path` with the admin key and returns the status and the JSON body, whatever the
+    /// status.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let (status, body) = self.get_bytes(path).await;
-        (status, serde_json::from_slice(&body).expect("JSON body"))
+        let reply = self.request("GET", path, Some(&self.admin_key), None).await;
+        (reply.status, reply.json())
     }
 
-    /// The status and the body exactly as sent.
+    /// The status and the body exactly as sent (admin key).
     pub async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
-        let url = format!("http://{}{path}", self.address);
-        tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            let mut response = agent.get(&url).call().expect("HTTP request");
-            let status = response.status().as_u16();
-            let body = response.body_mut().read_to_vec().expect("body");
-            (status, body)
-        })
-        .await
-        .expect("HTTP task")
+        let reply = self.request("GET", path, Some(&self.admin_key), None).await;
+        (reply.status, reply.body)
     }
 
-    /// Sends `body` as JSON with `method` (`POST` or `PUT`) and returns the status and the JSON
-    /// body, whatever the status.
+    /// Sends `body` as JSON with `method` (`POST` or `PUT`) and the admin key, and returns the
+    /// status and the JSON body, whatever the status.
     pub async fn send(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let reply = self
+            .request(method, path, Some(&self.admin_key), Some(body))
+            .await;
+        (reply.status, reply.json())
+    }
+
+    /// Any request: `key` as a bearer token (or none), `body` as JSON (or none).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        let authorization = key.map(|key| format!("Bearer {key}"));
+        self.raw(method, path, authorization.as_deref(), body).await
+    }
+
+    /// Any request with `authorization` sent as it is.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
         let url = format!("http://{}{path}", self.address);
-        let (method, body) = (method.to_owned(), body.to_owned());
+        let method = method.to_owned();
+        let authorization = authorization.map(str::to_owned);
+        let body = body.map(str::to_owned);
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
+                .allow_non_standard_methods(true)
                 .build()
                 .into();
-            let request = match method.as_str() {
-                "POST" => agent.post(&url),
-                "PUT" => agent.put(&url),
-                other => panic!("no test support for {other}"),
+            let mut request = ureq::http::Request::builder()
+                .method(method.as_str())
+                .uri(&url);
+            if let Some(authorization) = &authorization {
+                request = request.header("Authorization", authorization);
+            }
+            let response = match &body {
+                Some(body) => agent.run(
+                    request
+                        .header("Content-Type", "application/json")
+                        .body(body.clone())
+                        .expect("request"),
+                ),
+                None => agent.run(request.body(()).expect("request")),
             };
-            let mut response = request
-                .content_type("application/json")
-                .send(body.as_str())
-                .expect("HTTP request");
+            let mut response = response.expect("HTTP request");
             let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        value.to_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect();
             let body = response.body_mut().read_to_vec().expect("body");
-            (status, serde_json::from_slice(&body).expect("JSON body"))
+            Reply {
+                status,
+                headers,
+                body,
+            }
         })
         .await
         .expect("HTTP task")
     }
 
     pub async fn stop(self) {
+        self.refresh.trigger();
         self.handle.stop(true).await;
     }
 }

@@ -1,0 +1,96 @@
+//! What wraps every request, before routing: a request id (a new UUID, answered in
+//! `X-Request-Id` and shared by the logs and the audit trail), and the checks of the URL that no
+//! route should have to repeat: a NUL byte (`%00`) anywhere in the path or query is refused with
+//! 400 before it can reach SQL, and a path or query string over its limit with 414.
+
+use crate::error::ApiError;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use std::future::{Ready, ready};
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// Longest path, and longest query string, accepted.
+pub const MAX_PATH_BYTES: usize = 2048;
+pub const MAX_QUERY_BYTES: usize = 4096;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId(pub Uuid);
+
+impl FromRequest for RequestId {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(
+            request
+                .extensions()
+                .get::<RequestId>()
+                .copied()
+                .ok_or_else(|| ApiError::Internal("a request without a request id".into())),
+        )
+    }
+}
+
+/// The middleware: see the module's documentation.
+pub async fn envelope(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let request_id = Uuid::new_v4();
+    request.extensions_mut().insert(RequestId(request_id));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.path(),
+    );
+    let mut response = match check_uri(request.uri()) {
+        Err(error) => request.error_response(error),
+        // Handlers' errors arrive here as answers; an error of the middleware itself is
+        // answered by actix from its `ResponseError` (still JSON, without the id header).
+        Ok(()) => next
+            .call(request)
+            .instrument(span.clone())
+            .await?
+            .map_into_boxed_body(),
+    };
+    let status = response.status().as_u16();
+    span.in_scope(|| tracing::debug!(status, "answered"));
+    if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// Refuses a NUL byte in the path or query (raw or percent-encoded) and over-long parts.
+pub fn check_uri(uri: &actix_web::http::Uri) -> Result<(), ApiError> {
+    let path = uri.path();
+    let query = uri.query().unwrap_or("");
+    if path.len() > MAX_PATH_BYTES {
+        return Err(ApiError::UriTooLong {
+            part: "path",
+            limit_bytes: MAX_PATH_BYTES,
+        });
+    }
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::UriTooLong {
+            part: "query string",
+            limit_bytes: MAX_QUERY_BYTES,
+        });
+    }
+    let has_nul = |part: &str| part.contains('\0') || part.to_ascii_lowercase().contains("%00");
+    if has_nul(path) || has_nul(query) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "the URL contains a NUL byte (%00)",
+        ));
+    }
+    Ok(())
+}
