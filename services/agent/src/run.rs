@@ -158,6 +158,13 @@ pub async fn run_source(
     window: RunWindow,
     shutdown: Shutdown,
 ) -> Result<AgentReport, AgentError> {
+    if let AllocationSource::Scheduler { node } = &source
+        && agent.api_key.is_empty()
+    {
+        return Err(AgentError::MissingApiKey {
+            node: (*node).to_owned(),
+        });
+    }
     // The spool's file I/O is synchronous and runs on this task: appends are batched, fsync'd
     // once per batch, and nothing else waits on this task meanwhile.
     let (mut spool, recovery) = Spool::open(&agent.spool_dir, agent.spool_max_bytes)?;
@@ -177,11 +184,6 @@ pub async fn run_source(
             (simulation, None)
         }
         AllocationSource::Scheduler { node } => {
-            if agent.api_key.is_empty() {
-                return Err(AgentError::MissingApiKey {
-                    node: node.to_owned(),
-                });
-            }
             tracing::info!(%node, scheduler = %agent.scheduler_url, poll_ms = agent.scheduler_poll_ms, from = %window.from, until = ?window.until, "agent metering the scheduler's allocations");
             (
                 Simulation::empty(agent.interval_seconds, window.from),

@@ -7,21 +7,29 @@
 
 pub mod access;
 pub mod body;
+pub mod codec_errors;
 pub mod envelope;
 pub mod error;
 pub mod input;
 pub mod routes;
 
-use actix_web::{App, HttpServer, middleware, web};
+use actix_http::HttpService;
+use actix_http::error::DispatchError;
+use actix_service::{ServiceFactoryExt, fn_service, map_config};
+use actix_web::dev::AppConfig;
+use actix_web::{App, middleware, web};
+use codec_errors::CodecErrors;
 use gpubill_access::Authenticator;
 use gpubill_domain::PriceBook;
-use gpubill_platform::config::{Cluster, Config};
+use gpubill_platform::config::{Cluster, Config, HttpSettings};
 use gpubill_platform::{PgPool, Shutdown};
 use gpubill_scheduler::Scheduler;
 use gpubill_scheduler::reconcile::Reconciler;
 use rust_decimal::Decimal;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
 
 pub use actix_web::dev::{Server, ServerHandle};
 pub use error::ApiError;
@@ -67,31 +75,41 @@ impl AppState {
     }
 }
 
-/// Binds the API to `address` (port 0 picks a free port) and returns the server, not yet
-/// running, with the address it listens on.
+/// Binds the API to `address` (port 0 picks a free port) with `http`'s workers, shutdown
+/// deadline and request head timeout, and returns the server, not yet running, with the address
+/// it listens on. Each connection is wrapped so that the answers the HTTP codec makes by itself
+/// carry the API's JSON error body too (`codec_errors`).
 pub fn bind(
     state: AppState,
     address: &str,
-    workers: usize,
-    shutdown_deadline_seconds: u64,
+    http: &HttpSettings,
 ) -> std::io::Result<(Server, SocketAddr)> {
     let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .configure(routes::configure)
-            .wrap(middleware::from_fn(envelope::envelope))
-    })
-    .workers(workers)
-    .disable_signals()
-    .shutdown_timeout(shutdown_deadline_seconds)
-    .bind(address)?;
-    let bound = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| std::io::Error::other(format!("no address bound for {address}")))?;
-    Ok((server.run(), bound))
+    let listener = std::net::TcpListener::bind(address)?;
+    let bound = listener.local_addr()?;
+    let head_timeout = Duration::from_millis(http.request_head_timeout_ms);
+    let server = actix_server::Server::build()
+        .workers(http.workers)
+        .disable_signals()
+        .shutdown_timeout(http.shutdown_deadline_seconds)
+        .listen("gpubill-api", listener, move || {
+            let app = App::new()
+                .app_data(data.clone())
+                .configure(routes::configure)
+                .wrap(middleware::from_fn(envelope::envelope));
+            fn_service(|stream: TcpStream| async move {
+                let peer = stream.peer_addr().ok();
+                Ok::<_, DispatchError>((CodecErrors::new(stream), peer))
+            })
+            .and_then(
+                HttpService::build()
+                    .client_request_timeout(head_timeout)
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .h1(map_config(app, |_| AppConfig::default())),
+            )
+        })?
+        .run();
+    Ok((server, bound))
 }
 
 /// Serves on `http.bind` until `shutdown` is triggered, then drains in-flight requests.
@@ -108,8 +126,7 @@ pub async fn serve(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> std
     let (server, address) = bind(
         AppState::new(config, pool, scheduler, authenticator),
         &http.bind,
-        http.workers,
-        http.shutdown_deadline_seconds,
+        http,
     )?;
     tracing::info!(%address, "API listening");
     let handle = server.handle();

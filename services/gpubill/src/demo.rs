@@ -93,8 +93,7 @@ pub async fn run(
     let (server, address) = gpubill_api::bind(
         gpubill_api::AppState::new(config, pool.clone(), scheduler, authenticator.clone()),
         &bind,
-        config.settings.http.workers,
-        config.settings.http.shutdown_deadline_seconds,
+        &config.settings.http,
     )
     .with_context(|| format!("cannot listen on {bind} (http.bind, or --bind)"))?;
     let server_handle = server.handle();

@@ -90,6 +90,7 @@ async fn a_stopped_agents_gpus_are_allocated_but_silent_and_stray_usage_is_unall
     for node in &nodes {
         let mut settings = env.config.settings.agent.clone();
         settings.scheduler_url = format!("http://{}", api.address);
+        settings.api_key = api.node_key(node).await;
         settings.spool_dir = settings.spool_dir.join(node);
         let kafka = env.config.settings.kafka.clone();
         let window = gpubill_agent::RunWindow {

@@ -166,6 +166,8 @@ pub struct HttpSettings {
     pub bind: String,
     pub workers: usize,
     pub shutdown_deadline_seconds: u64,
+    /// A connection must send a whole request head within this long (408 otherwise).
+    pub request_head_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -685,6 +687,11 @@ impl Settings {
             (1..=64).contains(&self.http.workers),
             "http.workers",
             "must be within 1..=64",
+        )?;
+        check(
+            (100..=600_000).contains(&self.http.request_head_timeout_ms),
+            "http.request_head_timeout_ms",
+            "must be within 100..=600000",
         )?;
 
         let a = &self.aggregator;

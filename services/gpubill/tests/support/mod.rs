@@ -327,6 +327,18 @@ impl TestEnv {
         ChildAggregator(command.spawn().expect("spawn gpubill aggregator"))
     }
 
+    /// Starts `gpubill api` as a child process on `port`, logging at `log_filter` to `log_path`.
+    pub fn spawn_api(&self, port: u16, log_filter: &str, log_path: &Path) -> ChildAggregator {
+        let mut command = self.command(&["api"]);
+        let log = std::fs::File::create(log_path).expect("create the child's log");
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .env("GPUBILL_LOG", log_filter)
+            .env("GPUBILL_HTTP_BIND", format!("127.0.0.1:{port}"));
+        ChildAggregator(command.spawn().expect("spawn gpubill api"))
+    }
+
     /// Runs a `gpubill` subcommand on this environment to its end.
     pub async fn run_cli(&self, args: &[&str]) -> std::process::Output {
         let mut command = self.command(args);
@@ -363,22 +375,29 @@ impl TestEnv {
     }
 
     pub async fn start_api(&self) -> RunningApi {
+        self.start_api_with(self.pool.clone()).await
+    }
+
+    /// An API in this process reaching Postgres through `pool` (e.g. through a proxy the test
+    /// can cut), with an admin key of its own.
+    pub async fn start_api_with(&self, pool: PgPool) -> RunningApi {
         let (_, admin_key) = self
             .create_key(Role::Admin, Binding::None, None, "test admin")
             .await;
-        let scheduler = gpubill_scheduler::Scheduler::start(&self.config, self.pool.clone())
+        let scheduler = gpubill_scheduler::Scheduler::start(&self.config, pool.clone())
             .await
             .expect("start the scheduler");
         let authenticator =
-            gpubill_access::Authenticator::start(self.pool.clone(), &self.config.settings.auth)
+            gpubill_access::Authenticator::start(pool.clone(), &self.config.settings.auth)
                 .await
                 .expect("read the API keys");
         let (trigger, stop) = shutdown::channel();
         authenticator.spawn_refresh(stop);
-        let state =
-            gpubill_api::AppState::new(&self.config, self.pool.clone(), scheduler, authenticator);
+        let state = gpubill_api::AppState::new(&self.config, pool, scheduler, authenticator);
+        let mut http = self.config.settings.http.clone();
+        (http.workers, http.shutdown_deadline_seconds) = (1, 1);
         let (server, address) =
-            gpubill_api::bind(state, "127.0.0.1:0", 1, 1).expect("bind the API");
+            gpubill_api::bind(state, "127.0.0.1:0", &http).expect("bind the API");
         let handle = server.handle();
         tokio::spawn(server);
         RunningApi {
@@ -612,6 +631,25 @@ impl RunningApi {
         })
         .await
         .expect("HTTP task")
+    }
+
+    /// Issues a key over HTTP with the admin key, known to this API at once: `body` as
+    /// `POST /v1/api-keys` takes it. Returns the key and its id.
+    pub async fn issue_key(&self, body: &str) -> (String, String) {
+        let (status, issued) = self.send("POST", "/v1/api-keys", body).await;
+        assert_eq!(status, 201, "{body}: {issued}");
+        (
+            issued["key"].as_str().expect("the key").to_owned(),
+            issued["id"].as_str().expect("its id").to_owned(),
+        )
+    }
+
+    /// A node key for `node`'s agent.
+    pub async fn node_key(&self, node: &str) -> gpubill_platform::config::Secret {
+        let (key, _) = self
+            .issue_key(&format!(r#"{{"role": "node", "node": "{node}"}}"#))
+            .await;
+        gpubill_platform::config::Secret::new(key)
     }
 
     pub async fn stop(self) {
