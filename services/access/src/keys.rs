@@ -92,7 +92,8 @@ pub struct IssuedKey {
     pub secret: KeySecret,
 }
 
-#[derive(Queryable)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
 struct KeyRow {
     id: Uuid,
     role: String,
@@ -106,34 +107,6 @@ struct KeyRow {
     revoked_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
 }
-
-type KeyColumns = (
-    api_keys::id,
-    api_keys::role,
-    api_keys::tenant_id,
-    api_keys::node_id,
-    api_keys::display_prefix,
-    api_keys::label,
-    api_keys::created_by,
-    api_keys::created_at,
-    api_keys::expires_at,
-    api_keys::revoked_at,
-    api_keys::last_used_at,
-);
-
-const KEY_COLUMNS: KeyColumns = (
-    api_keys::id,
-    api_keys::role,
-    api_keys::tenant_id,
-    api_keys::node_id,
-    api_keys::display_prefix,
-    api_keys::label,
-    api_keys::created_by,
-    api_keys::created_at,
-    api_keys::expires_at,
-    api_keys::revoked_at,
-    api_keys::last_used_at,
-);
 
 impl TryFrom<KeyRow> for StoredKey {
     type Error = AccessError;
@@ -216,7 +189,7 @@ pub fn issue(
 /// Every key, newest first, at most `limit`.
 pub fn list(conn: &mut PgConnection, limit: i64) -> Result<Vec<StoredKey>, AccessError> {
     api_keys::table
-        .select(KEY_COLUMNS)
+        .select(KeyRow::as_select())
         .order((api_keys::created_at.desc(), api_keys::id.desc()))
         .limit(limit)
         .load::<KeyRow>(conn)?
@@ -228,7 +201,7 @@ pub fn list(conn: &mut PgConnection, limit: i64) -> Result<Vec<StoredKey>, Acces
 pub fn get(conn: &mut PgConnection, id: Uuid) -> Result<StoredKey, AccessError> {
     api_keys::table
         .find(id)
-        .select(KEY_COLUMNS)
+        .select(KeyRow::as_select())
         .first::<KeyRow>(conn)
         .optional()?
         .ok_or(AccessError::UnknownKey(id))?
@@ -280,7 +253,7 @@ pub fn load_grants(
                 .is_null()
                 .or(api_keys::expires_at.gt(horizon)),
         )
-        .select((api_keys::key_hash, KEY_COLUMNS))
+        .select((api_keys::key_hash, KeyRow::as_select()))
         .load(conn)?;
     rows.into_iter()
         .map(|(hash, row)| {

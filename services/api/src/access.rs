@@ -6,9 +6,9 @@
 //! it has answered, a state-changing operation is written to the audit trail with the status.
 
 use crate::AppState;
-use crate::envelope::RequestId;
+use crate::envelope::{RequestId, from_extensions};
 use crate::error::ApiError;
-use crate::routes::{Operation, Target};
+use crate::operation::{Operation, Target};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -66,19 +66,7 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(
-            request
-                .extensions()
-                .get::<Caller>()
-                .cloned()
-                .ok_or_else(|| {
-                    ApiError::Internal(format!(
-                        "{} {} has no access check",
-                        request.method(),
-                        request.path()
-                    ))
-                }),
-        )
+        ready(from_extensions(request))
     }
 }
 

@@ -28,14 +28,21 @@ impl FromRequest for RequestId {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(
-            request
-                .extensions()
-                .get::<RequestId>()
-                .copied()
-                .ok_or_else(|| ApiError::Internal("a request without a request id".into())),
-        )
+        ready(from_extensions(request))
     }
+}
+
+/// What a middleware left in the request for the handler; its absence is a route wired without
+/// that middleware.
+pub(crate) fn from_extensions<T: Clone + 'static>(request: &HttpRequest) -> Result<T, ApiError> {
+    request.extensions().get::<T>().cloned().ok_or_else(|| {
+        ApiError::Internal(format!(
+            "{} {}: no {} from the middleware",
+            request.method(),
+            request.path(),
+            std::any::type_name::<T>()
+        ))
+    })
 }
 
 /// The middleware: see the module's documentation.

@@ -11,6 +11,7 @@ pub mod codec_errors;
 pub mod envelope;
 pub mod error;
 pub mod input;
+pub mod operation;
 pub mod routes;
 
 use actix_http::HttpService;

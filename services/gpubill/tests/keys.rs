@@ -8,7 +8,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{RunningApi, TcpProxy, TestEnv};
+use support::{RunningApi, TestEnv};
 
 const QUOTA_CHECK: &str = r#"{"tenant": "mistral-lab", "sku": "H100-SXM5-80GB", "gpus": 1, "max_duration_seconds": 3600}"#;
 
@@ -118,22 +118,9 @@ async fn the_quota_check_authenticates_from_memory_while_postgres_is_gone() {
         ("GPUBILL_DATABASE_CONNECT_TIMEOUT_SECONDS", "1"),
     ])
     .await;
-    let url = &env.config.settings.database.url;
-    let authority = url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap();
-    let server = tokio::net::lookup_host(authority)
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = TcpProxy::start(server).await;
-    let mut settings = env.config.settings.database.clone();
-    settings.url = url.replacen(authority, &format!("127.0.0.1:{}", proxy.port), 1);
+    let (via_proxy, proxy) = env.through_proxy().await;
     let api = env
-        .start_api_with(gpubill_platform::db::pool(&settings).unwrap())
+        .start_api_with(gpubill_platform::db::pool(&via_proxy.settings.database).unwrap())
         .await;
     let (tenant, _) = issue(&api, r#"{"role": "tenant", "tenant": "mistral-lab"}"#).await;
     let check = |key: String| {

@@ -8,7 +8,7 @@ mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
-use support::{TcpProxy, TestEnv, ledger_fingerprint, meter, meter_two_hours};
+use support::{TestEnv, ledger_fingerprint, meter, meter_two_hours};
 
 const FAST_RETRIES: [(&str, &str); 4] = [
     ("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "100"),
@@ -25,21 +25,7 @@ async fn a_postgres_outage_stops_progress_and_the_backlog_drains_exactly_once() 
     let env = TestEnv::with_settings(&FAST_RETRIES).await;
 
     // The aggregator reaches Postgres only through the proxy; the test checks through its own pool.
-    let url = &env.config.settings.database.url;
-    let authority = url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("DATABASE_URL names host:port");
-    let server = tokio::net::lookup_host(authority)
-        .await
-        .unwrap()
-        .next()
-        .expect("database address");
-    let proxy = TcpProxy::start(server).await;
-    let mut via_proxy = env.config.clone();
-    via_proxy.settings.database.url =
-        url.replacen(authority, &format!("127.0.0.1:{}", proxy.port), 1);
+    let (via_proxy, proxy) = env.through_proxy().await;
     let pool = gpubill_platform::db::pool(&via_proxy.settings.database).unwrap();
     let (trigger, stop) = gpubill_platform::shutdown::channel();
     let stats = Arc::new(gpubill_aggregator::AggregatorStats::default());

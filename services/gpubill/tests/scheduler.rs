@@ -69,13 +69,14 @@ fn decimal(value: &Value) -> Decimal {
 }
 
 /// One POST, blocking, with its own connection.
-fn post_blocking(address: std::net::SocketAddr, path: &str, body: &str) -> (u16, Value) {
+fn post_blocking(address: std::net::SocketAddr, key: &str, path: &str, body: &str) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let mut response = agent
         .post(&format!("http://{address}{path}"))
+        .header("authorization", &format!("Bearer {key}"))
         .content_type("application/json")
         .send(body)
         .expect("HTTP request");
@@ -92,10 +93,10 @@ async fn fire(api: &support::RunningApi, requests: &[AllocationRequest]) -> Vec<
     let calls: Vec<_> = requests
         .iter()
         .map(|request| {
-            let (body, barrier) = (body(request), barrier.clone());
+            let (body, barrier, key) = (body(request), barrier.clone(), api.admin_key.clone());
             tokio::task::spawn_blocking(move || {
                 barrier.wait();
-                post_blocking(address, "/v1/allocations", &body)
+                post_blocking(address, &key, "/v1/allocations", &body)
             })
         })
         .collect();

@@ -32,41 +32,15 @@ mod usage;
 use crate::access;
 use crate::body::MAX_BODY_BYTES;
 use crate::error::ApiError;
+use crate::operation::{Operation, Target};
 use actix_web::http::Method;
-use actix_web::{Route, guard, middleware, web};
+use actix_web::{guard, middleware, web};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use gpubill_domain::BillingPeriod;
 use gpubill_domain::access::Access;
 use gpubill_schema::schema::tenants;
 use std::rc::Rc;
-
-/// Which id of the path the caller's key must be bound to, beyond its role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// Nothing beyond the role.
-    None,
-    /// `{tenant}`: tenant and portal keys only their own.
-    Tenant,
-    /// `{node}`: node keys only their own.
-    Node,
-    /// The resource's tenant, known once the handler has read it (an invoice by number, an
-    /// allocation by id, the tenant of a body); the handler checks it with the `Caller`.
-    Handler,
-}
-
-/// One operation of the API: the route table is this list, and access control, the audit
-/// trail and the tests all read it.
-#[derive(Debug)]
-pub struct Operation {
-    pub method: Method,
-    pub path: &'static str,
-    pub access: Access,
-    pub target: Target,
-    /// Changes state: written to the audit trail.
-    pub audited: bool,
-    pub handler: fn() -> Route,
-}
 
 macro_rules! op {
     ($method:ident $path:literal, $access:ident, $target:ident, $audited:literal, $handler:path) => {

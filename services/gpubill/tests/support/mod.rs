@@ -374,6 +374,27 @@ impl TestEnv {
         .await
     }
 
+    /// This environment's configuration with Postgres reached through a proxy the test can cut,
+    /// and the proxy.
+    pub async fn through_proxy(&self) -> (Config, TcpProxy) {
+        let url = &self.config.settings.database.url;
+        let authority = url
+            .split('@')
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("DATABASE_URL names host:port");
+        let server = tokio::net::lookup_host(authority)
+            .await
+            .expect("resolve the database's host")
+            .next()
+            .expect("database address");
+        let proxy = TcpProxy::start(server).await;
+        let mut config = self.config.clone();
+        config.settings.database.url =
+            url.replacen(authority, &format!("127.0.0.1:{}", proxy.port), 1);
+        (config, proxy)
+    }
+
     pub async fn start_api(&self) -> RunningApi {
         self.start_api_with(self.pool.clone()).await
     }
