@@ -23,13 +23,15 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::{Ready, ready};
 use std::rc::Rc;
+use tracing::Instrument;
 
 /// The authenticated caller of a route, as its handler sees it.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
-    /// Ids the handler names for the audit trail, besides the path's.
-    notes: Rc<RefCell<BTreeMap<String, String>>>,
+    /// Ids the handler names for the audit trail, besides the path's; `None` on a route that
+    /// is not audited.
+    notes: Option<Rc<RefCell<BTreeMap<String, String>>>>,
 }
 
 impl Caller {
@@ -55,9 +57,9 @@ impl Caller {
 
     /// Names an id the request concerns or created, for the audit trail.
     pub fn note(&self, name: &str, id: impl std::fmt::Display) {
-        self.notes
-            .borrow_mut()
-            .insert(name.to_owned(), id.to_string());
+        if let Some(notes) = &self.notes {
+            notes.borrow_mut().insert(name.to_owned(), id.to_string());
+        }
     }
 }
 
@@ -120,13 +122,27 @@ pub async fn guard(
             return Ok(response);
         }
     };
-    let notes = Rc::new(RefCell::new(BTreeMap::new()));
+    let notes = operation
+        .audited
+        .then(|| Rc::new(RefCell::new(BTreeMap::new())));
     request.extensions_mut().insert(Caller {
         principal: principal.clone(),
         notes: notes.clone(),
     });
-    let response = next.call(request).await?.map_into_boxed_body();
-    if operation.audited {
+    let response = if operation.audited {
+        let span = tracing::info_span!(
+            "change",
+            request_id = %request_id.0,
+            key_id = %principal.key_id,
+            role = %principal.role,
+            action = %operation.path,
+        );
+        next.call(request).instrument(span).await?
+    } else {
+        next.call(request).await?
+    }
+    .map_into_boxed_body();
+    if let Some(notes) = notes {
         let notes = notes.borrow().clone();
         audit(principal).record(&response, &notes).await;
     }

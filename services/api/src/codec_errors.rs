@@ -45,6 +45,9 @@ fn error_of(status: u16) -> Option<(&'static str, &'static str)> {
 /// When `buf` starts with an answer the codec made (one of [`error_of`]'s statuses, with
 /// `content-length: 0`), the bytes to write instead, and how many bytes of `buf` they replace.
 pub fn rewrite(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
+    if !buf.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = std::str::from_utf8(&buf[..head_end]).ok()?;
     let status: u16 = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;

@@ -52,12 +52,10 @@ pub async fn envelope(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let request_id = Uuid::new_v4();
     request.extensions_mut().insert(RequestId(request_id));
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %request.method(),
-        path = %request.path(),
-    );
+    // At debug level: a span on every request costs more than the quota check itself. What a
+    // request changes is logged in an info span by the access guard, and failures below with
+    // the id, whatever the level.
+    let span = tracing::debug_span!("request", request_id = %request_id);
     let mut response = match check_uri(request.uri()) {
         Err(error) => request.error_response(error),
         // Handlers' errors arrive here as answers; an error of the middleware itself is
@@ -68,12 +66,39 @@ pub async fn envelope(
             .await?
             .map_into_boxed_body(),
     };
-    let status = response.status().as_u16();
-    span.in_scope(|| tracing::debug!(status, "answered"));
-    if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+    log_failure(&response, request_id);
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = request_id.hyphenated().encode_lower(&mut text);
+    if let Ok(value) = HeaderValue::from_str(text) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
     Ok(response)
+}
+
+/// Logs an answer that failed on the server's side (5xx) with its request id and what failed.
+fn log_failure(response: &ServiceResponse<BoxBody>, request_id: Uuid) {
+    let status = response.status().as_u16();
+    if status < 500 {
+        return;
+    }
+    let request = response.request();
+    let (method, path) = (request.method().as_str(), request.path());
+    match response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+    {
+        Some(ApiError::Unavailable(source)) => {
+            tracing::warn!(%request_id, method, path, status, error = %source, "request failed: ledger unavailable")
+        }
+        Some(ApiError::Internal(detail)) => {
+            tracing::error!(%request_id, method, path, status, %detail, "request failed")
+        }
+        Some(other) => {
+            tracing::warn!(%request_id, method, path, status, error = %other, "request refused")
+        }
+        None => tracing::error!(%request_id, method, path, status, "request failed"),
+    }
 }
 
 /// Refuses a NUL byte in the path or query (raw or percent-encoded) and over-long parts.

@@ -255,13 +255,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::Internal(detail) => tracing::error!(%detail, "request failed"),
-            Self::Unavailable(source) => {
-                tracing::warn!(error = %source, "request failed: ledger unavailable")
-            }
-            _ => {}
-        }
         let mut response = HttpResponse::build(self.status_code());
         match self {
             // RFC 6750: the scheme, and `invalid_token` when a token was sent but is not usable.
