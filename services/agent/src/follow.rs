@@ -10,6 +10,7 @@ use crate::simulation::{MeteredAllocation, Simulation};
 use chrono::{DateTime, SecondsFormat, Utc};
 use gpubill_domain::PriceClass;
 use gpubill_platform::config::AgentSettings;
+use gpubill_schema::api::Problem;
 use gpubill_schema::event::mig_device_uuid;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -100,18 +101,6 @@ impl PollError {
     }
 }
 
-/// The API's error body, `{"error": {"code", "message"}}`.
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
-}
-
 /// Asks the scheduler for `node`'s allocations running at or after `since`: blocking, so run it
 /// on a blocking task.
 pub fn fetch(
@@ -145,8 +134,8 @@ pub fn fetch(
             source: Box::new(source),
         })?;
     if status != 200 {
-        let (code, message) = match serde_json::from_str::<ErrorBody>(&body) {
-            Ok(ErrorBody { error }) => (error.code, error.message),
+        let (code, message) = match serde_json::from_str::<Problem>(&body) {
+            Ok(problem) => (problem.code.as_str().to_owned(), problem.detail),
             Err(_) => ("-".to_owned(), body.chars().take(200).collect()),
         };
         return Err(PollError::Refused {
@@ -391,6 +380,7 @@ impl Follower {
 pub(crate) mod tests {
     use super::*;
     use crate::simulation::tests::at;
+    use gpubill_schema::api::ErrorCode;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
 
@@ -455,6 +445,10 @@ pub(crate) mod tests {
         assert!(skipped[0].1.contains("preemptible"), "{:?}", skipped[0]);
     }
 
+    fn problem(code: ErrorCode, status: u16, detail: &str) -> String {
+        serde_json::to_string(&Problem::new(code, status, detail)).unwrap()
+    }
+
     const KEY: &str = "gpb_node_00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
     /// Serves one HTTP answer on a free port and returns the base URL and the request head seen.
@@ -515,8 +509,7 @@ pub(crate) mod tests {
     fn a_refused_key_is_told_apart_from_an_outage() {
         let (base, server) = serve_once(
             "401 Unauthorized",
-            r#"{"error":{"code":"unauthenticated","message":"the API key was revoked"}}"#
-                .to_owned(),
+            problem(ErrorCode::Unauthenticated, 401, "the API key was revoked"),
         );
         let error = fetch(
             &client(),
@@ -546,8 +539,11 @@ pub(crate) mod tests {
     fn a_refusal_names_the_apis_code_and_message() {
         let (base, server) = serve_once(
             "404 Not Found",
-            r#"{"error":{"code":"node_not_found","message":"node `node-999` does not exist"}}"#
-                .to_owned(),
+            problem(
+                ErrorCode::NodeNotFound,
+                404,
+                "node `node-999` does not exist",
+            ),
         );
         let error = fetch(
             &client(),

@@ -19,6 +19,7 @@ use chrono::Utc;
 use gpubill_access::audit::{self, Actor, AuditRecord};
 use gpubill_domain::access::{Access, Principal};
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::ErrorCode;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::{Ready, ready};
@@ -180,7 +181,10 @@ fn authorize(
         Target::Node => {
             let node = param("node");
             (!principal.sees_node(&node)).then(|| {
-                ApiError::not_found("node_not_found", format!("node `{node}` does not exist"))
+                ApiError::not_found(
+                    ErrorCode::NodeNotFound,
+                    format!("node `{node}` does not exist"),
+                )
             })
         }
         Target::Handler | Target::None => None,

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use actix_web::dev::Payload;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{FromRequest, HttpRequest, web};
+use gpubill_schema::api::ErrorCode;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
@@ -59,7 +60,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
                         limit_bytes: MAX_BODY_BYTES,
                     }
                 } else {
-                    ApiError::bad_request("invalid_body", error.to_string())
+                    ApiError::bad_request(ErrorCode::InvalidBody, error.to_string())
                 }
             })?;
             decode(&bytes).map(Json)
@@ -80,17 +81,18 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if starts_an_object && !may_hold_nul {
         return serde_json::from_slice(bytes).map_err(invalid);
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|error| ApiError::bad_request("invalid_body", format!("not JSON: {error}")))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::bad_request(ErrorCode::InvalidBody, format!("not JSON: {error}"))
+    })?;
     if !value.is_object() {
         return Err(ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             "the body must be a JSON object",
         ));
     }
     if let Some(path) = nul_at(&value, "") {
         return Err(ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("`{path}` contains a NUL character"),
         ));
     }
@@ -103,7 +105,7 @@ fn invalid(error: serde_json::Error) -> ApiError {
     } else {
         error.to_string()
     };
-    ApiError::bad_request("invalid_body", message)
+    ApiError::bad_request(ErrorCode::InvalidBody, message)
 }
 
 /// Where the first NUL character is, in a key or a string value, as a JSON path (`/note`).
@@ -140,7 +142,7 @@ mod tests {
 
     fn code(result: Result<Check, ApiError>) -> (&'static str, String) {
         let error = result.expect_err("refused");
-        (error.code(), error.to_string())
+        (error.code().as_str(), error.to_string())
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! JSON bodies for the answers actix's HTTP/1 codec writes by itself, before a request reaches
+//! Problem bodies for the answers actix's HTTP/1 codec writes by itself, before a request reaches
 //! the application: a request head not received in time (408), one too large (431), one that
 //! does not parse (400). The codec writes those with an empty body; this wrapper of the
 //! connection's socket recognises such an answer as it is written and writes, instead, the same
 //! status with the API's error body, so a client sees one error shape whatever refused it.
 //! Answers the application writes always have a body, so they are never touched.
 
+use gpubill_schema::api::{ErrorCode, PROBLEM_JSON, Problem};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -26,16 +27,19 @@ impl<T> CodecErrors<T> {
     }
 }
 
-/// The code and message of an empty-bodied codec answer with this status.
-fn error_of(status: u16) -> Option<(&'static str, &'static str)> {
+/// The code and detail of an empty-bodied codec answer with this status.
+fn error_of(status: u16) -> Option<(ErrorCode, &'static str)> {
     match status {
-        400 => Some(("malformed_request", "the request is not valid HTTP/1.1")),
+        400 => Some((
+            ErrorCode::MalformedRequest,
+            "the request is not valid HTTP/1.1",
+        )),
         408 => Some((
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             "the request head was not received in time",
         )),
         431 => Some((
-            "request_header_fields_too_large",
+            ErrorCode::RequestHeaderFieldsTooLarge,
             "the request head is larger than 128 KiB",
         )),
         _ => None,
@@ -61,9 +65,10 @@ pub fn rewrite(buf: &[u8]) -> Option<(Vec<u8>, usize)> {
         .next()?
         .get("HTTP/1.1 000 ".len()..)
         .unwrap_or("");
-    let body = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
+    // Serializing a problem of plain strings cannot fail.
+    let body = serde_json::to_string(&Problem::new(code, status, message)).ok()?;
     let answer = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {PROBLEM_JSON}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     Some((answer.into_bytes(), head_end))
@@ -147,7 +152,8 @@ mod tests {
         );
         let body = answer.split("\r\n\r\n").nth(1).expect("a body");
         let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
-        assert_eq!(json["error"]["code"], "request_timeout");
+        assert_eq!(json["code"], "request_timeout");
+        assert_eq!(json["status"], 408);
         assert!(answer.contains(&format!("content-length: {}\r\n", body.len())));
         for status in ["400 Bad Request", "431 Request Header Fields Too Large"] {
             let codec = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
@@ -157,7 +163,7 @@ mod tests {
 
     #[test]
     fn the_applications_answers_are_left_alone() {
-        let app = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 61\r\ncontent-type: application/json\r\n\r\n{\"error\":{}}";
+        let app = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 61\r\ncontent-type: application/problem+json\r\n\r\n{\"code\":1}";
         assert!(rewrite(app).is_none());
         let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
         assert!(rewrite(ok).is_none());

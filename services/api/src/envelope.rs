@@ -9,6 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use gpubill_schema::api::ErrorCode;
 use std::future::{Ready, ready};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -18,6 +19,16 @@ pub const MAX_PATH_BYTES: usize = 2048;
 pub const MAX_QUERY_BYTES: usize = 4096;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    /// The id of the request whose future is running: error answers name it as their instance.
+    static CURRENT_REQUEST: Uuid;
+}
+
+/// The id of the request being served, inside the envelope.
+pub fn current_request_id() -> Option<Uuid> {
+    CURRENT_REQUEST.try_with(|id| *id).ok()
+}
 
 /// The id of the request being served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,17 +67,21 @@ pub async fn envelope(
     // request changes is logged in an info span by the access guard, and failures below with
     // the id, whatever the level.
     let span = tracing::debug_span!("request", request_id = %request_id);
-    let mut response = match check_uri(request.uri()) {
-        Err(error) => request.error_response(error),
-        // Handlers' errors arrive here as answers; an error of the middleware itself is
-        // answered by actix from its `ResponseError` (still JSON, without the id header).
-        Ok(()) => next
-            .call(request)
-            .instrument(span.clone())
-            .await?
-            .map_into_boxed_body(),
-    };
+    let answer = CURRENT_REQUEST.scope(request_id, async move {
+        match check_uri(request.uri()) {
+            Err(error) => Ok(request.error_response(error)),
+            // Handlers' errors arrive here as answers; an error of the middleware itself is
+            // answered by actix from its `ResponseError` (still JSON, without the id header).
+            Ok(()) => next
+                .call(request)
+                .instrument(span)
+                .await
+                .map(ServiceResponse::map_into_boxed_body),
+        }
+    });
+    let mut response = answer.await?;
     log_failure(&response, request_id);
+
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let text = request_id.hyphenated().encode_lower(&mut text);
     if let Ok(value) = HeaderValue::from_str(text) {
@@ -120,7 +135,7 @@ pub fn check_uri(uri: &actix_web::http::Uri) -> Result<(), ApiError> {
     let has_nul = |part: &str| part.contains('\0') || part.to_ascii_lowercase().contains("%00");
     if has_nul(path) || has_nul(query) {
         return Err(ApiError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "the URL contains a NUL byte (%00)",
         ));
     }

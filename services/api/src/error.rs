@@ -1,6 +1,8 @@
-//! The API's single error type. Every failure becomes a status and a JSON body
-//! `{"error": {"code": "...", "message": "..."}}`; `code` is stable and machine-readable.
+//! The API's single error type. Every failure becomes a status and an RFC 9457 problem body
+//! (`gpubill_schema::api::Problem`, `application/problem+json`) whose `code` is stable and
+//! machine-readable, and whose `instance` is the request's id.
 
+use crate::envelope::current_request_id;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use gpubill_access::{AccessError, AuthError};
@@ -9,24 +11,25 @@ use gpubill_domain::scheduler::PlacementError;
 use gpubill_ledger::LedgerError;
 use gpubill_platform::DbError;
 use gpubill_scheduler::{QuotaVerdict, SchedulerError};
-use serde::Serialize;
+use gpubill_schema::api::ErrorCode;
+use gpubill_schema::api::{PROBLEM_JSON, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    NotFound { code: ErrorCode, message: String },
     /// The request is well-formed but the ledger's state refuses it (409).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// The request is well-formed but its content cannot be acted on (422).
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    Unprocessable { code: ErrorCode, message: String },
     /// Refused by a limit or by the cluster's capacity (409), with the figures in `details`.
     #[error("{message}")]
     Refused {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         details: serde_json::Value,
     },
@@ -57,42 +60,29 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a serde_json::Value>,
-}
-
 impl ApiError {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::BadRequest {
             code,
             message: message.into(),
         }
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::NotFound {
             code,
             message: message.into(),
         }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Conflict {
             code,
             message: message.into(),
         }
     }
 
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Unprocessable {
             code,
             message: message.into(),
@@ -103,7 +93,7 @@ impl ApiError {
     /// the caller may not see.
     pub fn tenant_not_found(tenant_id: &str) -> Self {
         Self::not_found(
-            "tenant_not_found",
+            ErrorCode::TenantNotFound,
             format!("tenant `{tenant_id}` does not exist"),
         )
     }
@@ -114,22 +104,22 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
-            | Self::Refused { code, .. } => code,
-            Self::Unauthenticated(AuthError::Unavailable(_)) => "auth_unavailable",
-            Self::Unauthenticated(_) => "unauthenticated",
-            Self::Forbidden { .. } => "forbidden",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::UriTooLong { .. } => "uri_too_long",
-            Self::Unavailable(_) => "ledger_unavailable",
-            Self::Internal(_) => "internal_error",
+            | Self::Refused { code, .. } => *code,
+            Self::Unauthenticated(AuthError::Unavailable(_)) => ErrorCode::AuthUnavailable,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden { .. } => ErrorCode::Forbidden,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::UriTooLong { .. } => ErrorCode::UriTooLong,
+            Self::Unavailable(_) => ErrorCode::LedgerUnavailable,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 }
@@ -153,16 +143,18 @@ impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
         use diesel::result::{DatabaseErrorKind, Error as Diesel};
         match error {
-            LedgerError::NotFound(_) => Self::not_found("not_found", error.to_string()),
+            LedgerError::NotFound(_) => Self::not_found(ErrorCode::NotFound, error.to_string()),
             LedgerError::UnknownTenant(tenant) => Self::tenant_not_found(&tenant),
-            LedgerError::Conflict(_) => Self::conflict("id_reused", error.to_string()),
-            LedgerError::PeriodOpen { .. } => Self::conflict("period_open", error.to_string()),
+            LedgerError::Conflict(_) => Self::conflict(ErrorCode::IdReused, error.to_string()),
+            LedgerError::PeriodOpen { .. } => {
+                Self::conflict(ErrorCode::PeriodOpen, error.to_string())
+            }
             LedgerError::Refused(_) | LedgerError::Journal(_) | LedgerError::Numbering(_) => {
-                Self::unprocessable("refused", error.to_string())
+                Self::unprocessable(ErrorCode::Refused, error.to_string())
             }
             // The database's own guards (credit overdrawn, one live invoice per month, ...).
             LedgerError::Db(Diesel::DatabaseError(DatabaseErrorKind::CheckViolation, info)) => {
-                Self::conflict("refused_by_ledger", info.message().to_owned())
+                Self::conflict(ErrorCode::RefusedByLedger, info.message().to_owned())
             }
             LedgerError::Db(other) => Self::from(other),
             other => Self::Internal(other.to_string()),
@@ -172,7 +164,7 @@ impl From<LedgerError> for ApiError {
 
 impl From<KeySpecError> for ApiError {
     fn from(error: KeySpecError) -> Self {
-        Self::unprocessable("invalid_key_spec", error.to_string())
+        Self::unprocessable(ErrorCode::InvalidKeySpec, error.to_string())
     }
 }
 
@@ -181,10 +173,13 @@ impl From<AccessError> for ApiError {
         match error {
             AccessError::Spec(spec) => Self::from(spec),
             AccessError::UnknownTenant(tenant) => Self::tenant_not_found(&tenant),
-            AccessError::UnknownNode(node) => {
-                Self::not_found("node_not_found", format!("node `{node}` does not exist"))
+            AccessError::UnknownNode(node) => Self::not_found(
+                ErrorCode::NodeNotFound,
+                format!("node `{node}` does not exist"),
+            ),
+            AccessError::UnknownKey(_) => {
+                Self::not_found(ErrorCode::KeyNotFound, error.to_string())
             }
-            AccessError::UnknownKey(_) => Self::not_found("key_not_found", error.to_string()),
             AccessError::Db(db) => Self::from(db),
             AccessError::Random(_) | AccessError::Invariant(_) => Self::Internal(error.to_string()),
         }
@@ -197,37 +192,41 @@ impl From<SchedulerError> for ApiError {
             SchedulerError::Invalid { code, message } => Self::bad_request(code, message),
             SchedulerError::UnknownTenant(tenant) => Self::tenant_not_found(&tenant),
             SchedulerError::UnknownAllocation(_) => {
-                Self::not_found("allocation_not_found", error.to_string())
+                Self::not_found(ErrorCode::AllocationNotFound, error.to_string())
             }
-            SchedulerError::UnknownNode(_) => Self::not_found("node_not_found", error.to_string()),
+            SchedulerError::UnknownNode(_) => {
+                Self::not_found(ErrorCode::NodeNotFound, error.to_string())
+            }
             SchedulerError::Quota(ref refusal) => Self::Refused {
-                code: "quota_exceeded",
+                code: ErrorCode::QuotaExceeded,
                 message: error.to_string(),
                 details: serde_json::to_value(QuotaVerdict::from(refusal))
                     .unwrap_or(serde_json::Value::Null),
             },
             SchedulerError::Placement(ref placement) => match placement {
                 PlacementError::NoCapacity { .. } => Self::Refused {
-                    code: "insufficient_capacity",
+                    code: ErrorCode::InsufficientCapacity,
                     message: error.to_string(),
                     details: serde_json::Value::Null,
                 },
                 PlacementError::NoReservation(_) => {
-                    Self::unprocessable("no_reservation", error.to_string())
+                    Self::unprocessable(ErrorCode::NoReservation, error.to_string())
                 }
                 PlacementError::UnknownSku(_) => {
-                    Self::unprocessable("sku_not_in_cluster", error.to_string())
+                    Self::unprocessable(ErrorCode::SkuNotInCluster, error.to_string())
                 }
                 PlacementError::ZeroCount
                 | PlacementError::NotWholeNodes { .. }
                 | PlacementError::TooManyInstances { .. } => {
-                    Self::unprocessable("invalid_gang", error.to_string())
+                    Self::unprocessable(ErrorCode::InvalidGang, error.to_string())
                 }
             },
             SchedulerError::IdempotencyKeyReused { .. } => {
-                Self::conflict("idempotency_key_reused", error.to_string())
+                Self::conflict(ErrorCode::IdempotencyKeyReused, error.to_string())
             }
-            SchedulerError::NotRunning { .. } => Self::conflict("not_running", error.to_string()),
+            SchedulerError::NotRunning { .. } => {
+                Self::conflict(ErrorCode::NotRunning, error.to_string())
+            }
             SchedulerError::Ledger(ledger) => Self::from(ledger),
             SchedulerError::Db(db) => Self::from(db),
             SchedulerError::Invariant(_) => Self::Internal(error.to_string()),
@@ -273,15 +272,12 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-                details: match self {
-                    Self::Refused { details, .. } => Some(details),
-                    _ => None,
-                },
-            },
-        })
+        let mut problem = Problem::new(self.code(), self.status_code().as_u16(), self.to_string());
+        problem.instance = current_request_id().map(Problem::instance_of);
+        if let Self::Refused { details, .. } = self {
+            problem.details = Some(details.clone());
+        }
+        // `json` keeps the content type set before it.
+        response.content_type(PROBLEM_JSON).json(problem)
     }
 }

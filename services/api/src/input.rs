@@ -2,6 +2,7 @@
 //! id a client chooses (a grant id, an idempotency key) is never the nil UUID or empty.
 
 use crate::error::ApiError;
+use gpubill_schema::api::ErrorCode;
 use uuid::Uuid;
 
 /// Longest free text (a grant's note, a void's reason).
@@ -14,7 +15,7 @@ pub fn free_text<'a>(field: &str, text: &'a str, max: usize) -> Result<&'a str, 
     let chars = text.chars().count();
     if chars > max {
         return Err(ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("`{field}` has {chars} characters; at most {max}"),
         ));
     }
@@ -25,7 +26,7 @@ pub fn free_text<'a>(field: &str, text: &'a str, max: usize) -> Result<&'a str, 
 pub fn client_id(field: &str, id: Uuid) -> Result<Uuid, ApiError> {
     if id.is_nil() {
         return Err(ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("`{field}` must not be the nil UUID"),
         ));
     }
@@ -36,7 +37,7 @@ pub fn client_id(field: &str, id: Uuid) -> Result<Uuid, ApiError> {
 pub fn client_key<'a>(field: &str, key: &'a str) -> Result<&'a str, ApiError> {
     if key.trim().is_empty() {
         return Err(ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             format!("`{field}` must not be empty"),
         ));
     }

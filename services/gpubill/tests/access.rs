@@ -140,9 +140,28 @@ fn check_envelope(reply: &Reply, what: &str) {
         "{what}: no X-Request-Id"
     );
     if reply.status >= 400 {
+        // RFC 9457 problem details, the instance being the request id.
         let body = reply.json();
-        assert!(body["error"]["code"].is_string(), "{what}: {body}");
-        assert!(body["error"]["message"].is_string(), "{what}: {body}");
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json"),
+            "{what}"
+        );
+        let code = body["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: {body}"));
+        assert_eq!(
+            body["type"],
+            format!("urn:gpubill:problem:{code}"),
+            "{what}"
+        );
+        assert_eq!(body["status"], reply.status, "{what}");
+        assert!(
+            body["title"].is_string() && body["detail"].is_string(),
+            "{what}: {body}"
+        );
+        let instance = format!("urn:uuid:{}", reply.header("x-request-id").unwrap_or(""));
+        assert_eq!(body["instance"], instance, "{what}");
     }
     if reply.status == 401 {
         let challenge = reply.header("www-authenticate").unwrap_or("");
@@ -315,16 +334,10 @@ async fn another_tenants_resources_look_exactly_like_missing_ones() {
         let (status, body) = answer(format!("{prefix}{theirs}")).await;
         let (missing_status, missing_body) = answer(format!("{prefix}{missing}")).await;
         assert_eq!(status, missing_status, "{prefix}{theirs}: {body}");
+        assert_eq!(body["code"], missing_body["code"], "{body}");
         assert_eq!(
-            body["error"]["code"], missing_body["error"]["code"],
-            "{body}"
-        );
-        assert_eq!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .replace(theirs, "ID"),
-            missing_body["error"]["message"]
+            body["detail"].as_str().unwrap().replace(theirs, "ID"),
+            missing_body["detail"]
                 .as_str()
                 .unwrap()
                 .replace(missing, "ID"),
@@ -341,11 +354,8 @@ async fn another_tenants_resources_look_exactly_like_missing_ones() {
         let (_, missing) = answer(format!("/v1/tenants/no-such-tenant/{path}")).await;
         assert_eq!(status, 404, "{path}: {body}");
         assert_eq!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .replace(OTHER, "ID"),
-            missing["error"]["message"]
+            body["detail"].as_str().unwrap().replace(OTHER, "ID"),
+            missing["detail"]
                 .as_str()
                 .unwrap()
                 .replace("no-such-tenant", "ID"),
@@ -362,7 +372,7 @@ async fn another_tenants_resources_look_exactly_like_missing_ones() {
         )
         .await;
     assert_eq!(
-        (release.status, release.json()["error"]["code"].as_str()),
+        (release.status, release.json()["code"].as_str()),
         (404, Some("allocation_not_found"))
     );
     let (status, still) = api

@@ -64,11 +64,9 @@ async fn bad_requests_get_json_errors_with_stable_codes() {
     for (path, status, code) in cases {
         let (got_status, body) = api.get(path).await;
         assert_eq!(got_status, status, "{path}: {body}");
-        assert_eq!(body["error"]["code"], code, "{path}: {body}");
+        assert_eq!(body["code"], code, "{path}: {body}");
         assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            body["detail"].as_str().is_some_and(|m| !m.is_empty()),
             "{path}: {body}"
         );
     }
@@ -309,7 +307,7 @@ async fn contracts_credit_and_the_invoice_lifecycle() {
     for (method, _, path, body, status, code) in refused {
         let (got, answer) = api.send(method, &path, body).await;
         assert_eq!(
-            (got, answer["error"]["code"].as_str()),
+            (got, answer["code"].as_str()),
             (status, Some(code)),
             "{method} {path} {body}: {answer}"
         );

@@ -163,8 +163,8 @@ async fn concurrent_admissions_at_the_quota_edge_never_exceed_it() {
                 }
             }
             409 => {
-                assert_eq!(answer["error"]["code"], "quota_exceeded", "{answer}");
-                let details = &answer["error"]["details"];
+                assert_eq!(answer["code"], "quota_exceeded", "{answer}");
+                let details = &answer["details"];
                 let reason = details["reason"].as_str().unwrap();
                 let (cap, used, requested) = (
                     decimal(&details["cap"]),
@@ -222,7 +222,7 @@ async fn concurrent_requests_never_allocate_a_gpu_twice() {
                     assert_eq!(gpu["node"], answer["placement"][0]["node"]);
                 }
             }
-            409 => assert_eq!(answer["error"]["code"], "insufficient_capacity", "{answer}"),
+            409 => assert_eq!(answer["code"], "insufficient_capacity", "{answer}"),
             other => panic!("unexpected {other}: {answer}"),
         }
     }
@@ -492,7 +492,7 @@ async fn quota_checks_answer_from_memory_and_bad_requests_get_codes() {
     for (method, path, body, status, code) in cases {
         let (got, answer) = api.send(method, &path, &body).await;
         assert_eq!(
-            (got, answer["error"]["code"].as_str()),
+            (got, answer["code"].as_str()),
             (status, Some(code)),
             "{path} {body}: {answer}"
         );
@@ -511,10 +511,7 @@ async fn quota_checks_answer_from_memory_and_bad_requests_get_codes() {
     );
     assert_eq!(api.send("POST", &release, "").await.0, 200);
     let (status, again) = api.send("POST", &release, "").await;
-    assert_eq!(
-        (status, again["error"]["code"].as_str()),
-        (409, Some("not_running"))
-    );
+    assert_eq!((status, again["code"].as_str()), (409, Some("not_running")));
     let (status, _) = api
         .send("PUT", "/v1/nodes/node-001/state", r#"{"state": "drained"}"#)
         .await;

@@ -39,7 +39,7 @@ async fn money_is_a_plain_bounded_decimal_and_is_echoed_with_two_places() {
     for (amount, status, code) in refused {
         let (got, body) = api.send("POST", GRANTS, &grant(amount)).await;
         assert_eq!(
-            (got, body["error"]["code"].as_str()),
+            (got, body["code"].as_str()),
             (status, Some(code)),
             "{amount}: {body}"
         );
@@ -112,11 +112,7 @@ async fn a_nul_byte_anywhere_is_a_400_on_every_route() {
                 "{method} {path}: {}",
                 String::from_utf8_lossy(&reply.body)
             );
-            assert_eq!(
-                reply.json()["error"]["code"],
-                "invalid_request",
-                "{method} {path}"
-            );
+            assert_eq!(reply.json()["code"], "invalid_request", "{method} {path}");
         }
     }
     let bodies = [
@@ -160,7 +156,7 @@ async fn a_nul_byte_anywhere_is_a_400_on_every_route() {
         let (status, answer) = api.send(method, path, body).await;
         assert_eq!(status, 400, "{method} {path}: {answer}");
         assert!(
-            answer["error"]["message"].as_str().unwrap().contains("NUL"),
+            answer["detail"].as_str().unwrap().contains("NUL"),
             "{answer}"
         );
     }
@@ -177,7 +173,7 @@ async fn missing_usage_age_is_bounded() {
             .get(&format!("/v1/missing-usage?older_than_seconds={age}"))
             .await;
         assert_eq!(
-            (status, body["error"]["code"].as_str()),
+            (status, body["code"].as_str()),
             (400, Some("invalid_query")),
             "{age}: {body}"
         );
@@ -203,7 +199,7 @@ async fn bodies_are_json_objects_only() {
     ] {
         let (status, body) = api.send(method, path, positional).await;
         assert_eq!(
-            (status, body["error"]["code"].as_str()),
+            (status, body["code"].as_str()),
             (400, Some("invalid_body")),
             "{path}: {body}"
         );
@@ -229,7 +225,7 @@ async fn free_text_is_bounded_and_the_nil_uuid_is_no_client_id() {
     for (method, path, body) in cases {
         let (status, answer) = api.send(method, &path, &body).await;
         assert_eq!(
-            (status, answer["error"]["code"].as_str()),
+            (status, answer["code"].as_str()),
             (400, Some("invalid_body")),
             "{path}: {answer}"
         );
@@ -242,7 +238,7 @@ async fn free_text_is_bounded_and_the_nil_uuid_is_no_client_id() {
         )
         .await;
     assert_eq!(
-        (status, answer["error"]["code"].as_str()),
+        (status, answer["code"].as_str()),
         (422, Some("invalid_key_spec")),
         "{answer}"
     );
@@ -268,20 +264,20 @@ async fn the_http_layers_own_refusals_are_json_too() {
         )
         .await;
     assert_eq!(
-        (reply.status, reply.json()["error"]["code"].as_str()),
+        (reply.status, reply.json()["code"].as_str()),
         (413, Some("payload_too_large"))
     );
 
     let long_query = format!("/v1/missing-usage?tenant={}", "a".repeat(5000));
     let reply = api.request("GET", &long_query, key, None).await;
     assert_eq!(
-        (reply.status, reply.json()["error"]["code"].as_str()),
+        (reply.status, reply.json()["code"].as_str()),
         (414, Some("uri_too_long"))
     );
     let long_path = format!("/v1/invoices/{}", "a".repeat(3000));
     let reply = api.request("GET", &long_path, key, None).await;
     assert_eq!(
-        (reply.status, reply.json()["error"]["code"].as_str()),
+        (reply.status, reply.json()["code"].as_str()),
         (414, Some("uri_too_long"))
     );
 
@@ -289,7 +285,7 @@ async fn the_http_layers_own_refusals_are_json_too() {
         .request("DELETE", "/v1/tenants/mistral-lab/contract", key, None)
         .await;
     assert_eq!(
-        (reply.status, reply.json()["error"]["code"].as_str()),
+        (reply.status, reply.json()["code"].as_str()),
         (405, Some("method_not_allowed"))
     );
     assert_eq!(reply.header("allow"), Some("GET, PUT"));
@@ -339,11 +335,11 @@ fn error_code(answer: &str) -> serde_json::Value {
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
     let json: serde_json::Value =
         serde_json::from_str(body).unwrap_or_else(|error| panic!("not JSON ({error}): {answer:?}"));
-    json["error"]["code"].clone()
+    json["code"].clone()
 }
 
 /// The answers actix's HTTP codec writes before a request reaches the application (a head not
-/// received in time, one too large, one that does not parse) carry the JSON error body too.
+/// received in time, one too large, one that does not parse) carry the problem body too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_codecs_own_answers_are_json_too() {
     let env = TestEnv::with_settings(&[("GPUBILL_HTTP_REQUEST_HEAD_TIMEOUT_MS", "2000")]).await;
@@ -359,7 +355,7 @@ async fn the_http_codecs_own_answers_are_json_too() {
     assert_eq!(error_code(&slow), "request_timeout");
     assert!(
         slow.to_ascii_lowercase()
-            .contains("content-type: application/json")
+            .contains("content-type: application/problem+json")
     );
 
     let mut huge = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-padding: ".to_vec();

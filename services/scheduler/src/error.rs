@@ -1,12 +1,13 @@
 //! Why the scheduler refused or failed a request; the API maps each kind to an HTTP status.
 
 use gpubill_domain::scheduler::{PlacementError, Refusal, StateError};
+use gpubill_schema::api::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     /// The request itself is wrong (`code` names the field or rule).
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: ErrorCode, message: String },
     #[error("tenant `{0}` does not exist")]
     UnknownTenant(String),
     #[error("allocation `{0}` does not exist")]
@@ -44,7 +45,7 @@ impl From<StateError> for SchedulerError {
 }
 
 impl SchedulerError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Invalid {
             code,
             message: message.into(),

@@ -27,6 +27,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use gpubill_platform::config::Config;
+use gpubill_schema::api::ErrorCode;
 use gpubill_schema::event::mig_device_uuid;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -330,7 +331,7 @@ impl Reconciler {
     ) -> Result<Reconciliation, SchedulerError> {
         if since > now {
             return Err(SchedulerError::invalid(
-                "invalid_since",
+                ErrorCode::InvalidSince,
                 format!("since {since} is after now ({now})"),
             ));
         }

@@ -21,6 +21,7 @@ use gpubill_domain::{
 use gpubill_platform::config::{Config, SchedulerSettings};
 use gpubill_platform::db::with_conn;
 use gpubill_platform::{PgPool, Shutdown};
+use gpubill_schema::api::ErrorCode;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -363,7 +364,7 @@ impl Scheduler {
             .and_then(|prices| prices.version_at(at))
             .ok_or_else(|| {
                 SchedulerError::invalid(
-                    "no_price",
+                    ErrorCode::NoPrice,
                     format!("SKU `{sku}` has no price in force at {at}"),
                 )
             })?;
@@ -388,32 +389,32 @@ impl Scheduler {
         }
         if !self.shared.price_book.contains_sku(&request.sku) {
             return Err(SchedulerError::invalid(
-                "unknown_sku",
+                ErrorCode::UnknownSku,
                 format!("SKU `{}` is not in the price book", request.sku),
             ));
         }
         let class: PriceClass = match &request.class {
             None => PriceClass::OnDemand,
-            Some(code) => code
-                .parse()
-                .map_err(|error| SchedulerError::invalid("invalid_class", format!("{error}")))?,
+            Some(code) => code.parse().map_err(|error| {
+                SchedulerError::invalid(ErrorCode::InvalidClass, format!("{error}"))
+            })?,
         };
         if request.gpus == 0 {
             return Err(SchedulerError::invalid(
-                "invalid_gpus",
+                ErrorCode::InvalidGpus,
                 "gpus must be at least 1",
             ));
         }
         let longest = self.shared.settings.max_duration_hours * 3600;
         if !(1..=longest).contains(&request.max_duration_seconds) {
             return Err(SchedulerError::invalid(
-                "invalid_max_duration",
+                ErrorCode::InvalidMaxDuration,
                 format!("max_duration_seconds must be within 1..={longest}"),
             ));
         }
         if request.priority != 0 && class != PriceClass::Spot {
             return Err(SchedulerError::invalid(
-                "invalid_priority",
+                ErrorCode::InvalidPriority,
                 "only spot allocations have a priority",
             ));
         }
@@ -421,7 +422,7 @@ impl Scheduler {
             && (key.is_empty() || key.len() > 128)
         {
             return Err(SchedulerError::invalid(
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "idempotency_key must be 1..=128 characters",
             ));
         }

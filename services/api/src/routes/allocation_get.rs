@@ -5,6 +5,7 @@ use crate::AppState;
 use crate::access::Caller;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
+use gpubill_schema::api::ErrorCode;
 
 pub async fn allocation_get(
     state: web::Data<AppState>,
@@ -17,7 +18,7 @@ pub async fn allocation_get(
             Ok(HttpResponse::Ok().json(allocation))
         }
         _ => Err(ApiError::not_found(
-            "allocation_not_found",
+            ErrorCode::AllocationNotFound,
             format!("allocation `{id}` does not exist"),
         )),
     }

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::routes::parse_limit;
 use actix_web::{HttpResponse, web};
 use gpubill_scheduler::AllocationStatus;
+use gpubill_schema::api::ErrorCode;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,7 +27,7 @@ pub async fn allocation_list(
         None => None,
         Some(code) => Some(AllocationStatus::from_code(code).ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_status",
+                ErrorCode::InvalidStatus,
                 format!("status `{code}`: expected running, released, expired or preempted"),
             )
         })?),

@@ -10,6 +10,7 @@ use crate::routes::contract_get::contract_body;
 use actix_web::{HttpResponse, web};
 use gpubill_ledger::contracts::{ContractDocument, set_contract};
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::ErrorCode;
 
 pub async fn contract_put(
     state: web::Data<AppState>,
@@ -21,13 +22,13 @@ pub async fn contract_put(
     let document = body.into_inner();
     document
         .to_contract()
-        .map_err(|error| ApiError::unprocessable("invalid_contract", error.to_string()))?;
+        .map_err(|error| ApiError::unprocessable(ErrorCode::InvalidContract, error.to_string()))?;
     if let Some(sku) = document
         .skus()
         .find(|sku| !state.price_book.contains_sku(sku))
     {
         return Err(ApiError::unprocessable(
-            "unknown_sku",
+            ErrorCode::UnknownSku,
             format!("SKU `{sku}` is not in the price book"),
         ));
     }

@@ -15,6 +15,7 @@ use gpubill_domain::money::{CENT_PLACES, amount_text, parse_plain_decimal};
 use gpubill_ledger::Posted;
 use gpubill_ledger::credits::grant_credit;
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::ErrorCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -48,17 +49,18 @@ pub async fn credit_grant(
     let request = body.into_inner();
     let grant_id = input::client_id("grant_id", request.grant_id)?;
     input::free_text("note", &request.note, input::MAX_TEXT_CHARS)?;
-    let amount = parse_plain_decimal(&request.amount, CENT_PLACES)
-        .map_err(|error| ApiError::bad_request("invalid_amount", format!("amount: {error}")))?;
+    let amount = parse_plain_decimal(&request.amount, CENT_PLACES).map_err(|error| {
+        ApiError::bad_request(ErrorCode::InvalidAmount, format!("amount: {error}"))
+    })?;
     if amount <= Decimal::ZERO {
         return Err(ApiError::bad_request(
-            "invalid_amount",
+            ErrorCode::InvalidAmount,
             format!("amount {} must be positive", amount_text(amount)),
         ));
     }
     if amount > state.max_credit_grant {
         return Err(ApiError::unprocessable(
-            "amount_above_maximum",
+            ErrorCode::AmountAboveMaximum,
             format!(
                 "amount {} is above the most one grant may add, {} (billing.max_credit_grant)",
                 amount_text(amount),
@@ -71,7 +73,7 @@ pub async fn credit_grant(
         "granted" => CreditSource::Granted,
         other => {
             return Err(ApiError::bad_request(
-                "invalid_source",
+                ErrorCode::InvalidSource,
                 format!(
                     "source `{}`: expected `bought` or `granted`",
                     other.chars().take(40).collect::<String>()

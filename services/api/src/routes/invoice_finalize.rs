@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gpubill_ledger::invoicing::{Finalized, finalize_invoice};
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::ErrorCode;
 
 pub async fn invoice_finalize(
     state: web::Data<AppState>,
@@ -41,7 +42,7 @@ pub async fn invoice_finalize(
             Ok(HttpResponse::Ok().json(invoice))
         }
         Finalized::NothingToBill => Err(ApiError::unprocessable(
-            "nothing_to_bill",
+            ErrorCode::NothingToBill,
             format!("nothing to bill for {period}: no invoice was issued"),
         )),
     }

@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use gpubill_ledger::invoicing::{invoice, void_invoice};
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::ErrorCode;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -30,7 +31,7 @@ pub async fn invoice_void(
     input::free_text("reason", &reason, input::MAX_TEXT_CHARS)?;
     if reason.trim().is_empty() {
         return Err(ApiError::bad_request(
-            "invalid_body",
+            ErrorCode::InvalidBody,
             "`reason` must say why the invoice is voided",
         ));
     }

@@ -13,6 +13,7 @@ use chrono::Utc;
 use gpubill_access::StoredKey;
 use gpubill_access::audit::Actor;
 use gpubill_domain::access::{Binding, KeySpec, Role, key_expiry};
+use gpubill_schema::api::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
@@ -46,7 +47,7 @@ pub async fn key_create(
     let now = Utc::now();
     let role = Role::from_code(&request.role).ok_or_else(|| {
         ApiError::bad_request(
-            "invalid_role",
+            ErrorCode::InvalidRole,
             "role: expected admin, finance, tenant, node or portal",
         )
     })?;
@@ -56,7 +57,7 @@ pub async fn key_create(
         (None, None) => Binding::None,
         (Some(_), Some(_)) => {
             return Err(ApiError::unprocessable(
-                "invalid_key_spec",
+                ErrorCode::InvalidKeySpec,
                 "a key is bound to a tenant or to a node, not both",
             ));
         }

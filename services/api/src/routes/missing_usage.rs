@@ -11,6 +11,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 /// Longest age asked for: ten years, far beyond any gap, well inside Postgres' timestamps.
@@ -84,7 +85,7 @@ pub async fn missing_usage(
         .unwrap_or(state.missing_usage_after_seconds);
     if !(0..=MAX_OLDER_THAN_SECONDS).contains(&older_than_seconds) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("`older_than_seconds` must be within 0..={MAX_OLDER_THAN_SECONDS} (ten years)"),
         ));
     }

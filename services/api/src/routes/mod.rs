@@ -39,6 +39,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use gpubill_domain::BillingPeriod;
 use gpubill_domain::access::Access;
+use gpubill_schema::api::ErrorCode;
 use gpubill_schema::schema::tenants;
 use std::rc::Rc;
 
@@ -88,10 +89,10 @@ pub static OPERATIONS: &[Operation] = &[
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .app_data(web::QueryConfig::default().error_handler(|error, _| {
-            ApiError::bad_request("invalid_query", error.to_string()).into()
+            ApiError::bad_request(ErrorCode::InvalidQuery, error.to_string()).into()
         }))
         .app_data(web::PathConfig::default().error_handler(|error, _| {
-            ApiError::bad_request("invalid_path", error.to_string()).into()
+            ApiError::bad_request(ErrorCode::InvalidPath, error.to_string()).into()
         }))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES));
     // One resource per path, its operations behind the access guard of that path, which also
@@ -128,7 +129,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found("route_not_found", "no such route"))
+    Err(ApiError::not_found(
+        ErrorCode::RouteNotFound,
+        "no such route",
+    ))
 }
 
 /// Fails with 404 `tenant_not_found` unless the tenant exists.
@@ -146,7 +150,7 @@ pub(crate) fn require_tenant(conn: &mut PgConnection, tenant_id: &str) -> Result
 /// A `YYYY-MM` month from a path or query, or 400 `invalid_period`.
 pub(crate) fn parse_period(text: &str) -> Result<BillingPeriod, ApiError> {
     text.parse().map_err(|e: gpubill_domain::PeriodError| {
-        ApiError::bad_request("invalid_period", e.to_string())
+        ApiError::bad_request(ErrorCode::InvalidPeriod, e.to_string())
     })
 }
 
@@ -159,7 +163,7 @@ pub(crate) fn parse_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
-            "invalid_limit",
+            ErrorCode::InvalidLimit,
             format!("limit must be within 1..={MAX_LIMIT}"),
         ));
     }

@@ -6,6 +6,7 @@ use crate::body::Json;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use gpubill_domain::scheduler::NodeState;
+use gpubill_schema::api::ErrorCode;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -23,7 +24,7 @@ pub async fn node_state(
     let node = node.into_inner();
     let wanted = NodeState::from_code(&body.state).ok_or_else(|| {
         ApiError::bad_request(
-            "invalid_state",
+            ErrorCode::InvalidState,
             format!("state `{}`: expected ready, drained or down", body.state),
         )
     })?;

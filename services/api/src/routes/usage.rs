@@ -14,6 +14,7 @@ use diesel::sql_types::{Numeric, Text, Timestamptz};
 use gpubill_domain::money::usage_amount;
 use gpubill_domain::round_to_cents;
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::ErrorCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,7 +58,7 @@ fn parse_instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
         .map(|instant| instant.with_timezone(&Utc))
         .map_err(|e| {
             ApiError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("`{name}` must be an RFC 3339 timestamp such as 2026-11-01T00:00:00Z: {e}"),
             )
         })
@@ -72,7 +73,7 @@ pub async fn usage(
     let to = parse_instant("to", &query.to)?;
     if to <= from {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "`to` must be after `from`",
         ));
     }

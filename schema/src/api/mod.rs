@@ -1,0 +1,6 @@
+//! The HTTP API's wire types, defined once: the server serves them, and the agent, the demo and
+//! the tests read them.
+
+pub mod problem;
+
+pub use problem::{ErrorCode, PROBLEM_JSON, Problem};

@@ -1,0 +1,187 @@
+//! The API's error body, RFC 9457 problem details (`application/problem+json`): `type` (a
+//! stable URI per code, `urn:gpubill:problem:<code>`), `title`, `status`, `detail`, `instance`
+//! (the request id, `urn:uuid:<id>`), and gpubill's machine-readable `code` with, for refusals
+//! that have figures (quota), `details`. Every code the API answers is an [`ErrorCode`].
+
+use serde::{Deserialize, Serialize};
+
+/// The media type of a problem body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Prefix of every problem `type`; the code follows.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:gpubill:problem:";
+
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal, $title:literal;)*) => {
+        /// Every error code of the API, with its stable text and title.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $(#[serde(rename = $code)] $variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it is written in bodies (`tenant_not_found`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// A short, human-readable summary of the problem type.
+            pub fn title(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $title,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidQuery => "invalid_query", "Invalid query string";
+    InvalidPath => "invalid_path", "Invalid path parameter";
+    InvalidPeriod => "invalid_period", "Invalid billing period";
+    InvalidBody => "invalid_body", "Invalid request body";
+    InvalidRequest => "invalid_request", "Invalid request";
+    MalformedRequest => "malformed_request", "Not an HTTP/1.1 request";
+    InvalidAmount => "invalid_amount", "Invalid amount";
+    InvalidSource => "invalid_source", "Invalid credit source";
+    InvalidLimit => "invalid_limit", "Invalid page size";
+    InvalidCursor => "invalid_cursor", "Invalid cursor";
+    InvalidRole => "invalid_role", "Invalid key role";
+    InvalidState => "invalid_state", "Invalid node state";
+    InvalidStatus => "invalid_status", "Invalid allocation status";
+    InvalidSince => "invalid_since", "Invalid window start";
+    InvalidClass => "invalid_class", "Invalid price class";
+    InvalidGpus => "invalid_gpus", "Invalid number of GPUs";
+    InvalidIdempotencyKey => "invalid_idempotency_key", "Invalid idempotency key";
+    InvalidMaxDuration => "invalid_max_duration", "Invalid maximum duration";
+    InvalidPriority => "invalid_priority", "Invalid priority";
+    Unauthenticated => "unauthenticated", "Authentication required";
+    Forbidden => "forbidden", "Forbidden";
+    TenantNotFound => "tenant_not_found", "Tenant not found";
+    NotFound => "not_found", "Not found";
+    AllocationNotFound => "allocation_not_found", "Allocation not found";
+    NodeNotFound => "node_not_found", "Node not found";
+    KeyNotFound => "key_not_found", "API key not found";
+    RouteNotFound => "route_not_found", "No such route";
+    MethodNotAllowed => "method_not_allowed", "Method not allowed";
+    RequestTimeout => "request_timeout", "Request head not received in time";
+    PeriodOpen => "period_open", "Billing period still open";
+    IdReused => "id_reused", "Id already used";
+    RefusedByLedger => "refused_by_ledger", "Refused by the ledger";
+    QuotaExceeded => "quota_exceeded", "Quota exceeded";
+    InsufficientCapacity => "insufficient_capacity", "Insufficient capacity";
+    IdempotencyKeyReused => "idempotency_key_reused", "Idempotency key reused";
+    NotRunning => "not_running", "Allocation not running";
+    PayloadTooLarge => "payload_too_large", "Request body too large";
+    UriTooLong => "uri_too_long", "URI too long";
+    UnsupportedMediaType => "unsupported_media_type", "Unsupported media type";
+    RequestHeaderFieldsTooLarge => "request_header_fields_too_large", "Request head too large";
+    InvalidContract => "invalid_contract", "Invalid contract";
+    UnknownSku => "unknown_sku", "Unknown SKU";
+    NoPrice => "no_price", "No price for this SKU and class";
+    NothingToBill => "nothing_to_bill", "Nothing to bill";
+    AmountAboveMaximum => "amount_above_maximum", "Amount above the maximum";
+    InvalidKeySpec => "invalid_key_spec", "Invalid key";
+    InvalidGang => "invalid_gang", "Invalid GPU gang";
+    NoReservation => "no_reservation", "No reservation";
+    SkuNotInCluster => "sku_not_in_cluster", "SKU not in the cluster";
+    Refused => "refused", "Refused";
+    LedgerUnavailable => "ledger_unavailable", "Ledger unavailable";
+    AuthUnavailable => "auth_unavailable", "API keys cannot be checked";
+    InternalError => "internal_error", "Internal error";
+}
+
+impl ErrorCode {
+    /// The problem `type` of this code: `urn:gpubill:problem:<code>`.
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_TYPE_PREFIX}{}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// `urn:uuid:<request id>`, the request's `X-Request-Id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    pub code: ErrorCode,
+    /// The figures of a refusal (a quota check's limit, use and request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+impl Problem {
+    pub fn new(code: ErrorCode, status: u16, detail: impl Into<String>) -> Self {
+        Problem {
+            type_uri: code.type_uri(),
+            title: code.title().to_owned(),
+            status,
+            detail: detail.into(),
+            instance: None,
+            code,
+            details: None,
+        }
+    }
+
+    /// The instance URI of a request id.
+    pub fn instance_of(request_id: uuid::Uuid) -> String {
+        format!("urn:uuid:{request_id}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_code_writes_and_reads_back_as_its_text() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);
+            assert!(!code.title().is_empty());
+        }
+    }
+
+    #[test]
+    fn every_code_is_documented() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        for code in ErrorCode::ALL {
+            assert!(
+                doc.contains(&format!("| `{code}` |")),
+                "docs/errors.md lacks {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_problem_is_rfc_9457_with_the_code_beside() {
+        let mut problem = Problem::new(ErrorCode::TenantNotFound, 404, "tenant `x` does not exist");
+        problem.instance = Some(Problem::instance_of(uuid::Uuid::nil()));
+        let json = serde_json::to_value(&problem).unwrap();
+        assert_eq!(json["type"], "urn:gpubill:problem:tenant_not_found");
+        assert_eq!(json["title"], "Tenant not found");
+        assert_eq!(json["status"], 404);
+        assert_eq!(
+            json["instance"],
+            "urn:uuid:00000000-0000-0000-0000-000000000000"
+        );
+        assert_eq!(json["code"], "tenant_not_found");
+        assert!(json.get("details").is_none());
+    }
+}
