@@ -119,6 +119,16 @@ pub fn mig_device_uuid(gpu_uuid: &str, first_slice: u8) -> String {
     format!("MIG-{gpu_uuid}/{first_slice}")
 }
 
+/// The device a GPU's usage is metered under: the GPU's own UUID, or for a MIG instance (its
+/// first compute slice given) [`mig_device_uuid`]. The agent, the aggregator's grant check and
+/// reconciliation all name devices through this.
+pub fn device_id(gpu_uuid: &str, mig_first_slice: Option<u8>) -> String {
+    match mig_first_slice {
+        Some(first_slice) => mig_device_uuid(gpu_uuid, first_slice),
+        None => gpu_uuid.to_owned(),
+    }
+}
+
 /// The id of the event at `seq` in the stream of `allocation_id` on `gpu_uuid`.
 pub fn usage_event_id(allocation_id: &str, gpu_uuid: &str, seq: u64) -> Uuid {
     let mut name = String::with_capacity(allocation_id.len() + gpu_uuid.len() + 22);

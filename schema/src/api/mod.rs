@@ -1,6 +1,9 @@
 //! The HTTP API's wire types, defined once: the server serves them, and the agent, the demo and
 //! the tests read them.
 
+pub mod allocation;
+pub mod invoice;
 pub mod problem;
+pub mod status;
 
 pub use problem::{ErrorCode, PROBLEM_JSON, Problem};

@@ -11,8 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use gpubill_domain::PriceClass;
 use gpubill_platform::config::AgentSettings;
 use gpubill_schema::api::Problem;
-use gpubill_schema::event::mig_device_uuid;
-use serde::Deserialize;
+use gpubill_schema::api::allocation::{AllocatedGpu, Allocation, NodeAllocations};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -23,50 +22,6 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 /// before `since` is not listed any more, so an end written late (its transaction committed a
 /// while after `ended_at`) must still fall inside the overlap to be seen.
 pub const SINCE_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
-
-/// The answer of `GET /v1/nodes/{node}/allocations`, as far as the agent reads it (the API's
-/// `gpubill_scheduler::Allocation` carries more; unknown fields are ignored).
-#[derive(Debug, Clone, Deserialize)]
-pub struct NodeAllocations {
-    pub node: String,
-    pub allocations: Vec<ScheduledAllocation>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ScheduledAllocation {
-    pub id: String,
-    pub tenant: String,
-    /// The SKU sold: the node's GPU, or a MIG profile (`H100-MIG-1g.10gb`).
-    pub sku: String,
-    /// `on_demand`, `spot` or `reserved`.
-    pub class: String,
-    pub started_at: DateTime<Utc>,
-    /// Where the allocation ends at the latest: its maximum duration.
-    pub max_end_at: DateTime<Utc>,
-    /// `None` while running.
-    pub ended_at: Option<DateTime<Utc>>,
-    pub placement: Vec<ScheduledGpu>,
-}
-
-/// One GPU, or one MIG instance on it, of an allocation.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ScheduledGpu {
-    pub node: String,
-    pub gpu_index: u8,
-    pub gpu_uuid: String,
-    pub mig_first_slice: Option<u8>,
-    pub mig_slices: Option<u8>,
-}
-
-impl ScheduledGpu {
-    /// The device the GPU's usage is metered under: the GPU's UUID, or the MIG instance's id.
-    pub fn device(&self) -> String {
-        match self.mig_first_slice {
-            Some(first_slice) => mig_device_uuid(&self.gpu_uuid, first_slice),
-            None => self.gpu_uuid.clone(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -109,7 +64,7 @@ pub fn fetch(
     api_key: &str,
     node: &str,
     since: DateTime<Utc>,
-) -> Result<Vec<ScheduledAllocation>, PollError> {
+) -> Result<Vec<Allocation>, PollError> {
     let url = format!(
         "{}/v1/nodes/{node}/allocations",
         base_url.trim_end_matches('/')
@@ -174,7 +129,7 @@ pub fn client() -> ureq::Agent {
 /// left out with the reason.
 pub fn to_metered(
     node: &str,
-    allocations: Vec<ScheduledAllocation>,
+    allocations: Vec<Allocation>,
 ) -> (Vec<MeteredAllocation>, Vec<(String, String)>) {
     let mut metered = Vec::with_capacity(allocations.len());
     let mut skipped = Vec::new();
@@ -190,7 +145,7 @@ pub fn to_metered(
             .placement
             .iter()
             .filter(|gpu| gpu.node == node)
-            .map(ScheduledGpu::device)
+            .map(AllocatedGpu::device)
             .collect();
         devices.sort();
         devices.dedup();
@@ -214,7 +169,7 @@ pub fn to_metered(
 }
 
 /// What one poll brought back.
-pub(crate) type PollOutcome = Result<Vec<ScheduledAllocation>, PollError>;
+pub(crate) type PollOutcome = Result<Vec<Allocation>, PollError>;
 
 /// The polling side of an agent that follows the scheduler: one poll in flight at a time, on a
 /// blocking task, every `agent.scheduler_poll_ms`.
@@ -381,47 +336,80 @@ pub(crate) mod tests {
     use super::*;
     use crate::simulation::tests::at;
     use gpubill_schema::api::ErrorCode;
+    use gpubill_schema::api::allocation::AllocationStatus;
+    use rust_decimal::dec;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
 
-    /// An answer as the API serializes `gpubill_scheduler::Allocation`s.
+    fn gpu(index: u8, uuid: &str, mig: Option<(u8, u8)>) -> AllocatedGpu {
+        AllocatedGpu {
+            node: "node-121".into(),
+            gpu_index: index,
+            gpu_uuid: uuid.into(),
+            mig_first_slice: mig.map(|(first, _)| first),
+            mig_slices: mig.map(|(_, slices)| slices),
+        }
+    }
+
+    fn allocation(id: &str, sku: &str, class: &str, placement: Vec<AllocatedGpu>) -> Allocation {
+        Allocation {
+            id: id.into(),
+            tenant: "t2".into(),
+            idempotency_key: None,
+            sku: sku.into(),
+            class: class.into(),
+            priority: 0,
+            gpus: placement.len() as u32,
+            max_duration_seconds: 1800,
+            started_at: at("2026-11-24T10:00:00Z"),
+            max_end_at: at("2026-11-24T10:30:00Z"),
+            status: AllocationStatus::Running,
+            ended_at: None,
+            hold_amount: dec!(1.25),
+            captured_amount: None,
+            preempted_by: None,
+            credit_amount: None,
+            notice: None,
+            placement,
+        }
+    }
+
+    /// An answer as the API serializes it: a released spot allocation of two whole GPUs, a
+    /// running one of two MIG instances of one GPU, and one of a class the agent does not know.
     pub(crate) fn answer() -> String {
-        serde_json::json!({
-            "node": "node-121",
-            "allocations": [
-                {
-                    "id": "a-whole", "tenant": "t1", "idempotency_key": null,
-                    "sku": "H100-SXM5-80GB", "class": "spot", "priority": 3, "gpus": 2,
-                    "max_duration_seconds": 3600,
-                    "started_at": "2026-11-24T10:00:03.250Z", "max_end_at": "2026-11-24T11:00:03.250Z",
-                    "status": "released", "ended_at": "2026-11-24T10:00:27Z",
-                    "hold_amount": "2.50", "captured_amount": "0.03", "preempted_by": null,
-                    "credit_amount": null, "notice": null,
-                    "placement": [
-                        {"node": "node-121", "gpu_index": 0, "gpu_uuid": "GPU-a", "mig_first_slice": null, "mig_slices": null},
-                        {"node": "node-121", "gpu_index": 1, "gpu_uuid": "GPU-b", "mig_first_slice": null, "mig_slices": null}
-                    ]
-                },
-                {
-                    "id": "a-mig", "tenant": "t2", "sku": "H100-MIG-1g.10gb", "class": "on_demand",
-                    "started_at": "2026-11-24T10:00:00Z", "max_end_at": "2026-11-24T10:30:00Z",
-                    "ended_at": null, "status": "running",
-                    "placement": [
-                        {"node": "node-121", "gpu_index": 2, "gpu_uuid": "GPU-c", "mig_first_slice": 0, "mig_slices": 1},
-                        {"node": "node-121", "gpu_index": 2, "gpu_uuid": "GPU-c", "mig_first_slice": 4, "mig_slices": 1}
-                    ]
-                },
-                {
-                    "id": "a-odd", "tenant": "t2", "sku": "H100-SXM5-80GB", "class": "preemptible",
-                    "started_at": "2026-11-24T10:00:00Z", "max_end_at": "2026-11-24T10:30:00Z",
-                    "ended_at": null,
-                    "placement": [
-                        {"node": "node-121", "gpu_index": 3, "gpu_uuid": "GPU-d", "mig_first_slice": null, "mig_slices": null}
-                    ]
-                }
-            ]
+        let whole = Allocation {
+            tenant: "t1".into(),
+            priority: 3,
+            max_duration_seconds: 3600,
+            started_at: at("2026-11-24T10:00:03.250Z"),
+            max_end_at: at("2026-11-24T11:00:03.250Z"),
+            status: AllocationStatus::Released,
+            ended_at: Some(at("2026-11-24T10:00:27Z")),
+            captured_amount: Some(dec!(0.03)),
+            ..allocation(
+                "a-whole",
+                "H100-SXM5-80GB",
+                "spot",
+                vec![gpu(0, "GPU-a", None), gpu(1, "GPU-b", None)],
+            )
+        };
+        let mig = allocation(
+            "a-mig",
+            "H100-MIG-1g.10gb",
+            "on_demand",
+            vec![gpu(2, "GPU-c", Some((0, 1))), gpu(2, "GPU-c", Some((4, 1)))],
+        );
+        let odd = allocation(
+            "a-odd",
+            "H100-SXM5-80GB",
+            "preemptible",
+            vec![gpu(3, "GPU-d", None)],
+        );
+        serde_json::to_string(&NodeAllocations {
+            node: "node-121".into(),
+            allocations: vec![whole, mig, odd],
         })
-        .to_string()
+        .unwrap()
     }
 
     #[test]

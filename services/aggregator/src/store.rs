@@ -16,7 +16,7 @@ use diesel::upsert::excluded;
 use gpubill_domain::{Gap, Grant, PriceClass, StreamState, Tz, parse_time_zone};
 use gpubill_ledger::bookings::{RatedAddition, book_usage};
 use gpubill_platform::{DbError, failpoint};
-use gpubill_schema::event::{CONTENT_DIGEST_LEN, mig_device_uuid};
+use gpubill_schema::event::{CONTENT_DIGEST_LEN, device_id};
 use gpubill_schema::models::{NewRatedUsage, NewUsageRun, NewUsageStream, UsageGap};
 use gpubill_schema::schema::{
     consumer_offsets, ledger_entries, rated_usage, tenants, usage_gaps, usage_runs, usage_streams,
@@ -188,17 +188,17 @@ fn scheduled_grants(
     .load(conn)?;
     let mut grants: HashMap<String, Grant> = HashMap::new();
     for row in rows {
-        let device = if row.mig {
-            let first_slice = u8::try_from(row.first_slice).map_err(|_| {
+        let mig_first_slice = if row.mig {
+            Some(u8::try_from(row.first_slice).map_err(|_| {
                 AggregatorError::Invariant(format!(
                     "allocation {}: MIG slice {} out of range",
                     row.id, row.first_slice
                 ))
-            })?;
-            mig_device_uuid(&row.gpu_uuid, first_slice)
+            })?)
         } else {
-            row.gpu_uuid
+            None
         };
+        let device = device_id(&row.gpu_uuid, mig_first_slice);
         if let Some(grant) = grants.get_mut(&row.id) {
             grant.devices.push((row.node_id, device));
             continue;

@@ -10,7 +10,7 @@
 //! allocations of `cluster.toml` (fixed workloads for tests and benchmarks) are not metered here;
 //! the scheduler leaves their GPUs alone.
 
-use crate::invoice_table::{self, Invoice};
+use crate::invoice_table;
 use crate::pipeline::InProcessAggregator;
 use crate::reconcile_table;
 use crate::setup::prepare_ledger;
@@ -25,9 +25,9 @@ use gpubill_platform::config::Config;
 use gpubill_platform::config::Secret;
 use gpubill_platform::kafka::{DeliveredOffsets, ensure_topics};
 use gpubill_platform::{Shutdown, ShutdownTrigger};
-use gpubill_scheduler::Allocation;
 use gpubill_scheduler::reconcile::Reconciler;
-use serde_json::json;
+use gpubill_scheduler::{Allocation, AllocationRequest};
+use gpubill_schema::api::invoice::InvoiceView;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -112,18 +112,22 @@ pub async fn run(
     );
     let mut allocations = Vec::new();
     for (tenant, sku, gpus, class, priority) in REQUESTS {
-        let body = json!({
-            "tenant": tenant,
-            "sku": sku,
-            "gpus": gpus,
-            "class": class,
-            "priority": priority,
+        let body = AllocationRequest {
+            tenant: tenant.into(),
+            sku: sku.into(),
+            gpus,
+            class: Some(class.into()),
+            priority,
             // Released by the demo; expires by itself if the demo is interrupted.
-            "max_duration_seconds": i64::from(args.seconds) + 300,
-        });
+            max_duration_seconds: i64::from(args.seconds) + 300,
+            idempotency_key: None,
+        };
         let allocation: Allocation = http(
             &keys.admin,
-            HttpCall::Post(format!("{base}/v1/allocations"), body.to_string()),
+            HttpCall::Post(
+                format!("{base}/v1/allocations"),
+                serde_json::to_string(&body)?,
+            ),
         )
         .await
         .with_context(|| format!("allocating {gpus} × {sku} ({class}) for {tenant}"))?;
@@ -239,7 +243,7 @@ pub async fn run(
                 "{base}/v1/tenants/{}/invoices/draft?period={period}",
                 tenant.id
             );
-            let invoice: Invoice = http(&keys.finance, HttpCall::Get(url)).await?;
+            let invoice: InvoiceView = http(&keys.finance, HttpCall::Get(url)).await?;
             println!("\n{}", invoice_table::render(&invoice, &tenant.name));
         }
     }

@@ -1,29 +1,11 @@
-//! Renders a draft invoice, as returned by the API, as a text table for the terminal.
+//! Renders a draft invoice, as the API answers it (`gpubill_schema::api::invoice::InvoiceView`),
+//! as a text table for the terminal.
 
-use serde::Deserialize;
+use gpubill_schema::api::invoice::InvoiceView;
+use rust_decimal::Decimal;
 use std::fmt::Write;
 
-#[derive(Debug, Deserialize)]
-pub struct Invoice {
-    pub tenant_id: String,
-    pub period: String,
-    pub time_zone: String,
-    pub currency: String,
-    pub lines: Vec<Line>,
-    pub net_total: String,
-    pub vat_rate: String,
-    pub vat_total: String,
-    pub vat_mention: Option<String>,
-    pub total: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Line {
-    pub description: String,
-    pub amount: String,
-}
-
-pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
+pub fn render(invoice: &InvoiceView, tenant_name: &str) -> String {
     let mut out = String::new();
     let rule = "-".repeat(74);
     let _ = writeln!(
@@ -45,7 +27,7 @@ pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
     let _ = writeln!(
         out,
         "{:>58} {:>15}",
-        format!("VAT {}", percent(&invoice.vat_rate)),
+        format!("VAT {}", percent(invoice.vat_rate)),
         invoice.vat_total
     );
     let _ = writeln!(out, "{:>58} {:>15}", "total", invoice.total);
@@ -55,23 +37,19 @@ pub fn render(invoice: &Invoice, tenant_name: &str) -> String {
     out
 }
 
-/// `0.20` as `20 %`; anything unparsable is shown as it came.
-fn percent(rate: &str) -> String {
-    match rate.parse::<rust_decimal::Decimal>() {
-        Ok(rate) => format!(
-            "{} %",
-            (rate * rust_decimal::Decimal::ONE_HUNDRED).normalize()
-        ),
-        Err(_) => rate.to_owned(),
-    }
+/// `0.20` as `20 %`.
+fn percent(rate: Decimal) -> String {
+    format!("{} %", (rate * Decimal::ONE_HUNDRED).normalize())
 }
 
 #[cfg(test)]
 mod tests {
+    use rust_decimal::dec;
+
     #[test]
     fn vat_rate_as_percent() {
-        assert_eq!(super::percent("0.20"), "20 %");
-        assert_eq!(super::percent("0.055"), "5.5 %");
-        assert_eq!(super::percent("x"), "x");
+        assert_eq!(super::percent(dec!(0.20)), "20 %");
+        assert_eq!(super::percent(dec!(0.055)), "5.5 %");
+        assert_eq!(super::percent(dec!(0)), "0 %");
     }
 }

@@ -200,7 +200,10 @@ async fn a_credit_note_reverses_its_invoice_exactly_and_the_month_can_be_billed_
             "the credit note undoes the invoice's journal"
         );
         assert_eq!(credit_balance(conn, t).unwrap(), dec!(100.00));
-        assert_eq!(invoice(conn, &number).unwrap().status, "voided");
+        assert_eq!(
+            invoice(conn, &number).unwrap().status,
+            gpubill_ledger::invoicing::InvoiceStatus::Voided
+        );
 
         let again = void_invoice(conn, &number, "again", at("2026-10-07T00:00:00Z")).unwrap();
         assert_eq!(

@@ -147,6 +147,35 @@ pub struct StoredContract {
     pub created_at: DateTime<Utc>,
 }
 
+/// `GET`/`PUT /v1/tenants/{tenant}/contract`: the contract in force and its version; a tenant
+/// without one has version 0, no creation time and empty terms (list prices).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractView {
+    pub tenant_id: String,
+    pub version: i32,
+    pub created_at: Option<DateTime<Utc>>,
+    pub terms: ContractDocument,
+}
+
+impl ContractView {
+    pub fn of(tenant_id: &str, stored: Option<StoredContract>) -> Self {
+        match stored {
+            Some(stored) => ContractView {
+                tenant_id: tenant_id.to_owned(),
+                version: stored.version,
+                created_at: Some(stored.created_at),
+                terms: stored.document,
+            },
+            None => ContractView {
+                tenant_id: tenant_id.to_owned(),
+                version: 0,
+                created_at: None,
+                terms: ContractDocument::default(),
+            },
+        }
+    }
+}
+
 /// Stores `document` as the tenant's next contract version, in force from now on, and returns
 /// that version. Validate it first with [`ContractDocument::to_contract`].
 pub fn set_contract(

@@ -21,89 +21,15 @@ use gpubill_domain::{
     ServicePeriod, TransactionKind, Tz, VatCategory, compose_invoice, credit_note_for,
     parse_time_zone, vat_treatment,
 };
+pub use gpubill_schema::api::invoice::{
+    CreditNoteLineView, CreditNoteView, InvoiceList, InvoiceStatus, InvoiceView, LineView,
+};
 use gpubill_schema::schema::{
     credit_note_lines, credit_notes, invoice_lines, invoices, journal_entries, tenants,
 };
 use rust_decimal::Decimal;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-/// A line of an invoice, draft or finalized.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LineView {
-    pub line: i16,
-    /// `usage`, `reservation` or `commitment_true_up`.
-    pub charge: String,
-    /// The month the charge belongs to (`YYYY-MM`).
-    pub service_period: String,
-    /// True when the service period is earlier than the invoice's: usage booked after that
-    /// month was invoiced.
-    pub adjustment: bool,
-    pub sku: Option<String>,
-    pub price_class: Option<String>,
-    pub description: String,
-    pub gpu_seconds: Decimal,
-    pub quantity_gpu_hours: Decimal,
-    pub unit_price: Decimal,
-    pub amount: Decimal,
-    pub vat_category: String,
-    pub vat_rate: Decimal,
-}
-
-/// The credit note voiding an invoice, as summarized on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CreditNoteView {
-    pub number: String,
-    pub invoice_number: String,
-    pub tenant_id: String,
-    pub reason: String,
-    pub issued_at: DateTime<Utc>,
-    pub lines: Vec<CreditNoteLineView>,
-    pub net_total: Decimal,
-    pub vat_total: Decimal,
-    pub total: Decimal,
-    /// Prepaid credit the invoice had drawn, given back to the tenant.
-    pub credit_returned: Decimal,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CreditNoteLineView {
-    pub line: i16,
-    pub description: String,
-    pub quantity: Decimal,
-    pub unit_price: Decimal,
-    pub amount: Decimal,
-    pub vat_category: String,
-    pub vat_rate: Decimal,
-}
-
-/// An invoice: `draft` (not stored), `finalized` or `voided`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InvoiceView {
-    /// `None` on a draft.
-    pub number: Option<String>,
-    pub tenant_id: String,
-    /// The month invoiced (`YYYY-MM`), a calendar month of `time_zone`.
-    pub period: String,
-    /// IANA name of the tenant's time zone, whose months are its billing periods.
-    pub time_zone: String,
-    pub status: &'static str,
-    pub issued_at: Option<DateTime<Utc>>,
-    pub currency: String,
-    pub country: String,
-    pub vat_number: Option<String>,
-    pub vat_category: String,
-    pub vat_rate: Decimal,
-    pub vat_mention: Option<String>,
-    pub lines: Vec<LineView>,
-    pub net_total: Decimal,
-    pub vat_total: Decimal,
-    pub total: Decimal,
-    pub credit_applied: Decimal,
-    pub amount_due: Decimal,
-    pub credit_note: Option<String>,
-}
 
 /// What finalizing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -489,9 +415,9 @@ pub fn invoice(conn: &mut PgConnection, number: &str) -> Result<InvoiceView, Led
         // The tenant's zone now is the invoice's: it cannot change once the tenant has an invoice.
         time_zone: row.9,
         status: if credit_note.is_some() {
-            "voided"
+            InvoiceStatus::Voided
         } else {
-            "finalized"
+            InvoiceStatus::Finalized
         },
         issued_at: Some(row.8),
         currency,
@@ -790,7 +716,7 @@ fn view_of_composed(
         tenant_id: tenant_id.to_owned(),
         period: composed.period.to_string(),
         time_zone: profile.time_zone.name().to_owned(),
-        status: "draft",
+        status: InvoiceStatus::Draft,
         issued_at: None,
         currency: currency.to_owned(),
         country: profile.country.clone(),

@@ -28,7 +28,6 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use gpubill_platform::config::Config;
 use gpubill_schema::api::ErrorCode;
-use gpubill_schema::event::mig_device_uuid;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -78,13 +77,7 @@ impl AllocatedSpan {
             devices: allocation
                 .placement
                 .iter()
-                .map(|gpu| {
-                    let device = match gpu.mig_first_slice {
-                        Some(first_slice) => mig_device_uuid(&gpu.gpu_uuid, first_slice),
-                        None => gpu.gpu_uuid.clone(),
-                    };
-                    (gpu.node.clone(), device)
-                })
+                .map(|gpu| (gpu.node.clone(), gpu.device()))
                 .collect(),
             expects_metering: true,
         }

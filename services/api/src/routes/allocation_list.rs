@@ -7,8 +7,8 @@ use crate::routes::parse_limit;
 use actix_web::{HttpResponse, web};
 use gpubill_scheduler::AllocationStatus;
 use gpubill_schema::api::ErrorCode;
+use gpubill_schema::api::allocation::TenantAllocations;
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,5 +34,8 @@ pub async fn allocation_list(
     };
     let limit = parse_limit(query.limit)?;
     let allocations = state.scheduler.list(&tenant, status, limit).await?;
-    Ok(HttpResponse::Ok().json(json!({ "tenant": tenant, "allocations": allocations })))
+    Ok(HttpResponse::Ok().json(TenantAllocations {
+        tenant,
+        allocations,
+    }))
 }

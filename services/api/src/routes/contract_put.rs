@@ -6,9 +6,8 @@ use crate::AppState;
 use crate::access::Caller;
 use crate::body::Json;
 use crate::error::ApiError;
-use crate::routes::contract_get::contract_body;
 use actix_web::{HttpResponse, web};
-use gpubill_ledger::contracts::{ContractDocument, set_contract};
+use gpubill_ledger::contracts::{ContractDocument, ContractView, set_contract};
 use gpubill_platform::db::with_conn;
 use gpubill_schema::api::ErrorCode;
 
@@ -40,5 +39,5 @@ pub async fn contract_put(
     .await?;
     let (tenant_id, stored) = stored;
     caller.note("version", stored.version);
-    Ok(HttpResponse::Ok().json(contract_body(&tenant_id, &stored)))
+    Ok(HttpResponse::Ok().json(ContractView::of(&tenant_id, Some(stored))))
 }

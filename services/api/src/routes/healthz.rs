@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
 use gpubill_platform::DbError;
 use gpubill_platform::db::with_conn;
-use serde_json::json;
+use gpubill_schema::api::status::Health;
 
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     with_conn(&state.pool, |conn| {
@@ -15,5 +15,8 @@ pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             .map_err(|e| ApiError::Unavailable(DbError::Query(e)))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" })))
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        database: "ok".into(),
+    }))
 }

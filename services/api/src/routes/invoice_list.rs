@@ -5,7 +5,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::routes::require_tenant;
 use actix_web::{HttpResponse, web};
-use gpubill_ledger::invoicing::list_invoices;
+use gpubill_ledger::invoicing::{InvoiceList, list_invoices};
 use gpubill_platform::db::with_conn;
 
 pub async fn invoice_list(
@@ -18,5 +18,5 @@ pub async fn invoice_list(
         list_invoices(conn, &tenant_id).map_err(ApiError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "invoices": invoices })))
+    Ok(HttpResponse::Ok().json(InvoiceList { invoices }))
 }

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::input;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use gpubill_ledger::invoicing::{invoice, void_invoice};
+use gpubill_ledger::invoicing::{InvoiceStatus, invoice, void_invoice};
 use gpubill_platform::db::with_conn;
 use gpubill_schema::api::ErrorCode;
 use serde::Deserialize;
@@ -36,7 +36,7 @@ pub async fn invoice_void(
         ));
     }
     let (was_voided, credit_note) = with_conn(&state.pool, move |conn| {
-        let was_voided = invoice(conn, &number)?.status == "voided";
+        let was_voided = invoice(conn, &number)?.status == InvoiceStatus::Voided;
         let credit_note = void_invoice(conn, &number, reason.trim(), Utc::now())?;
         Ok::<_, ApiError>((was_voided, credit_note))
     })

@@ -6,8 +6,8 @@ use crate::AppState;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use gpubill_schema::api::allocation::NodeAllocations;
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,5 +23,5 @@ pub async fn node_allocations(
     let node = node.into_inner();
     let since = query.since.unwrap_or_else(Utc::now);
     let allocations = state.scheduler.node_allocations(&node, since).await?;
-    Ok(HttpResponse::Ok().json(json!({ "node": node, "allocations": allocations })))
+    Ok(HttpResponse::Ok().json(NodeAllocations { node, allocations }))
 }

@@ -7,19 +7,12 @@ use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use gpubill_domain::scheduler::NodeState;
 use gpubill_schema::api::ErrorCode;
-use serde::Deserialize;
-use serde_json::json;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeStateBody {
-    state: String,
-}
+use gpubill_schema::api::status::{NodeStateChange, NodeStateView};
 
 pub async fn node_state(
     state: web::Data<AppState>,
     node: web::Path<String>,
-    body: Json<NodeStateBody>,
+    body: Json<NodeStateChange>,
 ) -> Result<HttpResponse, ApiError> {
     let node = node.into_inner();
     let wanted = NodeState::from_code(&body.state).ok_or_else(|| {
@@ -29,5 +22,8 @@ pub async fn node_state(
         )
     })?;
     state.scheduler.set_node_state(&node, wanted).await?;
-    Ok(HttpResponse::Ok().json(json!({ "node": node, "state": body.state })))
+    Ok(HttpResponse::Ok().json(NodeStateView {
+        node,
+        state: body.into_inner().state,
+    }))
 }
