@@ -88,6 +88,8 @@ error_codes! {
     Refused => "refused", "Refused";
     LedgerUnavailable => "ledger_unavailable", "Ledger unavailable";
     AuthUnavailable => "auth_unavailable", "API keys cannot be checked";
+    SchedulerUnavailable => "scheduler_unavailable", "Scheduler not running on this instance";
+    NotReady => "not_ready", "Not ready";
     InternalError => "internal_error", "Internal error";
 }
 

@@ -1,4 +1,4 @@
-//! Small answers of the API: health, and a node's administrative state.
+//! Small answers of the API: liveness, readiness, and a node's administrative state.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +9,20 @@ pub struct Health {
     pub status: String,
     /// `ok`: the ledger answered.
     pub database: String,
+}
+
+/// `GET /readyz`: ready to serve (200), or why not (503, as a problem).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: String,
+    /// `ok`: the ledger answered.
+    pub database: String,
+    /// `applied`: no migration of this binary is pending.
+    pub migrations: String,
+    /// `leader` (this instance runs the scheduler's decisions) or `follower` (another does; this
+    /// one serves reads).
+    pub scheduler: String,
 }
 
 /// The body of `PUT /v1/nodes/{node}/state`, and its answer with the node.

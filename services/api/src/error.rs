@@ -56,6 +56,12 @@ pub enum ApiError {
     },
     #[error("the ledger is unavailable")]
     Unavailable(#[source] DbError),
+    /// This instance does not run the scheduler's decisions (503).
+    #[error("{0}")]
+    SchedulerUnavailable(String),
+    /// Not able to serve now (503), for a reason the code names.
+    #[error("{message}")]
+    Unready { code: ErrorCode, message: String },
     #[error("internal error")]
     Internal(String),
 }
@@ -98,6 +104,13 @@ impl ApiError {
         )
     }
 
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Unready {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::Forbidden {
             message: message.into(),
@@ -119,6 +132,8 @@ impl ApiError {
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::UriTooLong { .. } => ErrorCode::UriTooLong,
             Self::Unavailable(_) => ErrorCode::LedgerUnavailable,
+            Self::SchedulerUnavailable(_) => ErrorCode::SchedulerUnavailable,
+            Self::Unready { code, .. } => *code,
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -127,7 +142,7 @@ impl ApiError {
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Pool(_) => Self::Unavailable(error),
+            DbError::Pool(_) | DbError::Connect(_) => Self::Unavailable(error),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -227,6 +242,7 @@ impl From<SchedulerError> for ApiError {
             SchedulerError::NotRunning { .. } => {
                 Self::conflict(ErrorCode::NotRunning, error.to_string())
             }
+            SchedulerError::NotLeader => Self::SchedulerUnavailable(error.to_string()),
             SchedulerError::Ledger(ledger) => Self::from(ledger),
             SchedulerError::Db(db) => Self::from(db),
             SchedulerError::Invariant(_) => Self::Internal(error.to_string()),
@@ -248,7 +264,9 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::SchedulerUnavailable(_) | Self::Unready { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

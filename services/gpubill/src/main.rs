@@ -15,7 +15,7 @@ mod setup;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use clap::{Parser, Subcommand};
-use gpubill_platform::config::{Config, config_dir};
+use gpubill_platform::config::{Config, LogFormat, config_dir};
 use gpubill_platform::shutdown;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,11 +137,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    init_tracing(matches!(
-        cli.command,
-        Command::Demo(_) | Command::Bench(_) | Command::BenchClose(_)
-    ));
     let config = Config::load(&config_dir(cli.config_dir)).context("invalid configuration")?;
+    init_tracing(
+        matches!(
+            cli.command,
+            Command::Demo(_) | Command::Bench(_) | Command::BenchClose(_)
+        ),
+        config.settings.log.format,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -358,15 +361,23 @@ fn agent_window(args: &AgentArgs, default_speed: f64) -> Result<gpubill_agent::R
     Ok(gpubill_agent::RunWindow { from, until, speed })
 }
 
-/// Logs to stderr; `GPUBILL_LOG` (or `RUST_LOG`) sets the filter. The demo and the bench keep
+/// Logs to stderr, as text or as one JSON object per line with the fields of the enclosing spans
+/// (`log.format`); `GPUBILL_LOG` (or `RUST_LOG`) sets the filter. The demo and the bench keep
 /// their output to warnings so their tables stay readable.
-fn init_tracing(quiet: bool) {
+fn init_tracing(quiet: bool, format: LogFormat) {
     let default = if quiet { "warn" } else { "info" };
     let filter = std::env::var("GPUBILL_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| default.to_owned());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }

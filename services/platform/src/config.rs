@@ -63,6 +63,24 @@ pub struct Settings {
     pub billing: BillingSettings,
     pub scheduler: SchedulerSettings,
     pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+/// How the services log (`[log]`); what they log is `GPUBILL_LOG` (or `RUST_LOG`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, with the fields of the spans (the request id) it is in.
+    Json,
 }
 
 /// How API keys are checked (`[auth]`).

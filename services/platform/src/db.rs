@@ -18,6 +18,8 @@ pub type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 pub enum DbError {
     #[error("cannot get a database connection: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
     #[error("database migration failed: {0}")]
@@ -43,6 +45,12 @@ pub fn migrate(conn: &mut PgConnection) -> Result<Vec<String>, DbError> {
         .run_pending_migrations(gpubill_schema::MIGRATIONS)
         .map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// Whether migrations compiled into this binary are not applied yet.
+pub fn has_pending_migrations(conn: &mut PgConnection) -> Result<bool, DbError> {
+    conn.has_pending_migration(gpubill_schema::MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))
 }
 
 /// Inserts the configured tenants, updating names, VAT profiles and time zones that changed.

@@ -24,6 +24,10 @@ pub enum SchedulerError {
     IdempotencyKeyReused { key: String, allocation: String },
     #[error("allocation `{id}` is {status}, not running")]
     NotRunning { id: String, status: String },
+    #[error(
+        "another gpubill api runs the scheduler on this database: this instance serves reads only (restart it to take over once that one stops)"
+    )]
+    NotLeader,
     #[error("scheduler state is inconsistent: {0}")]
     Invariant(String),
     #[error(transparent)]

@@ -2,10 +2,12 @@
 //! the pure `gpubill_domain::scheduler`; this crate holds the decision state in memory behind a
 //! single writer, writes every decision to Postgres before it is acknowledged (`store`), rebuilds
 //! the state from Postgres at start-up, keeps ledger figures fresh for quota checks that never
-//! read Postgres, and reconciles allocations against metered usage (`reconcile`).
+//! read Postgres, and reconciles allocations against metered usage (`reconcile`). One instance
+//! decides at a time (`leadership`); another serves reads only.
 
 pub mod error;
 pub mod inventory;
+pub mod leadership;
 pub mod model;
 pub mod reconcile;
 pub mod service;

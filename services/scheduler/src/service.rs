@@ -5,6 +5,7 @@
 
 use crate::error::SchedulerError;
 use crate::inventory::{self, STATIC_PREFIX};
+use crate::leadership::Leadership;
 use crate::model::{
     AllocatedGpu, Allocation, AllocationRequest, AllocationStatus, QuotaCheck, QuotaVerdict,
 };
@@ -43,6 +44,9 @@ struct Shared {
     time_zones: HashMap<String, Tz>,
     /// The single writer: held from the decision until it is applied.
     writer: tokio::sync::Mutex<()>,
+    /// The scheduler's lock in Postgres, while this instance holds it; `None` on a follower, or
+    /// once the lock was lost.
+    leadership: std::sync::Mutex<Option<Leadership>>,
     state: RwLock<Decisions>,
 }
 
@@ -218,6 +222,15 @@ impl Scheduler {
                     .or_default() += u32::try_from(allocation.slots.len()).unwrap_or(u32::MAX);
             }
         }
+        let url = config.settings.database.url.clone();
+        let leadership = tokio::task::spawn_blocking(move || Leadership::acquire(&url))
+            .await
+            .map_err(|error| SchedulerError::Invariant(format!("lock task: {error}")))??;
+        if leadership.is_none() {
+            tracing::warn!(
+                "another gpubill api runs the scheduler on this database: serving reads only; allocations, releases, node states and quota checks answer 503 scheduler_unavailable"
+            );
+        }
         let (node_states, running) = with_conn(&pool, |conn| {
             Ok::<_, SchedulerError>((store::load_node_states(conn)?, store::load_running(conn)?))
         })
@@ -258,6 +271,7 @@ impl Scheduler {
                     .map(|tenant| (tenant.id.clone(), tenant.time_zone))
                     .collect(),
                 writer: tokio::sync::Mutex::new(()),
+                leadership: std::sync::Mutex::new(leadership),
                 state: RwLock::new(Decisions {
                     cluster,
                     running: BTreeMap::new(),
@@ -285,6 +299,41 @@ impl Scheduler {
         }
         scheduler.refresh_ledger().await?;
         Ok(scheduler)
+    }
+
+    /// Whether this instance runs the scheduler's decisions.
+    pub fn is_leader(&self) -> bool {
+        self.leadership_slot().is_some()
+    }
+
+    fn leadership_slot(&self) -> std::sync::MutexGuard<'_, Option<Leadership>> {
+        // The slot only ever holds the lock or nothing; a panic cannot leave it half-changed.
+        self.shared
+            .leadership
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Refuses a decision on an instance that does not hold the scheduler's lock.
+    fn require_leader(&self) -> Result<(), SchedulerError> {
+        if self.is_leader() {
+            Ok(())
+        } else {
+            Err(SchedulerError::NotLeader)
+        }
+    }
+
+    /// Checks that the lock is still held; if its connection broke, the lock went with it, so
+    /// this instance stops deciding (another may have taken over) and says so.
+    fn check_leadership(&self) {
+        let mut slot = self.leadership_slot();
+        if slot.as_ref().is_some_and(|lock| !lock.still_held()) {
+            *slot = None;
+            tracing::error!(
+                alarm = "scheduler_lock_lost",
+                "the scheduler's lock in Postgres was lost: this instance no longer allocates; restart it"
+            );
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Decisions> {
@@ -453,6 +502,7 @@ impl Scheduler {
     /// Answers whether the request would be admitted now, without allocating and without
     /// reading Postgres: the state in memory and the ledger figures as last refreshed.
     pub fn check(&self, request: &AllocationRequest) -> Result<QuotaCheck, SchedulerError> {
+        self.require_leader()?;
         let now = Utc::now();
         let parsed = self.parse(request, now)?;
         let limits = &self.shared.quotas[&request.tenant];
@@ -487,6 +537,7 @@ impl Scheduler {
     /// Admits, places (preempting spot allocations for an on-demand request if needed) and
     /// records a new allocation; acknowledged only once Postgres holds it.
     pub async fn allocate(&self, request: AllocationRequest) -> Result<Created, SchedulerError> {
+        self.require_leader()?;
         let _writer = self.shared.writer.lock().await;
         // Postgres keeps microseconds: the acknowledged allocation is what a restart reads back.
         let now = Utc::now().trunc_subsecs(6);
@@ -696,6 +747,7 @@ impl Scheduler {
         id: &str,
         tenant: Option<&str>,
     ) -> Result<Allocation, SchedulerError> {
+        self.require_leader()?;
         let _writer = self.shared.writer.lock().await;
         let visible = |allocation: &Allocation| tenant.is_none_or(|t| allocation.tenant == t);
         let running = self
@@ -731,6 +783,14 @@ impl Scheduler {
 
     /// Ends every allocation whose maximum duration has passed at `now`, at its maximum end.
     pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
+        let scheduler = self.clone();
+        // A query on the lock's own connection: blocking, so off the async threads.
+        tokio::task::spawn_blocking(move || scheduler.check_leadership())
+            .await
+            .map_err(|error| SchedulerError::Invariant(format!("lock check task: {error}")))?;
+        if !self.is_leader() {
+            return Ok(0);
+        }
         let _writer = self.shared.writer.lock().await;
         let due: Vec<(Allocation, Decimal)> = self
             .read()
@@ -760,6 +820,7 @@ impl Scheduler {
 
     /// Drains, marks down or readies a node.
     pub async fn set_node_state(&self, node: &str, state: NodeState) -> Result<(), SchedulerError> {
+        self.require_leader()?;
         let _writer = self.shared.writer.lock().await;
         if self.read().cluster.node_index(node).is_none() {
             return Err(SchedulerError::UnknownNode(node.to_owned()));

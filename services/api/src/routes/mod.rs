@@ -26,6 +26,7 @@ mod node_allocations;
 mod node_state;
 mod price_book;
 mod quota_check;
+mod readyz;
 mod reconciliation;
 mod usage;
 
@@ -59,6 +60,7 @@ macro_rules! op {
 /// Every route of the API, with who may call it.
 pub static OPERATIONS: &[Operation] = &[
     op!(GET "/healthz", Public, None, false, healthz::healthz),
+    op!(GET "/readyz", Public, None, false, readyz::readyz),
     op!(GET "/v1/tenants/{tenant}/usage", TenantRead, Tenant, false, usage::usage),
     op!(GET "/v1/missing-usage", Finance, None, false, missing_usage::missing_usage),
     op!(GET "/v1/tenants/{tenant}/invoices", TenantRead, Tenant, false, invoice_list::invoice_list),

@@ -329,7 +329,19 @@ impl TestEnv {
 
     /// Starts `gpubill api` as a child process on `port`, logging at `log_filter` to `log_path`.
     pub fn spawn_api(&self, port: u16, log_filter: &str, log_path: &Path) -> ChildAggregator {
+        self.spawn_api_with(port, log_filter, log_path, &[])
+    }
+
+    /// [`TestEnv::spawn_api`] with extra environment variables.
+    pub fn spawn_api_with(
+        &self,
+        port: u16,
+        log_filter: &str,
+        log_path: &Path,
+        variables: &[(&str, &str)],
+    ) -> ChildAggregator {
         let mut command = self.command(&["api"]);
+        command.envs(variables.iter().copied());
         let log = std::fs::File::create(log_path).expect("create the child's log");
         command
             .stdout(std::process::Stdio::null())
