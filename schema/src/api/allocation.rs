@@ -153,10 +153,3 @@ pub struct NodeAllocations {
     /// Running at or after `since`, each with only this node's GPUs.
     pub allocations: Vec<Allocation>,
 }
-
-/// `GET /v1/tenants/{tenant}/allocations`: a tenant's allocations, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TenantAllocations {
-    pub tenant: String,
-    pub allocations: Vec<Allocation>,
-}

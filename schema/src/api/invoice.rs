@@ -92,9 +92,3 @@ pub struct InvoiceView {
     pub amount_due: Decimal,
     pub credit_note: Option<String>,
 }
-
-/// `GET /v1/tenants/{tenant}/invoices`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InvoiceList {
-    pub invoices: Vec<InvoiceView>,
-}

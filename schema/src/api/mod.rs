@@ -3,7 +3,9 @@
 
 pub mod allocation;
 pub mod invoice;
+pub mod page;
 pub mod problem;
 pub mod status;
 
+pub use page::Page;
 pub use problem::{ErrorCode, PROBLEM_JSON, Problem};

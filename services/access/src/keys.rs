@@ -186,12 +186,26 @@ pub fn issue(
     Ok(IssuedKey { key, secret })
 }
 
-/// Every key, newest first, at most `limit`.
-pub fn list(conn: &mut PgConnection, limit: i64) -> Result<Vec<StoredKey>, AccessError> {
-    api_keys::table
+/// Keys newest first, after `after` (the creation and id of the last key of the previous
+/// page), at most `limit`.
+pub fn list(
+    conn: &mut PgConnection,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<StoredKey>, AccessError> {
+    let mut query = api_keys::table
         .select(KeyRow::as_select())
         .order((api_keys::created_at.desc(), api_keys::id.desc()))
         .limit(limit)
+        .into_boxed();
+    if let Some((created_at, id)) = after {
+        query = query.filter(
+            api_keys::created_at
+                .lt(created_at)
+                .or(api_keys::created_at.eq(created_at).and(api_keys::id.lt(id))),
+        );
+    }
+    query
         .load::<KeyRow>(conn)?
         .into_iter()
         .map(StoredKey::try_from)

@@ -61,7 +61,7 @@ pub async fn run(config: &Config, command: KeysCommand) -> Result<()> {
                 (1..=10_000).contains(&limit),
                 "--limit must be within 1..=10000"
             );
-            let listed = with_conn(&pool, move |conn| keys::list(conn, limit)).await?;
+            let listed = with_conn(&pool, move |conn| keys::list(conn, None, limit)).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&listed)?);
                 return Ok(());

@@ -253,8 +253,15 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
                 .unwrap_or(config.settings.billing.missing_usage_after_seconds);
             anyhow::ensure!(older_than >= 0, "--older-than-seconds must be at least 0");
             let gaps = gpubill_platform::db::with_conn(&pool, move |conn| {
-                gpubill_api::routes::missing_usage::load(conn, args.tenant.as_deref(), older_than)
-                    .map_err(|error| anyhow::anyhow!(gpubill_platform::DbError::from(error)))
+                // Every gap: the command line prints them all.
+                gpubill_api::routes::missing_usage::load(
+                    conn,
+                    args.tenant.as_deref(),
+                    older_than,
+                    None,
+                    i64::MAX,
+                )
+                .map_err(|error| anyhow::anyhow!(gpubill_platform::DbError::from(error)))
             })
             .await?;
             println!(

@@ -162,7 +162,7 @@ async fn contracts_credit_and_the_invoice_lifecycle() {
     assert_eq!(status, 200, "a retried grant books nothing");
     let (status, credit) = api.get(&format!("{base}/credit")).await;
     assert_eq!((status, credit["balance"].as_str()), (200, Some("100.00")));
-    assert_eq!(credit["history"].as_array().map(Vec::len), Some(1));
+    assert_eq!(credit["data"].as_array().map(Vec::len), Some(1));
 
     // 100 h at 2.49 less 10 % = 224.10; VAT 20 % = 44.82; 100.00 of credit drawn.
     let (status, invoice) = api
@@ -180,7 +180,7 @@ async fn contracts_credit_and_the_invoice_lifecycle() {
     assert_eq!((status, &again["number"]), (200, &invoice["number"]));
     let (status, listed) = api.get(&format!("{base}/invoices")).await;
     assert_eq!(
-        (status, listed["invoices"].as_array().map(Vec::len)),
+        (status, listed["data"].as_array().map(Vec::len)),
         (200, Some(1))
     );
     let (status, read) = api.get(&format!("/v1/invoices/{number}")).await;

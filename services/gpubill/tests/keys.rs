@@ -272,7 +272,7 @@ async fn the_first_admin_key_comes_from_the_command_line() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("node-999"));
 
     let (_, audit) = api.get("/v1/audit?action=gpubill%20keys%20create").await;
-    let entries = audit["entries"].as_array().unwrap();
+    let entries = audit["data"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{audit}");
     assert!(
         entries
@@ -327,7 +327,7 @@ async fn every_change_is_audited_and_the_trail_cannot_be_edited() {
 
     let (status, audit) = api.get("/v1/audit?tenant=mistral-lab").await;
     assert_eq!(status, 200);
-    let entries = audit["entries"].as_array().unwrap();
+    let entries = audit["data"].as_array().unwrap();
     let actions: Vec<&str> = entries
         .iter()
         .map(|e| e["action"].as_str().unwrap())
@@ -369,13 +369,23 @@ async fn every_change_is_audited_and_the_trail_cannot_be_edited() {
     assert_eq!(key["targets"]["key"].as_str(), Some(tenant_id.as_str()));
 
     let (_, by_key) = api.get(&format!("/v1/audit?key={finance_id}")).await;
-    assert_eq!(by_key["entries"].as_array().unwrap().len(), 1);
-    let (_, paged) = api
-        .get(&format!("/v1/audit?limit=1&before={}", entries[0]["id"]))
+    assert_eq!(by_key["data"].as_array().unwrap().len(), 1);
+    let (_, first) = api.get("/v1/audit?tenant=mistral-lab&limit=1").await;
+    assert_eq!(first["data"][0]["id"], entries[0]["id"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = api
+        .get(&format!(
+            "/v1/audit?tenant=mistral-lab&limit=1&cursor={cursor}"
+        ))
         .await;
-    assert_eq!(paged["entries"][0]["id"], entries[1]["id"]);
+    assert_eq!(second["data"][0]["id"], entries[1]["id"]);
+    let (status, refused) = api.get("/v1/audit?cursor=not-a-cursor").await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
     let (_, later) = api.get("/v1/audit?from=2099-01-01T00:00:00Z").await;
-    assert_eq!(later["entries"].as_array().unwrap().len(), 0);
+    assert_eq!(later["data"].as_array().unwrap().len(), 0);
     let refused = api.request("GET", "/v1/audit", Some(&tenant), None).await;
     assert_eq!(refused.status, 403);
 
@@ -425,7 +435,7 @@ async fn last_use_is_recorded_within_a_refresh() {
     let (tenant, id) = issue(&api, r#"{"role": "tenant", "tenant": "mistral-lab"}"#).await;
     let (_, keys) = api.get("/v1/api-keys").await;
     let listed = |keys: &serde_json::Value| {
-        keys["keys"]
+        keys["data"]
             .as_array()
             .unwrap()
             .iter()

@@ -467,7 +467,7 @@ async fn gaps_are_reported_as_missing_usage_until_late_events_fill_them() {
     let api = env.start_api().await;
     let (status, report) = api.get("/v1/missing-usage?older_than_seconds=0").await;
     assert_eq!(status, 200);
-    let gaps: Vec<(i64, i64, String, String)> = report["gaps"]
+    let gaps: Vec<(i64, i64, String, String)> = report["data"]
         .as_array()
         .unwrap()
         .iter()
@@ -497,11 +497,11 @@ async fn gaps_are_reported_as_missing_usage_until_late_events_fill_them() {
             ),
         ]
     );
-    assert_eq!(report["gaps"][0]["tenant_id"], "helix-bio");
-    assert_eq!(report["gaps"][0]["missing_events"], 2);
+    assert_eq!(report["data"][0]["tenant_id"], "helix-bio");
+    assert_eq!(report["data"][0]["missing_events"], 2);
     // Within the default grace time nothing is reported yet; an unknown tenant is a 404.
     let (_, fresh) = api.get("/v1/missing-usage").await;
-    assert_eq!(fresh["gaps"].as_array().unwrap().len(), 0);
+    assert_eq!(fresh["data"].as_array().unwrap().len(), 0);
     let (status, _) = api.get("/v1/missing-usage?tenant=nobody").await;
     assert_eq!(status, 404);
     let cli = env
@@ -517,7 +517,7 @@ async fn gaps_are_reported_as_missing_usage_until_late_events_fill_them() {
     let late = env.run_aggregator_until_caught_up().await;
     assert_eq!((late.applied, late.duplicates), (4, 1));
     let (_, closed) = api.get("/v1/missing-usage?older_than_seconds=0").await;
-    assert_eq!(closed["gaps"].as_array().unwrap().len(), 0);
+    assert_eq!(closed["data"].as_array().unwrap().len(), 0);
     let (_, usage_report) = api
         .get("/v1/tenants/helix-bio/usage?from=2026-11-12T00:00:00Z&to=2026-11-12T01:00:00Z")
         .await;

@@ -365,7 +365,7 @@ async fn an_on_demand_request_preempts_the_youngest_spot_allocation_with_a_credi
     let (_, listed) = api
         .get("/v1/tenants/mistral-lab/allocations?status=preempted")
         .await;
-    assert_eq!(listed["allocations"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
 }
 
 /// Models allocations reaching their maximum duration: they end at that instant, hold captured

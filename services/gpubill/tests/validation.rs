@@ -49,7 +49,7 @@ async fn money_is_a_plain_bounded_decimal_and_is_echoed_with_two_places() {
         credit["balance"], "0.00",
         "no refused grant was booked: {credit}"
     );
-    assert_eq!(credit["history"].as_array().map(Vec::len), Some(0));
+    assert_eq!(credit["data"].as_array().map(Vec::len), Some(0));
 
     let (status, granted) = api.send("POST", GRANTS, &grant(r#""100000""#)).await;
     assert_eq!(status, 201, "{granted}");
@@ -205,7 +205,7 @@ async fn bodies_are_json_objects_only() {
         );
     }
     let (_, allocations) = api.get("/v1/tenants/nordic-nlp/allocations").await;
-    assert_eq!(allocations["allocations"].as_array().map(Vec::len), Some(0));
+    assert_eq!(allocations["data"].as_array().map(Vec::len), Some(0));
     api.stop().await;
 }
 

@@ -90,6 +90,9 @@ pub fn credit_balance(conn: &mut PgConnection, tenant_id: &str) -> Result<Decima
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreditMovement {
     pub transaction_id: Uuid,
+    /// The entry's line in its transaction: with the time and the transaction, where the
+    /// movement stands in the history.
+    pub line: i16,
     /// `credit_grant`, `credit_use` or `credit_note`.
     pub kind: String,
     pub description: String,
@@ -100,15 +103,45 @@ pub struct CreditMovement {
     pub balance: Decimal,
 }
 
-/// Every movement of the tenant's prepaid credit, oldest first, with the running balance.
+/// Where a movement stands in the history: (booked at, transaction, line).
+pub type HistoryKey = (DateTime<Utc>, Uuid, i16);
+
+/// The movements of the tenant's prepaid credit after `after`, oldest first, at most `limit`,
+/// each with the balance after it (counting every movement before the page too).
 pub fn credit_history(
     conn: &mut PgConnection,
     tenant_id: &str,
+    after: Option<HistoryKey>,
+    limit: i64,
 ) -> Result<Vec<CreditMovement>, LedgerError> {
     let account = AccountId::customer_prepayments(tenant_id);
-    let rows: Vec<(Uuid, String, String, DateTime<Utc>, Decimal)> = journal_entries::table
-        .inner_join(journal_transactions::table)
-        .filter(journal_entries::account_id.eq(account.as_str()))
+    let entries = || {
+        journal_entries::table
+            .inner_join(journal_transactions::table)
+            .filter(journal_entries::account_id.eq(account.as_str()))
+            .into_boxed()
+    };
+    let mut page = entries();
+    let mut opening = Decimal::ZERO;
+    if let Some((booked_at, transaction_id, line)) = after {
+        let after_key =
+            journal_transactions::booked_at
+                .gt(booked_at)
+                .or(journal_transactions::booked_at.eq(booked_at).and(
+                    journal_entries::transaction_id.gt(transaction_id).or(
+                        journal_entries::transaction_id
+                            .eq(transaction_id)
+                            .and(journal_entries::line.gt(line)),
+                    ),
+                ));
+        let before: Option<Decimal> = entries()
+            .filter(diesel::dsl::not(after_key))
+            .select(diesel::dsl::sum(journal_entries::amount))
+            .first(conn)?;
+        opening = -before.unwrap_or_default();
+        page = page.filter(after_key);
+    }
+    let rows: Vec<(Uuid, i16, String, String, DateTime<Utc>, Decimal)> = page
         .order((
             journal_transactions::booked_at,
             journal_transactions::transaction_id,
@@ -116,26 +149,31 @@ pub fn credit_history(
         ))
         .select((
             journal_transactions::transaction_id,
+            journal_entries::line,
             journal_transactions::kind,
             journal_transactions::description,
             journal_transactions::booked_at,
             journal_entries::amount,
         ))
+        .limit(limit)
         .load(conn)?;
-    let mut balance = Decimal::ZERO;
+    let mut balance = opening;
     Ok(rows
         .into_iter()
-        .map(|(transaction_id, kind, description, booked_at, entry)| {
-            balance -= entry;
-            CreditMovement {
-                transaction_id,
-                kind,
-                description,
-                booked_at,
-                amount: -entry,
-                balance,
-            }
-        })
+        .map(
+            |(transaction_id, line, kind, description, booked_at, entry)| {
+                balance -= entry;
+                CreditMovement {
+                    transaction_id,
+                    line,
+                    kind,
+                    description,
+                    booked_at,
+                    amount: -entry,
+                    balance,
+                }
+            },
+        )
         .collect())
 }
 

@@ -22,7 +22,7 @@ use gpubill_domain::{
     parse_time_zone, vat_treatment,
 };
 pub use gpubill_schema::api::invoice::{
-    CreditNoteLineView, CreditNoteView, InvoiceList, InvoiceStatus, InvoiceView, LineView,
+    CreditNoteLineView, CreditNoteView, InvoiceStatus, InvoiceView, LineView,
 };
 use gpubill_schema::schema::{
     credit_note_lines, credit_notes, invoice_lines, invoices, journal_entries, tenants,
@@ -318,16 +318,24 @@ pub fn void_invoice(
     })
 }
 
-/// The tenant's invoices, oldest first.
+/// The tenant's invoices in the order they were issued (by number: numbers are given in commit
+/// order, without gaps), after `after_number`, at most `limit`.
 pub fn list_invoices(
     conn: &mut PgConnection,
     tenant_id: &str,
+    after_number: Option<&str>,
+    limit: i64,
 ) -> Result<Vec<InvoiceView>, LedgerError> {
-    let numbers: Vec<String> = invoices::table
+    let mut query = invoices::table
         .filter(invoices::tenant_id.eq(tenant_id))
-        .order((invoices::period, invoices::issue))
+        .order(invoices::number)
         .select(invoices::number)
-        .load(conn)?;
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after_number {
+        query = query.filter(invoices::number.gt(after.to_owned()));
+    }
+    let numbers: Vec<String> = query.load(conn)?;
     numbers.iter().map(|number| invoice(conn, number)).collect()
 }
 

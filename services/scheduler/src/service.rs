@@ -846,10 +846,13 @@ impl Scheduler {
         .await
     }
 
+    /// A tenant's allocations, newest first, after `after` (the start and id of the last one
+    /// of the previous page), at most `limit`.
     pub async fn list(
         &self,
         tenant: &str,
         status: Option<AllocationStatus>,
+        after: Option<(DateTime<Utc>, String)>,
         limit: i64,
     ) -> Result<Vec<Allocation>, SchedulerError> {
         if !self.shared.quotas.contains_key(tenant) {
@@ -857,7 +860,7 @@ impl Scheduler {
         }
         let tenant = tenant.to_owned();
         with_conn(&self.shared.pool, move |conn| {
-            store::list_allocations(conn, &tenant, status, limit)
+            store::list_allocations(conn, &tenant, status, after, limit)
         })
         .await
     }

@@ -177,6 +177,7 @@ pub fn list_allocations(
     conn: &mut PgConnection,
     tenant: &str,
     status: Option<AllocationStatus>,
+    after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Vec<Allocation>, SchedulerError> {
     let mut query = allocations::table
@@ -186,6 +187,15 @@ pub fn list_allocations(
         .into_boxed();
     if let Some(status) = status {
         query = query.filter(allocations::status.eq(status.code()));
+    }
+    if let Some((started_at, id)) = after {
+        query = query.filter(
+            allocations::started_at
+                .lt(started_at)
+                .or(allocations::started_at
+                    .eq(started_at)
+                    .and(allocations::id.lt(id))),
+        );
     }
     let rows: Vec<AllocationRow> = query.load(conn)?;
     with_gpus(conn, rows)

@@ -1,13 +1,14 @@
-//! `GET /v1/tenants/{tenant}/allocations?status=running&limit=100`: a tenant's allocations,
-//! newest first.
+//! `GET /v1/tenants/{tenant}/allocations?status=running&limit=100&cursor=`: a tenant's
+//! allocations, newest first (by start, then id), a page at a time.
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::routes::parse_limit;
+use crate::routes::{cursor_instant, instant_of, parse_cursor, parse_limit};
 use actix_web::{HttpResponse, web};
 use gpubill_scheduler::AllocationStatus;
 use gpubill_schema::api::ErrorCode;
-use gpubill_schema::api::allocation::TenantAllocations;
+use gpubill_schema::api::Page;
+use gpubill_schema::api::page::fetch_limit;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -15,6 +16,7 @@ use serde::Deserialize;
 pub struct ListQuery {
     status: Option<String>,
     limit: Option<i64>,
+    cursor: Option<String>,
 }
 
 pub async fn allocation_list(
@@ -33,9 +35,18 @@ pub async fn allocation_list(
         })?),
     };
     let limit = parse_limit(query.limit)?;
-    let allocations = state.scheduler.list(&tenant, status, limit).await?;
-    Ok(HttpResponse::Ok().json(TenantAllocations {
-        tenant,
-        allocations,
-    }))
+    let after = match parse_cursor(query.cursor.as_deref(), 2)? {
+        Some(parts) => Some((instant_of(&parts[0])?, parts[1].clone())),
+        None => None,
+    };
+    let rows = state
+        .scheduler
+        .list(&tenant, status, after, fetch_limit(limit))
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::of(rows, limit, |allocation| {
+        vec![
+            cursor_instant(&allocation.started_at),
+            allocation.id.clone(),
+        ]
+    })))
 }

@@ -1,16 +1,18 @@
-//! `GET /v1/audit?tenant=&key=&action=&from=&to=&before=&limit=` (admin, finance): the audit
-//! trail, newest first: every state-changing request and command, with its caller, action,
-//! targets, request id and status. `tenant` matches the target's tenant or the key's; `before`
-//! is the id of the last row of the previous page.
+//! `GET /v1/audit?tenant=&key=&action=&from=&to=&limit=&cursor=` (admin, finance): the audit
+//! trail, newest first, a page at a time: every state-changing request and command, with its
+//! caller, action, targets, request id and status. `tenant` matches the target's tenant or the
+//! key's.
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::routes::parse_limit;
+use crate::routes::{invalid_cursor, parse_cursor, parse_limit};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use gpubill_access::audit::{self, AuditEntry, AuditFilter};
 use gpubill_platform::db::with_conn;
-use serde::{Deserialize, Serialize};
+use gpubill_schema::api::Page;
+use gpubill_schema::api::page::fetch_limit;
+use serde::Deserialize;
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize)]
@@ -21,13 +23,8 @@ pub struct AuditQuery {
     action: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-    before: Option<i64>,
     limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AuditResponse {
-    entries: Vec<AuditEntry>,
+    cursor: Option<String>,
 }
 
 pub async fn audit_list(
@@ -35,18 +32,27 @@ pub async fn audit_list(
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
+    let limit = parse_limit(query.limit)?;
+    let before_id = match parse_cursor(query.cursor.as_deref(), 1)? {
+        Some(parts) => Some(parts[0].parse::<i64>().map_err(|_| invalid_cursor())?),
+        None => None,
+    };
     let filter = AuditFilter {
         tenant: query.tenant,
         key_id: query.key,
         action: query.action,
         from: query.from,
         to: query.to,
-        before_id: query.before,
-        limit: parse_limit(query.limit)?,
+        before_id,
+        limit: fetch_limit(limit),
     };
-    let entries = with_conn(&state.pool, move |conn| {
+    let rows = with_conn(&state.pool, move |conn| {
         audit::list(conn, &filter).map_err(ApiError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(AuditResponse { entries }))
+    Ok(
+        HttpResponse::Ok().json(Page::of(rows, limit, |entry: &AuditEntry| {
+            vec![entry.id.to_string()]
+        })),
+    )
 }

@@ -1,22 +1,38 @@
-//! `GET /v1/tenants/{tenant}/invoices`: the tenant's finalized and voided invoices, oldest first,
-//! each with its lines.
+//! `GET /v1/tenants/{tenant}/invoices?limit=&cursor=`: the tenant's finalized and voided
+//! invoices, each with its lines, in the order they were issued (by number), a page at a time.
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::routes::require_tenant;
+use crate::routes::{parse_cursor, parse_limit, require_tenant};
 use actix_web::{HttpResponse, web};
-use gpubill_ledger::invoicing::{InvoiceList, list_invoices};
+use gpubill_ledger::invoicing::list_invoices;
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::Page;
+use gpubill_schema::api::page::fetch_limit;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceListQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
 
 pub async fn invoice_list(
     state: web::Data<AppState>,
     tenant: web::Path<String>,
+    query: web::Query<InvoiceListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = tenant.into_inner();
-    let invoices = with_conn(&state.pool, move |conn| {
+    let limit = parse_limit(query.limit)?;
+    let after = parse_cursor(query.cursor.as_deref(), 1)?.map(|mut parts| parts.remove(0));
+    let rows = with_conn(&state.pool, move |conn| {
         require_tenant(conn, &tenant_id)?;
-        list_invoices(conn, &tenant_id).map_err(ApiError::from)
+        list_invoices(conn, &tenant_id, after.as_deref(), fetch_limit(limit))
+            .map_err(ApiError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(InvoiceList { invoices }))
+    Ok(HttpResponse::Ok().json(Page::of(rows, limit, |invoice| {
+        invoice.number.iter().cloned().collect()
+    })))
 }

@@ -1,24 +1,22 @@
-//! `GET /v1/api-keys?limit=` (admin): every key, newest first, without secrets or hashes: id,
-//! role, bound tenant or node, display prefix, label, creator, creation, expiry, revocation and
-//! last use.
+//! `GET /v1/api-keys?limit=&cursor=` (admin): keys newest first, a page at a time, without
+//! secrets or hashes: id, role, bound tenant or node, display prefix, label, creator, creation,
+//! expiry, revocation and last use.
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::routes::parse_limit;
+use crate::routes::{cursor_instant, instant_of, invalid_cursor, parse_cursor, parse_limit};
 use actix_web::{HttpResponse, web};
 use gpubill_access::{StoredKey, keys};
 use gpubill_platform::db::with_conn;
-use serde::{Deserialize, Serialize};
+use gpubill_schema::api::Page;
+use gpubill_schema::api::page::fetch_limit;
+use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyListQuery {
     limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct KeyListResponse {
-    keys: Vec<StoredKey>,
+    cursor: Option<String>,
 }
 
 pub async fn key_list(
@@ -26,9 +24,20 @@ pub async fn key_list(
     query: web::Query<KeyListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = parse_limit(query.limit)?;
-    let keys = with_conn(&state.pool, move |conn| {
-        keys::list(conn, limit).map_err(ApiError::from)
+    let after = match parse_cursor(query.cursor.as_deref(), 2)? {
+        Some(parts) => Some((
+            instant_of(&parts[0])?,
+            parts[1].parse().map_err(|_| invalid_cursor())?,
+        )),
+        None => None,
+    };
+    let rows = with_conn(&state.pool, move |conn| {
+        keys::list(conn, after, fetch_limit(limit)).map_err(ApiError::from)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(KeyListResponse { keys }))
+    Ok(
+        HttpResponse::Ok().json(Page::of(rows, limit, |key: &StoredKey| {
+            vec![cursor_instant(&key.created_at), key.id.to_string()]
+        })),
+    )
 }

@@ -1,10 +1,12 @@
-//! `GET /v1/missing-usage?tenant=&older_than_seconds=`: usage streams with seqs never received,
+//! `GET /v1/missing-usage?tenant=&older_than_seconds=&limit=&cursor=`: usage streams with seqs never received,
 //! open longer than a grace time (default `billing.missing_usage_after_seconds`). Each gap is
 //! revenue that is not billed until the agent's events arrive, so finance sees the leak.
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::routes::require_tenant;
+use crate::routes::{
+    cursor_instant, instant_of, invalid_cursor, parse_cursor, parse_limit, require_tenant,
+};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
@@ -12,6 +14,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use gpubill_platform::db::with_conn;
 use gpubill_schema::api::ErrorCode;
+use gpubill_schema::api::Page;
+use gpubill_schema::api::page::fetch_limit;
 use serde::{Deserialize, Serialize};
 
 /// Longest age asked for: ten years, far beyond any gap, well inside Postgres' timestamps.
@@ -22,6 +26,8 @@ const MAX_OLDER_THAN_SECONDS: i64 = 10 * 366 * 86_400;
 pub struct MissingUsageQuery {
     tenant: Option<String>,
     older_than_seconds: Option<i64>,
+    limit: Option<i64>,
+    cursor: Option<String>,
 }
 
 /// One open gap: seqs `first_seq..=last_seq` of a stream, expected to cover
@@ -52,14 +58,21 @@ pub struct MissingUsage {
 #[derive(Debug, Serialize)]
 struct MissingUsageResponse {
     older_than_seconds: i64,
-    gaps: Vec<MissingUsage>,
+    #[serde(flatten)]
+    gaps: Page<MissingUsage>,
 }
 
-/// Gaps open for at least `older_than_seconds`, oldest first, of one tenant or all.
+/// Where a gap stands in the list: (open since, allocation, GPU, first seq).
+pub type GapKey = (DateTime<Utc>, String, String, i64);
+
+/// Gaps open for at least `older_than_seconds`, oldest first, of one tenant or all, after
+/// `after`, at most `limit`.
 pub fn load(
     conn: &mut PgConnection,
     tenant: Option<&str>,
     older_than_seconds: i64,
+    after: Option<&GapKey>,
+    limit: i64,
 ) -> QueryResult<Vec<MissingUsage>> {
     diesel::sql_query(
         "SELECT s.tenant_id, g.allocation_id, g.gpu_uuid, g.first_seq, g.last_seq, \
@@ -68,10 +81,18 @@ pub fn load(
          FROM usage_gaps g JOIN usage_streams s USING (allocation_id, gpu_uuid) \
          WHERE g.opened_at <= now() - make_interval(secs => $1) \
            AND ($2::text IS NULL OR s.tenant_id = $2) \
-         ORDER BY g.opened_at, s.tenant_id, g.allocation_id, g.gpu_uuid, g.first_seq",
+           AND ($3::timestamptz IS NULL \
+                OR (g.opened_at, g.allocation_id, g.gpu_uuid, g.first_seq) > ($3, $4, $5, $6)) \
+         ORDER BY g.opened_at, g.allocation_id, g.gpu_uuid, g.first_seq \
+         LIMIT $7",
     )
     .bind::<BigInt, _>(older_than_seconds)
     .bind::<Nullable<Text>, _>(tenant)
+    .bind::<Nullable<Timestamptz>, _>(after.map(|key| key.0))
+    .bind::<Nullable<Text>, _>(after.map(|key| key.1.as_str()))
+    .bind::<Nullable<Text>, _>(after.map(|key| key.2.as_str()))
+    .bind::<Nullable<BigInt>, _>(after.map(|key| key.3))
+    .bind::<BigInt, _>(limit)
     .load(conn)
 }
 
@@ -89,13 +110,39 @@ pub async fn missing_usage(
             format!("`older_than_seconds` must be within 0..={MAX_OLDER_THAN_SECONDS} (ten years)"),
         ));
     }
-    let gaps = with_conn(&state.pool, move |conn| {
+    let limit = parse_limit(query.limit)?;
+    let after: Option<GapKey> = match parse_cursor(query.cursor.as_deref(), 4)? {
+        Some(parts) => Some((
+            instant_of(&parts[0])?,
+            parts[1].clone(),
+            parts[2].clone(),
+            parts[3].parse().map_err(|_| invalid_cursor())?,
+        )),
+        None => None,
+    };
+    let rows = with_conn(&state.pool, move |conn| {
         if let Some(tenant) = &query.tenant {
             require_tenant(conn, tenant)?;
         }
-        load(conn, query.tenant.as_deref(), older_than_seconds).map_err(ApiError::from)
+        let tenant = query.tenant.as_deref();
+        load(
+            conn,
+            tenant,
+            older_than_seconds,
+            after.as_ref(),
+            fetch_limit(limit),
+        )
+        .map_err(ApiError::from)
     })
     .await?;
+    let gaps = Page::of(rows, limit, |gap| {
+        vec![
+            cursor_instant(&gap.open_since),
+            gap.allocation_id.clone(),
+            gap.gpu_uuid.clone(),
+            gap.first_seq.to_string(),
+        ]
+    });
     Ok(HttpResponse::Ok().json(MissingUsageResponse {
         older_than_seconds,
         gaps,

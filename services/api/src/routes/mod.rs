@@ -36,11 +36,13 @@ use crate::error::ApiError;
 use crate::operation::{Operation, Target};
 use actix_web::http::Method;
 use actix_web::{guard, middleware, web};
+use chrono::{DateTime, SecondsFormat, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use gpubill_domain::BillingPeriod;
 use gpubill_domain::access::Access;
 use gpubill_schema::api::ErrorCode;
+use gpubill_schema::api::page::{DEFAULT_LIMIT, MAX_LIMIT, decode_cursor};
 use gpubill_schema::schema::tenants;
 use std::rc::Rc;
 
@@ -156,10 +158,6 @@ pub(crate) fn parse_period(text: &str) -> Result<BillingPeriod, ApiError> {
     })
 }
 
-/// Rows a list answers when `limit` is not given, and the most it answers.
-pub const DEFAULT_LIMIT: i64 = 100;
-pub const MAX_LIMIT: i64 = 1000;
-
 /// A list's `limit`, or 400 `invalid_limit`.
 pub(crate) fn parse_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -170,4 +168,34 @@ pub(crate) fn parse_limit(limit: Option<i64>) -> Result<i64, ApiError> {
         ));
     }
     Ok(limit)
+}
+
+/// A list's `cursor` (one this API gave, of `parts` parts), or 400 `invalid_cursor`.
+pub(crate) fn parse_cursor(
+    cursor: Option<&str>,
+    parts: usize,
+) -> Result<Option<Vec<String>>, ApiError> {
+    cursor
+        .map(|text| decode_cursor(text, parts).ok_or_else(invalid_cursor))
+        .transpose()
+}
+
+/// An instant in a cursor: RFC 3339 to the microsecond Postgres keeps.
+pub(crate) fn cursor_instant(instant: &DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// An instant read back from a cursor part.
+pub(crate) fn instant_of(part: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(part)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| invalid_cursor())
+}
+
+/// 400 `invalid_cursor`: a cursor whose parts do not read back.
+pub(crate) fn invalid_cursor() -> ApiError {
+    ApiError::bad_request(
+        ErrorCode::InvalidCursor,
+        "cursor: not a cursor of this list (pass `next_cursor` as it came)",
+    )
 }
