@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// A request for GPUs (or MIG instances) of one SKU, all or nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllocationRequest {
     pub tenant: String,
@@ -29,7 +29,7 @@ pub struct AllocationRequest {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AllocationStatus {
     Running,
@@ -64,7 +64,7 @@ impl AllocationStatus {
 }
 
 /// One GPU, or one MIG instance on it, given to an allocation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AllocatedGpu {
     pub node: String,
     pub gpu_index: u8,
@@ -82,7 +82,7 @@ impl AllocatedGpu {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Allocation {
     pub id: String,
     pub tenant: String,
@@ -109,7 +109,7 @@ pub struct Allocation {
 }
 
 /// The answer to a quota check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuotaCheck {
     pub admitted: bool,
     /// Admitted: the GPU-hours and the hold the request would take.
@@ -124,7 +124,7 @@ pub struct QuotaCheck {
 }
 
 /// A refused admission with its figures, in the limit's unit (GPUs, GPU-hours or EUR).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuotaVerdict {
     /// `concurrent_gpus`, `gpu_hours` or `budget` (`gpubill_domain::scheduler::RefusalReason`).
     pub reason: String,
@@ -147,7 +147,7 @@ impl From<&Refusal> for QuotaVerdict {
 }
 
 /// `GET /v1/nodes/{node}/allocations`: what the node's agent meters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeAllocations {
     pub node: String,
     /// Running at or after `since`, each with only this node's GPUs.

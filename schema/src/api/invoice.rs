@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Where an invoice stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     /// Composed on request from the ledger; nothing is stored.
@@ -18,7 +18,7 @@ pub enum InvoiceStatus {
 }
 
 /// A line of an invoice, draft or finalized.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineView {
     pub line: i16,
     /// `usage`, `reservation` or `commitment_true_up`.
@@ -40,7 +40,7 @@ pub struct LineView {
 }
 
 /// The credit note voiding an invoice, as summarized on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditNoteView {
     pub number: String,
     pub invoice_number: String,
@@ -55,7 +55,7 @@ pub struct CreditNoteView {
     pub credit_returned: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreditNoteLineView {
     pub line: i16,
     pub description: String,
@@ -67,7 +67,7 @@ pub struct CreditNoteLineView {
 }
 
 /// An invoice: a draft (not stored), finalized, or voided by a credit note.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvoiceView {
     /// `None` on a draft.
     pub number: Option<String>,

@@ -16,7 +16,7 @@ const CURSOR_VERSION: &str = "c1";
 const SEPARATOR: char = '\u{1f}';
 
 /// One page of a list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     /// Where the next page starts; `None` on the last page.

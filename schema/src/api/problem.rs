@@ -14,7 +14,7 @@ pub const PROBLEM_TYPE_PREFIX: &str = "urn:gpubill:problem:";
 macro_rules! error_codes {
     ($($variant:ident => $code:literal, $title:literal;)*) => {
         /// Every error code of the API, with its stable text and title.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum ErrorCode {
             $(#[serde(rename = $code)] $variant,)*
         }
@@ -107,7 +107,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// An error answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_uri: String,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `GET /healthz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: String,
@@ -12,7 +12,7 @@ pub struct Health {
 }
 
 /// `GET /readyz`: ready to serve (200), or why not (503, as a problem).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready`.
     pub status: String,
@@ -26,14 +26,14 @@ pub struct Readiness {
 }
 
 /// The body of `PUT /v1/nodes/{node}/state`, and its answer with the node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeStateChange {
     /// `ready`, `drained` or `down`.
     pub state: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeStateView {
     pub node: String,
     pub state: String,

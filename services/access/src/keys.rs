@@ -43,10 +43,11 @@ impl From<diesel::result::Error> for AccessError {
 }
 
 /// A key as listed: everything but its secret and hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredKey {
     pub id: Uuid,
     #[serde(serialize_with = "role_code")]
+    #[schema(value_type = String, example = "tenant")]
     pub role: Role,
     pub tenant: Option<String>,
     pub node: Option<String>,

@@ -65,6 +65,8 @@ enum Command {
     /// Run agent, aggregator and API on the demo cluster for an accelerated period, then print
     /// every tenant's draft invoice and the API address.
     Demo(demo::DemoArgs),
+    /// Print the API's OpenAPI 3.1 document (what GET /openapi.json serves; docs/openapi.json).
+    Openapi,
     /// Manage API keys: create (printed once; the way to the first admin key), list, revoke.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -306,6 +308,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         }
         Command::Close(args) => close::run(&config, args).await?,
         Command::Keys(command) => keys::run(&config, command).await?,
+        Command::Openapi => print!("{}", gpubill_api::routes::openapi::document_json()?),
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,
         Command::BenchClose(args) => close_bench::run(&config, args).await?,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// A contract as exchanged in JSON. Amounts and percentages are plain decimal strings (no sign,
 /// no exponent), never JSON numbers, so no value passes through a float.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContractDocument {
     /// Percentage off every SKU without a discount of its own.
@@ -34,25 +34,25 @@ pub struct ContractDocument {
 }
 
 /// A plain decimal carried as a JSON string (`gpubill_schema::decimal::plain`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct DecimalString(#[serde(with = "gpubill_schema::decimal::plain")] pub Decimal);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TierKindDocument {
     Graduated,
     Volume,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierDocument {
     pub kind: TierKindDocument,
     pub bands: Vec<TierBandDocument>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TierBandDocument {
     #[serde(with = "gpubill_schema::decimal::plain")]
@@ -61,7 +61,7 @@ pub struct TierBandDocument {
     pub discount_percent: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationDocument {
     pub sku: String,
@@ -149,7 +149,7 @@ pub struct StoredContract {
 
 /// `GET`/`PUT /v1/tenants/{tenant}/contract`: the contract in force and its version; a tenant
 /// without one has version 0, no creation time and empty terms (list prices).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContractView {
     pub tenant_id: String,
     pub version: i32,

@@ -107,7 +107,7 @@ pub struct MeteredStream {
 
 /// A GPU (or MIG instance) of an allocation, or a metered stream, that does not reconcile.
 /// Seconds are exact decimals (to the microsecond), serialized as strings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Discrepancy {
     pub allocation_id: String,
     pub tenant: String,
@@ -128,7 +128,7 @@ pub struct Discrepancy {
 }
 
 /// The reconciliation report (`GET /v1/reconciliation`, `gpubill reconcile`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reconciliation {
     pub since: DateTime<Utc>,
     pub as_of: DateTime<Utc>,

@@ -12,6 +12,18 @@ use crate::input;
 use actix_web::{HttpResponse, web};
 use gpubill_scheduler::AllocationRequest;
 
+#[utoipa::path(
+    post,
+    path = "/v1/allocations",
+    tag = "allocations",
+    summary = "Allocate GPUs",
+    operation_id = "allocation_create",
+    request_body = gpubill_schema::api::allocation::AllocationRequest,
+    responses(
+        (status = 201, description = "Admitted, placed and recorded", body = gpubill_schema::api::allocation::Allocation),
+        (status = 200, description = "Made before under this idempotency key", body = gpubill_schema::api::allocation::Allocation),
+    )
+)]
 pub async fn allocation_create(
     state: web::Data<AppState>,
     caller: Caller,

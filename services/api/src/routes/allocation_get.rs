@@ -7,6 +7,17 @@ use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use gpubill_schema::api::ErrorCode;
 
+#[utoipa::path(
+    get,
+    path = "/v1/allocations/{id}",
+    tag = "allocations",
+    summary = "One allocation",
+    operation_id = "allocation_get",
+    params(("id" = String, Path, description = "Allocation id")),
+    responses(
+        (status = 200, description = "The allocation", body = gpubill_schema::api::allocation::Allocation),
+    )
+)]
 pub async fn allocation_get(
     state: web::Data<AppState>,
     caller: Caller,

@@ -11,7 +11,8 @@ use gpubill_schema::api::Page;
 use gpubill_schema::api::page::fetch_limit;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<String>,
@@ -19,6 +20,17 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/allocations",
+    tag = "allocations",
+    summary = "A tenant's allocations",
+    operation_id = "allocation_list",
+    params(("tenant" = String, Path, description = "Tenant id"), ListQuery),
+    responses(
+        (status = 200, description = "A page of the tenant's allocations, newest first", body = gpubill_schema::api::Page<gpubill_schema::api::allocation::Allocation>),
+    )
+)]
 pub async fn allocation_list(
     state: web::Data<AppState>,
     tenant: web::Path<String>,

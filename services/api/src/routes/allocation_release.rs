@@ -7,6 +7,17 @@ use crate::access::Caller;
 use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 
+#[utoipa::path(
+    post,
+    path = "/v1/allocations/{id}/release",
+    tag = "allocations",
+    summary = "Release an allocation",
+    operation_id = "allocation_release",
+    params(("id" = String, Path, description = "Allocation id")),
+    responses(
+        (status = 200, description = "Released", body = gpubill_schema::api::allocation::Allocation),
+    )
+)]
 pub async fn allocation_release(
     state: web::Data<AppState>,
     caller: Caller,

@@ -15,7 +15,8 @@ use gpubill_schema::api::page::fetch_limit;
 use serde::Deserialize;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     tenant: Option<String>,
@@ -27,6 +28,17 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "audit",
+    summary = "The audit trail",
+    operation_id = "audit_list",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of the audit trail, newest first", body = gpubill_schema::api::Page<AuditEntry>),
+    )
+)]
 pub async fn audit_list(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,

@@ -8,6 +8,17 @@ use actix_web::{HttpResponse, web};
 use gpubill_ledger::contracts::{ContractView, current_contract};
 use gpubill_platform::db::with_conn;
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/contract",
+    tag = "contracts",
+    summary = "The contract in force",
+    operation_id = "contract_get",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, description = "The contract in force", body = gpubill_ledger::contracts::ContractView),
+    )
+)]
 pub async fn contract_get(
     state: web::Data<AppState>,
     tenant: web::Path<String>,

@@ -11,6 +11,18 @@ use gpubill_ledger::contracts::{ContractDocument, ContractView, set_contract};
 use gpubill_platform::db::with_conn;
 use gpubill_schema::api::ErrorCode;
 
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant}/contract",
+    tag = "contracts",
+    summary = "Set the contract",
+    operation_id = "contract_put",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body = gpubill_ledger::contracts::ContractDocument,
+    responses(
+        (status = 200, description = "Stored as the next version", body = gpubill_ledger::contracts::ContractView),
+    )
+)]
 pub async fn contract_put(
     state: web::Data<AppState>,
     caller: Caller,

@@ -18,14 +18,15 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CreditQuery {
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreditResponse {
     tenant_id: String,
     currency: String,
@@ -36,7 +37,7 @@ pub struct CreditResponse {
     history: Page<CreditMovementResponse>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreditMovementResponse {
     transaction_id: Uuid,
     #[serde(skip)]
@@ -50,6 +51,17 @@ pub struct CreditMovementResponse {
     balance: Decimal,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/credit",
+    tag = "credit",
+    summary = "Prepaid credit",
+    operation_id = "credit",
+    params(("tenant" = String, Path, description = "Tenant id"), CreditQuery),
+    responses(
+        (status = 200, description = "Balance and a page of its history", body = CreditResponse),
+    )
+)]
 pub async fn credit(
     state: web::Data<AppState>,
     tenant: web::Path<String>,

@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     grant_id: Uuid,
@@ -31,7 +31,7 @@ pub struct GrantRequest {
     note: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GrantResponse {
     grant_id: Uuid,
     #[serde(with = "gpubill_schema::decimal::cents")]
@@ -40,6 +40,19 @@ pub struct GrantResponse {
     balance: Decimal,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/credit/grants",
+    tag = "credit",
+    summary = "Grant prepaid credit",
+    operation_id = "credit_grant",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body = GrantRequest,
+    responses(
+        (status = 201, description = "Booked", body = GrantResponse),
+        (status = 200, description = "Booked before under this grant id", body = GrantResponse),
+    )
+)]
 pub async fn credit_grant(
     state: web::Data<AppState>,
     tenant: web::Path<String>,

@@ -9,6 +9,17 @@ use gpubill_ledger::LedgerError;
 use gpubill_ledger::invoicing::credit_note;
 use gpubill_platform::db::with_conn;
 
+#[utoipa::path(
+    get,
+    path = "/v1/credit-notes/{number}",
+    tag = "invoices",
+    summary = "One credit note",
+    operation_id = "credit_note_get",
+    params(("number" = String, Path, description = "Credit note number, CN-YYYY-NNNNNN")),
+    responses(
+        (status = 200, description = "The credit note", body = gpubill_schema::api::invoice::CreditNoteView),
+    )
+)]
 pub async fn credit_note_get(
     state: web::Data<AppState>,
     caller: Caller,

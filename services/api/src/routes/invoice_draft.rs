@@ -10,12 +10,24 @@ use gpubill_ledger::invoicing::draft_invoice;
 use gpubill_platform::db::with_conn;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DraftQuery {
     period: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/invoices/draft",
+    tag = "invoices",
+    summary = "Draft invoice of a month",
+    operation_id = "invoice_draft",
+    params(("tenant" = String, Path, description = "Tenant id"), DraftQuery),
+    responses(
+        (status = 200, description = "The month as finalizing would issue it now", body = gpubill_schema::api::invoice::InvoiceView),
+    )
+)]
 pub async fn invoice_draft(
     state: web::Data<AppState>,
     tenant: web::Path<String>,

@@ -13,6 +13,18 @@ use gpubill_ledger::invoicing::{Finalized, finalize_invoice};
 use gpubill_platform::db::with_conn;
 use gpubill_schema::api::ErrorCode;
 
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/invoices/{period}/finalize",
+    tag = "invoices",
+    summary = "Finalize a month's invoice",
+    operation_id = "invoice_finalize",
+    params(("tenant" = String, Path, description = "Tenant id"), ("period" = String, Path, description = "Month, YYYY-MM")),
+    responses(
+        (status = 201, description = "Issued", body = gpubill_schema::api::invoice::InvoiceView),
+        (status = 200, description = "Issued before: the same invoice", body = gpubill_schema::api::invoice::InvoiceView),
+    )
+)]
 pub async fn invoice_finalize(
     state: web::Data<AppState>,
     caller: Caller,

@@ -9,6 +9,17 @@ use gpubill_ledger::LedgerError;
 use gpubill_ledger::invoicing::invoice;
 use gpubill_platform::db::with_conn;
 
+#[utoipa::path(
+    get,
+    path = "/v1/invoices/{number}",
+    tag = "invoices",
+    summary = "One invoice",
+    operation_id = "invoice_get",
+    params(("number" = String, Path, description = "Invoice number, INV-YYYY-NNNNNN")),
+    responses(
+        (status = 200, description = "The invoice", body = gpubill_schema::api::invoice::InvoiceView),
+    )
+)]
 pub async fn invoice_get(
     state: web::Data<AppState>,
     caller: Caller,

@@ -11,13 +11,25 @@ use gpubill_schema::api::Page;
 use gpubill_schema::api::page::fetch_limit;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceListQuery {
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/invoices",
+    tag = "invoices",
+    summary = "A tenant's invoices",
+    operation_id = "invoice_list",
+    params(("tenant" = String, Path, description = "Tenant id"), InvoiceListQuery),
+    responses(
+        (status = 200, description = "A page of the tenant's invoices, in issue order", body = gpubill_schema::api::Page<gpubill_schema::api::invoice::InvoiceView>),
+    )
+)]
 pub async fn invoice_list(
     state: web::Data<AppState>,
     tenant: web::Path<String>,

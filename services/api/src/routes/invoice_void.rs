@@ -14,12 +14,25 @@ use gpubill_platform::db::with_conn;
 use gpubill_schema::api::ErrorCode;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoidRequest {
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/invoices/{number}/void",
+    tag = "invoices",
+    summary = "Void an invoice with a credit note",
+    operation_id = "invoice_void",
+    params(("number" = String, Path, description = "Invoice number")),
+    request_body = VoidRequest,
+    responses(
+        (status = 201, description = "Voided by this credit note", body = gpubill_schema::api::invoice::CreditNoteView),
+        (status = 200, description = "Voided before: the same credit note", body = gpubill_schema::api::invoice::CreditNoteView),
+    )
+)]
 pub async fn invoice_void(
     state: web::Data<AppState>,
     caller: Caller,

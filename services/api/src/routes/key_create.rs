@@ -16,7 +16,7 @@ use gpubill_domain::access::{Binding, KeySpec, Role, key_expiry};
 use gpubill_schema::api::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRequest {
     role: String,
@@ -31,13 +31,24 @@ pub struct KeyRequest {
 }
 
 /// The new key, shown this once, and what is stored of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedKeyResponse {
     key: String,
     #[serde(flatten)]
     stored: StoredKey,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "keys",
+    summary = "Issue an API key",
+    operation_id = "key_create",
+    request_body = KeyRequest,
+    responses(
+        (status = 201, description = "The key, shown this once", body = IssuedKeyResponse),
+    )
+)]
 pub async fn key_create(
     state: web::Data<AppState>,
     caller: Caller,

@@ -12,13 +12,25 @@ use gpubill_schema::api::Page;
 use gpubill_schema::api::page::fetch_limit;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct KeyListQuery {
     limit: Option<i64>,
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "keys",
+    summary = "API keys",
+    operation_id = "key_list",
+    params(KeyListQuery),
+    responses(
+        (status = 200, description = "A page of the keys, newest first", body = gpubill_schema::api::Page<StoredKey>),
+    )
+)]
 pub async fn key_list(
     state: web::Data<AppState>,
     query: web::Query<KeyListQuery>,

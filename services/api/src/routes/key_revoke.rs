@@ -8,6 +8,17 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use uuid::Uuid;
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys/{id}/revoke",
+    tag = "keys",
+    summary = "Revoke an API key",
+    operation_id = "key_revoke",
+    params(("id" = Uuid, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "Revoked (at its first revocation time)", body = gpubill_access::StoredKey),
+    )
+)]
 pub async fn key_revoke(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 /// Longest age asked for: ten years, far beyond any gap, well inside Postgres' timestamps.
 const MAX_OLDER_THAN_SECONDS: i64 = 10 * 366 * 86_400;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MissingUsageQuery {
     tenant: Option<String>,
@@ -32,7 +33,7 @@ pub struct MissingUsageQuery {
 
 /// One open gap: seqs `first_seq..=last_seq` of a stream, expected to cover
 /// `[missing_from, missing_until)`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, QueryableByName)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, QueryableByName, utoipa::ToSchema)]
 pub struct MissingUsage {
     #[diesel(sql_type = Text)]
     pub tenant_id: String,
@@ -55,7 +56,7 @@ pub struct MissingUsage {
     pub open_since: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MissingUsageResponse {
     older_than_seconds: i64,
     #[serde(flatten)]
@@ -96,6 +97,17 @@ pub fn load(
     .load(conn)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/missing-usage",
+    tag = "usage",
+    summary = "Usage never received",
+    operation_id = "missing_usage",
+    params(MissingUsageQuery),
+    responses(
+        (status = 200, description = "A page of the gaps in usage streams", body = MissingUsageResponse),
+    )
+)]
 pub async fn missing_usage(
     state: web::Data<AppState>,
     query: web::Query<MissingUsageQuery>,

@@ -24,6 +24,7 @@ mod key_revoke;
 pub mod missing_usage;
 mod node_allocations;
 mod node_state;
+pub mod openapi;
 mod price_book;
 mod quota_check;
 mod readyz;
@@ -88,6 +89,8 @@ pub static OPERATIONS: &[Operation] = &[
     op!(GET "/v1/api-keys", Admin, None, false, key_list::key_list),
     op!(POST "/v1/api-keys/{id}/revoke", Admin, None, true, key_revoke::key_revoke),
     op!(GET "/v1/audit", Finance, None, false, audit_list::audit_list),
+    op!(GET "/openapi.json", Public, None, false, openapi::document),
+    op!(GET "/docs", Public, None, false, openapi::reference),
 ];
 
 pub fn configure(config: &mut web::ServiceConfig) {

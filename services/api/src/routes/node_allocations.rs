@@ -9,12 +9,24 @@ use chrono::{DateTime, Utc};
 use gpubill_schema::api::allocation::NodeAllocations;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NodeQuery {
     since: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/nodes/{node}/allocations",
+    tag = "nodes",
+    summary = "A node's allocations",
+    operation_id = "node_allocations",
+    params(("node" = String, Path, description = "Node id of cluster.toml"), NodeQuery),
+    responses(
+        (status = 200, description = "What the node's agent meters", body = gpubill_schema::api::allocation::NodeAllocations),
+    )
+)]
 pub async fn node_allocations(
     state: web::Data<AppState>,
     node: web::Path<String>,

@@ -9,6 +9,18 @@ use gpubill_domain::scheduler::NodeState;
 use gpubill_schema::api::ErrorCode;
 use gpubill_schema::api::status::{NodeStateChange, NodeStateView};
 
+#[utoipa::path(
+    put,
+    path = "/v1/nodes/{node}/state",
+    tag = "nodes",
+    summary = "Set a node's state",
+    operation_id = "node_state",
+    params(("node" = String, Path, description = "Node id of cluster.toml")),
+    request_body = gpubill_schema::api::status::NodeStateChange,
+    responses(
+        (status = 200, description = "The node and its state", body = gpubill_schema::api::status::NodeStateView),
+    )
+)]
 pub async fn node_state(
     state: web::Data<AppState>,
     node: web::Path<String>,

@@ -15,21 +15,21 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PriceBookResponse {
     currency: String,
     /// By SKU id.
     skus: Vec<SkuResponse>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SkuResponse {
     sku: String,
     /// Oldest first.
     versions: Vec<VersionResponse>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct VersionResponse {
     effective_from: DateTime<Utc>,
     prices: ClassPrices,
@@ -37,7 +37,7 @@ struct VersionResponse {
 
 /// Decimal strings, as stored. Every loaded version prices all three classes; a class missing
 /// from the table would be left out rather than shown as a price.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 struct ClassPrices {
     #[serde(skip_serializing_if = "Option::is_none")]
     on_demand: Option<Decimal>,
@@ -58,6 +58,16 @@ impl ClassPrices {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/price-book",
+    tag = "prices",
+    summary = "The price book",
+    operation_id = "price_book",
+    responses(
+        (status = 200, description = "Every SKU with its versions", body = PriceBookResponse),
+    )
+)]
 pub async fn price_book(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rows = with_conn(&state.pool, |conn| {
         price_versions::table

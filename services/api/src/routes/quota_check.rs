@@ -10,6 +10,17 @@ use crate::error::ApiError;
 use actix_web::{HttpResponse, web};
 use gpubill_scheduler::AllocationRequest;
 
+#[utoipa::path(
+    post,
+    path = "/v1/quota/check",
+    tag = "allocations",
+    summary = "Check a request against quotas",
+    operation_id = "quota_check",
+    request_body = gpubill_schema::api::allocation::AllocationRequest,
+    responses(
+        (status = 200, description = "Whether it would be admitted now", body = gpubill_schema::api::allocation::QuotaCheck),
+    )
+)]
 pub async fn quota_check(
     state: web::Data<AppState>,
     caller: Caller,

@@ -11,6 +11,16 @@ use gpubill_platform::db::{has_pending_migrations, with_conn};
 use gpubill_schema::api::ErrorCode;
 use gpubill_schema::api::status::Readiness;
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    summary = "Readiness",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "Ready to serve", body = gpubill_schema::api::status::Readiness),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pending = with_conn(&state.pool, |conn| {
         has_pending_migrations(conn).map_err(ApiError::from)

@@ -12,12 +12,24 @@ use serde::Deserialize;
 /// Window when `since` is left out.
 const DEFAULT_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReconciliationQuery {
     since: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reconciliation",
+    tag = "usage",
+    summary = "Reconciliation",
+    operation_id = "reconciliation",
+    params(ReconciliationQuery),
+    responses(
+        (status = 200, description = "Allocations against metered usage", body = gpubill_scheduler::reconcile::Reconciliation),
+    )
+)]
 pub async fn reconciliation(
     state: web::Data<AppState>,
     query: web::Query<ReconciliationQuery>,

@@ -19,14 +19,15 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     from: String,
     to: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct UsageResponse {
     tenant_id: String,
     from: DateTime<Utc>,
@@ -36,7 +37,7 @@ struct UsageResponse {
     total_amount: Decimal,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SkuUsage {
     sku: String,
     gpu_seconds: Decimal,
@@ -64,6 +65,17 @@ fn parse_instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/usage",
+    tag = "usage",
+    summary = "A tenant's usage over a window",
+    operation_id = "usage",
+    params(("tenant" = String, Path, description = "Tenant id"), UsageQuery),
+    responses(
+        (status = 200, description = "GPU-seconds and amount per SKU over the window", body = UsageResponse),
+    )
+)]
 pub async fn usage(
     state: web::Data<AppState>,
     tenant: web::Path<String>,
