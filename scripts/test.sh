@@ -34,3 +34,5 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo test (DATABASE_URL=${DATABASE_URL%%@*}@..., KAFKA_BROKERS=$KAFKA_BROKERS, TANSU_BIN=$TANSU_BIN)"
 cargo test --workspace --no-fail-fast
+log "schemathesis against the API's own OpenAPI document"
+"$ROOT/scripts/schemathesis.sh" 25

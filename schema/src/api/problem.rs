@@ -14,7 +14,7 @@ pub const PROBLEM_TYPE_PREFIX: &str = "urn:gpubill:problem:";
 macro_rules! error_codes {
     ($($variant:ident => $code:literal, $title:literal;)*) => {
         /// Every error code of the API, with its stable text and title.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum ErrorCode {
             $(#[serde(rename = $code)] $variant,)*
         }
@@ -99,6 +99,22 @@ impl ErrorCode {
         format!("{PROBLEM_TYPE_PREFIX}{}", self.as_str())
     }
 }
+
+/// The schema of a code: a string, one of the codes' texts (written by hand: the derive does not
+/// see the serde names inside the macro that declares the codes).
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A stable, machine-readable error code (docs/errors.md).",
+            ))
+            .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorCode {}
 
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

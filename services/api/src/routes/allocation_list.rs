@@ -16,7 +16,10 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<String>,
+    /// Rows per page: 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
@@ -26,7 +29,7 @@ pub struct ListQuery {
     tag = "allocations",
     summary = "A tenant's allocations",
     operation_id = "allocation_list",
-    params(("tenant" = String, Path, description = "Tenant id"), ListQuery),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab"), ListQuery),
     responses(
         (status = 200, description = "A page of the tenant's allocations, newest first", body = gpubill_schema::api::Page<gpubill_schema::api::allocation::Allocation>),
     )

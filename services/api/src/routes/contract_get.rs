@@ -14,7 +14,7 @@ use gpubill_platform::db::with_conn;
     tag = "contracts",
     summary = "The contract in force",
     operation_id = "contract_get",
-    params(("tenant" = String, Path, description = "Tenant id")),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab")),
     responses(
         (status = 200, description = "The contract in force", body = gpubill_ledger::contracts::ContractView),
     )

@@ -17,7 +17,7 @@ use gpubill_schema::api::ErrorCode;
     tag = "contracts",
     summary = "Set the contract",
     operation_id = "contract_put",
-    params(("tenant" = String, Path, description = "Tenant id")),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab")),
     request_body = gpubill_ledger::contracts::ContractDocument,
     responses(
         (status = 200, description = "Stored as the next version", body = gpubill_ledger::contracts::ContractView),

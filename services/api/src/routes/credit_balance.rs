@@ -22,7 +22,10 @@ use uuid::Uuid;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CreditQuery {
+    /// Rows per page: 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
@@ -57,7 +60,7 @@ pub struct CreditMovementResponse {
     tag = "credit",
     summary = "Prepaid credit",
     operation_id = "credit",
-    params(("tenant" = String, Path, description = "Tenant id"), CreditQuery),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab"), CreditQuery),
     responses(
         (status = 200, description = "Balance and a page of its history", body = CreditResponse),
     )

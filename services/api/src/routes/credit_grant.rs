@@ -46,7 +46,7 @@ pub struct GrantResponse {
     tag = "credit",
     summary = "Grant prepaid credit",
     operation_id = "credit_grant",
-    params(("tenant" = String, Path, description = "Tenant id")),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab")),
     request_body = GrantRequest,
     responses(
         (status = 201, description = "Booked", body = GrantResponse),

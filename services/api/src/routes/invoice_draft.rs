@@ -23,7 +23,7 @@ pub struct DraftQuery {
     tag = "invoices",
     summary = "Draft invoice of a month",
     operation_id = "invoice_draft",
-    params(("tenant" = String, Path, description = "Tenant id"), DraftQuery),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab"), DraftQuery),
     responses(
         (status = 200, description = "The month as finalizing would issue it now", body = gpubill_schema::api::invoice::InvoiceView),
     )

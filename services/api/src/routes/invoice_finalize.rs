@@ -19,7 +19,7 @@ use gpubill_schema::api::ErrorCode;
     tag = "invoices",
     summary = "Finalize a month's invoice",
     operation_id = "invoice_finalize",
-    params(("tenant" = String, Path, description = "Tenant id"), ("period" = String, Path, description = "Month, YYYY-MM")),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab"), ("period" = String, Path, description = "Month, YYYY-MM", example = "2026-11")),
     responses(
         (status = 201, description = "Issued", body = gpubill_schema::api::invoice::InvoiceView),
         (status = 200, description = "Issued before: the same invoice", body = gpubill_schema::api::invoice::InvoiceView),

@@ -15,7 +15,10 @@ use serde::Deserialize;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceListQuery {
+    /// Rows per page: 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
@@ -25,7 +28,7 @@ pub struct InvoiceListQuery {
     tag = "invoices",
     summary = "A tenant's invoices",
     operation_id = "invoice_list",
-    params(("tenant" = String, Path, description = "Tenant id"), InvoiceListQuery),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab"), InvoiceListQuery),
     responses(
         (status = 200, description = "A page of the tenant's invoices, in issue order", body = gpubill_schema::api::Page<gpubill_schema::api::invoice::InvoiceView>),
     )

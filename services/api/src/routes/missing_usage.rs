@@ -26,8 +26,13 @@ const MAX_OLDER_THAN_SECONDS: i64 = 10 * 366 * 86_400;
 #[serde(deny_unknown_fields)]
 pub struct MissingUsageQuery {
     tenant: Option<String>,
+    /// Only gaps open at least this long: 0 to ten years, default `billing.missing_usage_after_seconds`.
+    #[param(minimum = 0, maximum = 316_224_000)]
     older_than_seconds: Option<i64>,
+    /// Rows per page: 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
 }
 

@@ -22,7 +22,7 @@ pub struct NodeQuery {
     tag = "nodes",
     summary = "A node's allocations",
     operation_id = "node_allocations",
-    params(("node" = String, Path, description = "Node id of cluster.toml"), NodeQuery),
+    params(("node" = String, Path, description = "Node id of cluster.toml", example = "node-001"), NodeQuery),
     responses(
         (status = 200, description = "What the node's agent meters", body = gpubill_schema::api::allocation::NodeAllocations),
     )

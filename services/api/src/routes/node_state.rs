@@ -15,7 +15,7 @@ use gpubill_schema::api::status::{NodeStateChange, NodeStateView};
     tag = "nodes",
     summary = "Set a node's state",
     operation_id = "node_state",
-    params(("node" = String, Path, description = "Node id of cluster.toml")),
+    params(("node" = String, Path, description = "Node id of cluster.toml", example = "node-001")),
     request_body = gpubill_schema::api::status::NodeStateChange,
     responses(
         (status = 200, description = "The node and its state", body = gpubill_schema::api::status::NodeStateView),

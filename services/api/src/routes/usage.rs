@@ -71,7 +71,7 @@ fn parse_instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     tag = "usage",
     summary = "A tenant's usage over a window",
     operation_id = "usage",
-    params(("tenant" = String, Path, description = "Tenant id"), UsageQuery),
+    params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab"), UsageQuery),
     responses(
         (status = 200, description = "GPU-seconds and amount per SKU over the window", body = UsageResponse),
     )
