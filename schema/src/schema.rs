@@ -406,3 +406,17 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_log -> api_keys (key_id));
+
+diesel::table! {
+    idempotency_keys (api_key_id, idempotency_key) {
+        api_key_id -> Uuid,
+        idempotency_key -> Text,
+        request_digest -> Bytea,
+        created_at -> Timestamptz,
+        status -> Nullable<Int2>,
+        content_type -> Nullable<Text>,
+        response_body -> Nullable<Bytea>,
+    }
+}
+
+diesel::joinable!(idempotency_keys -> api_keys (api_key_id));

@@ -71,6 +71,7 @@ error_codes! {
     QuotaExceeded => "quota_exceeded", "Quota exceeded";
     InsufficientCapacity => "insufficient_capacity", "Insufficient capacity";
     IdempotencyKeyReused => "idempotency_key_reused", "Idempotency key reused";
+    IdempotencyRequestInProgress => "idempotency_request_in_progress", "Request with this idempotency key in progress";
     NotRunning => "not_running", "Allocation not running";
     PayloadTooLarge => "payload_too_large", "Request body too large";
     UriTooLong => "uri_too_long", "URI too long";

@@ -8,6 +8,7 @@
 use crate::AppState;
 use crate::envelope::{RequestId, from_extensions};
 use crate::error::ApiError;
+use crate::idempotency;
 use crate::operation::{Operation, Target};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -130,19 +131,29 @@ pub async fn guard(
         principal: principal.clone(),
         notes: notes.clone(),
     });
-    let response = if operation.audited {
-        let span = tracing::info_span!(
-            "change",
-            request_id = %request_id.0,
-            key_id = %principal.key_id,
-            role = %principal.role,
-            action = %operation.path,
-        );
-        next.call(request).instrument(span).await?
-    } else {
-        next.call(request).await?
-    }
-    .map_into_boxed_body();
+    let span = tracing::info_span!(
+        "change",
+        request_id = %request_id.0,
+        key_id = %principal.key_id,
+        role = %principal.role,
+        action = %operation.path,
+    );
+    let call = |request: ServiceRequest| async move {
+        let answered = if operation.audited {
+            next.call(request).instrument(span).await
+        } else {
+            next.call(request).await
+        };
+        answered.map(ServiceResponse::map_into_boxed_body)
+    };
+    let idempotent = operation.audited && operation.method == Method::POST;
+    let response = match idempotent.then(|| idempotency::key_of(&request)) {
+        Some(Err(error)) => request.error_response(error),
+        Some(Ok(Some(key))) => {
+            idempotency::answer(&state, principal.key_id, key, request, call).await?
+        }
+        _ => call(request).await?,
+    };
     if let Some(notes) = notes {
         let notes = notes.borrow().clone();
         audit(principal).record(&response, &notes).await;

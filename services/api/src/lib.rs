@@ -10,6 +10,7 @@ pub mod body;
 pub mod codec_errors;
 pub mod envelope;
 pub mod error;
+pub mod idempotency;
 pub mod input;
 pub mod operation;
 pub mod routes;
@@ -124,6 +125,7 @@ pub async fn serve(config: &Config, pool: PgPool, mut shutdown: Shutdown) -> std
         .await
         .map_err(|error| std::io::Error::other(format!("API keys: {error}")))?;
     authenticator.spawn_refresh(shutdown.clone());
+    idempotency::spawn_purge(pool.clone(), shutdown.clone());
     let (server, address) = bind(
         AppState::new(config, pool, scheduler, authenticator),
         &http.bind,

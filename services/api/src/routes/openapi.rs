@@ -9,8 +9,12 @@ use super::*;
 use crate::operation::Operation;
 use gpubill_domain::access::{Access, Role};
 use gpubill_schema::api::Problem;
-use utoipa::openapi::path::{HttpMethod, Operation as Op};
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{
+    HttpMethod, Operation as Op, Parameter, ParameterBuilder, ParameterIn,
+};
 use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -92,6 +96,12 @@ impl Modify for FromRouteTable {
             if let Some(operation) = operation {
                 secure(operation, op);
                 problems(operation, op, body_operations.contains(&op.method));
+                if op.audited && op.method == Method::POST {
+                    operation
+                        .parameters
+                        .get_or_insert_with(Vec::new)
+                        .push(idempotency_key());
+                }
             }
         }
     }
@@ -149,6 +159,24 @@ fn problems(operation: &mut Op, op: &Operation, has_body: bool) {
             .entry(status.to_owned())
             .or_insert_with(|| RefOr::T(problem_response(description)));
     }
+}
+
+/// The `Idempotency-Key` header of the POSTs that change state.
+fn idempotency_key() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Retry safely: the first answer under this key (per API key, for 24 hours) is given again for the same request, with `Idempotent-Replayed: true`; another request under it is 409.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(200)),
+        ))
+        .build()
 }
 
 fn problem_response(description: &str) -> Response {

@@ -618,9 +618,25 @@ impl RunningApi {
         authorization: Option<&str>,
         body: Option<&str>,
     ) -> Reply {
+        self.raw_with(method, path, authorization, &[], body).await
+    }
+
+    /// [`RunningApi::raw`] with more headers.
+    pub async fn raw_with(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
         let url = format!("http://{}{path}", self.address);
         let method = method.to_owned();
         let authorization = authorization.map(str::to_owned);
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let body = body.map(str::to_owned);
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -633,6 +649,9 @@ impl RunningApi {
                 .uri(&url);
             if let Some(authorization) = &authorization {
                 request = request.header("Authorization", authorization);
+            }
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_str());
             }
             let response = match &body {
                 Some(body) => agent.run(
