@@ -13,6 +13,7 @@
 //! scheduler (`follow`), on the wall clock.
 
 use crate::follow::{Follower, PollError, PollOutcome};
+use crate::metrics;
 use crate::simulation::Simulation;
 use crate::spool::{Spool, SpoolError};
 use chrono::{DateTime, Utc};
@@ -105,6 +106,7 @@ pub struct SpoolStats {
 
 impl SpoolStats {
     fn observe(&mut self, spool: &Spool) {
+        metrics::observe(spool);
         self.max_depth_events = self.max_depth_events.max(spool.unacknowledged());
         self.max_depth_bytes = self.max_depth_bytes.max(spool.bytes());
     }
@@ -158,6 +160,8 @@ pub async fn run_source(
     window: RunWindow,
     shutdown: Shutdown,
 ) -> Result<AgentReport, AgentError> {
+    gpubill_platform::metrics::registry();
+    metrics::describe();
     if let AllocationSource::Scheduler { node } = &source
         && agent.api_key.is_empty()
     {
@@ -236,7 +240,9 @@ pub async fn run_source(
                 }
             }
             if !intake.pending.is_empty() {
-                stats.spooled += intake.spool(&mut spool)?;
+                let spooled = intake.spool(&mut spool)?;
+                metrics::spooled(spooled);
+                stats.spooled += spooled;
                 spool.sync()?;
             }
             stats.full_alarms = intake.alarms;
@@ -454,6 +460,7 @@ impl Intake {
                 if !self.full {
                     self.full = true;
                     self.alarms += 1;
+                    metrics::spool_full();
                     tracing::error!(
                         alarm = "agent_spool_full",
                         spool_dir = %spool.dir().display(),
@@ -657,6 +664,7 @@ impl<'a> Outbox<'a> {
     /// arrive; the aggregator drops the duplicates.
     fn rewind(&mut self, error: &dyn std::fmt::Display, spool: &Spool, stats: &mut SpoolStats) {
         stats.delivery_failures += 1;
+        metrics::delivery_failed();
         tracing::warn!(
             %error,
             unacknowledged = spool.unacknowledged(),

@@ -7,13 +7,15 @@
 //! while its instance still owns its partitions.
 //!
 //! `validate`, `allocation` and `batch` are pure; `store` and `lease` talk to Postgres, `dead_letter` is the
-//! only module that produces, `run` the loop that ties them together.
+//! only module that produces, `run` the loop that ties them together; `metrics` counts what
+//! it committed.
 
 pub mod allocation;
 pub mod batch;
 pub mod dead_letter;
 pub mod error;
 pub mod lease;
+pub mod metrics;
 pub mod progress;
 pub mod run;
 pub mod store;

@@ -11,6 +11,7 @@ use crate::batch::{Batch, Record, classify, resolve_against_ledger};
 use crate::dead_letter::DeadLetterProducer;
 use crate::error::AggregatorError;
 use crate::lease::{Member, Owned, heartbeat, leave};
+use crate::metrics;
 use crate::store::{LookupKeys, apply_batch, ledger_view, load_offsets, load_tenants};
 use crate::validate::Validator;
 use chrono::Utc;
@@ -98,6 +99,15 @@ pub async fn run(
     };
     tracing::info!(topic, partitions = member.partitions, instance = %member.instance_id, "aggregator joining");
 
+    gpubill_platform::metrics::registry();
+    metrics::describe();
+    metrics::spawn_lag(
+        kafka,
+        pool.clone(),
+        settings.consumer_name.clone(),
+        member.partitions,
+        shutdown.clone(),
+    )?;
     let dead_letters = Arc::new(DeadLetterProducer::new(kafka)?);
     let price_book = &config.price_book;
     let Some(tenants) = retry(settings, &mut shutdown, "load tenants", || {
@@ -206,6 +216,7 @@ pub async fn run(
                     "partition ownership changed"
                 );
                 AggregatorStats::add(&stats.rebalances, 1);
+                metrics::lease_changed();
                 owned = now_owned;
                 committed = offsets;
             }
@@ -354,10 +365,18 @@ pub async fn run(
                 let applied = retry(&settings, &mut shutdown, "apply batch", || {
                     let (member, owned, batch) = (member.clone(), owned.clone(), batch.clone());
                     with_conn(&pool, move |conn| {
+                        let started = Instant::now();
                         apply_batch(conn, &member, &owned, &batch)
+                            .map(|applied| (applied, started.elapsed()))
                     })
                 })
-                .await;
+                .await
+                .map(|applied| {
+                    applied.map(|(applied, commit)| {
+                        metrics::batch_committed(&batch, records, applied.new_events, commit);
+                        applied
+                    })
+                });
                 // Counted as soon as committed, so the counters never trail the ledger.
                 if let Ok(Some(applied)) = &applied {
                     AggregatorStats::add(&stats.batches, 1);
@@ -456,6 +475,7 @@ async fn settle(
             // offsets.
             tracing::warn!(%error, "batch abandoned; re-reading from the ledger's offsets");
             AggregatorStats::add(&stats.fenced, 1);
+            metrics::batch_abandoned();
             owned.clear();
             *next_heartbeat = tokio::time::Instant::now();
             return Ok(Settled::Abandoned);

@@ -90,6 +90,11 @@ pub async fn guard(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Some(first) = operations.first() {
+        request
+            .extensions_mut()
+            .insert(crate::metrics::MatchedRoute(first.path));
+    }
     let Some(operation) = operation_for(&operations, request.method()) else {
         let allow: Vec<&str> = operations.iter().map(|op| op.method.as_str()).collect();
         let error = ApiError::MethodNotAllowed {

@@ -11,6 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use gpubill_schema::api::ErrorCode;
 use std::future::{Ready, ready};
+use std::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -61,6 +62,7 @@ pub async fn envelope(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
     let request_id = Uuid::new_v4();
     request.extensions_mut().insert(RequestId(request_id));
     // At debug level: a span on every request costs more than the quota check itself. What a
@@ -81,6 +83,7 @@ pub async fn envelope(
     });
     let mut response = answer.await?;
     log_failure(&response, request_id);
+    crate::metrics::record(&response, started.elapsed());
 
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let text = request_id.hyphenated().encode_lower(&mut text);

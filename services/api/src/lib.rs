@@ -12,6 +12,8 @@ pub mod envelope;
 pub mod error;
 pub mod idempotency;
 pub mod input;
+pub mod metrics;
+pub mod metrics_listener;
 pub mod operation;
 pub mod routes;
 
@@ -86,6 +88,8 @@ pub fn bind(
     address: &str,
     http: &HttpSettings,
 ) -> std::io::Result<(Server, SocketAddr)> {
+    gpubill_platform::metrics::registry();
+    metrics::describe();
     let data = web::Data::new(state);
     let listener = std::net::TcpListener::bind(address)?;
     let bound = listener.local_addr()?;

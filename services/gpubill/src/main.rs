@@ -176,6 +176,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
             );
         }
         Command::Agent(args) => {
+            gpubill_api::metrics_listener::start(&config.settings.metrics, stop.clone())?;
             let window = agent_window(&args, config.settings.agent.speed)?;
             let source = match (&args.node, args.follow_scheduler) {
                 (Some(node), true) => {
@@ -220,6 +221,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         }
         Command::Aggregator => {
             let pool = setup::prepare_ledger(&config).await?.pool;
+            gpubill_api::metrics_listener::start(&config.settings.metrics, stop.clone())?;
             let stats = Arc::new(gpubill_aggregator::AggregatorStats::default());
             let deadline = config.settings.aggregator.shutdown_deadline_seconds;
             let service = gpubill_aggregator::run(&config, pool, stats, stop.clone());
@@ -227,6 +229,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         }
         Command::Api => {
             let pool = setup::prepare_ledger(&config).await?.pool;
+            gpubill_api::metrics_listener::start(&config.settings.metrics, stop.clone())?;
             // actix drains requests for the deadline itself; ours adds a margin for the rest.
             let deadline = config.settings.http.shutdown_deadline_seconds + 5;
             let service = gpubill_api::serve(&config, pool, stop.clone());

@@ -64,6 +64,16 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// Where a service's Prometheus metrics can be scraped without a key (`[metrics]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address of a listener serving only `GET /metrics`, for a scraper on the operators'
+    /// network; empty: none (the API still serves `/metrics` to admin keys).
+    pub bind: String,
 }
 
 /// How the services log (`[log]`); what they log is `GPUBILL_LOG` (or `RUST_LOG`).
@@ -840,6 +850,7 @@ impl Settings {
             "must be a positive amount",
         )?;
         self.validate_auth()?;
+        self.validate_metrics()?;
         let sc = &self.scheduler;
         check(
             (1..=24 * 366).contains(&sc.max_duration_hours),
@@ -871,6 +882,20 @@ impl Settings {
 }
 
 impl Settings {
+    fn validate_metrics(&self) -> Result<(), String> {
+        let bind = &self.metrics.bind;
+        check(
+            bind.is_empty() || bind.parse::<SocketAddr>().is_ok(),
+            "metrics.bind",
+            "must be empty or an address such as 127.0.0.1:9464",
+        )?;
+        check(
+            bind.is_empty() || *bind != self.http.bind,
+            "metrics.bind",
+            "must differ from http.bind",
+        )
+    }
+
     fn validate_auth(&self) -> Result<(), String> {
         let a = &self.auth;
         check(

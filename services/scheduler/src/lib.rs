@@ -3,11 +3,13 @@
 //! single writer, writes every decision to Postgres before it is acknowledged (`store`), rebuilds
 //! the state from Postgres at start-up, keeps ledger figures fresh for quota checks that never
 //! read Postgres, and reconciles allocations against metered usage (`reconcile`). One instance
-//! decides at a time (`leadership`); another serves reads only.
+//! decides at a time (`leadership`); another serves reads only. `metrics` publishes what it holds
+//! and decides.
 
 pub mod error;
 pub mod inventory;
 pub mod leadership;
+pub mod metrics;
 pub mod model;
 pub mod reconcile;
 pub mod service;

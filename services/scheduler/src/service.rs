@@ -6,6 +6,7 @@
 use crate::error::SchedulerError;
 use crate::inventory::{self, STATIC_PREFIX};
 use crate::leadership::Leadership;
+use crate::metrics::{self, Call};
 use crate::model::{
     AllocatedGpu, Allocation, AllocationRequest, AllocationStatus, QuotaCheck, QuotaVerdict,
 };
@@ -57,6 +58,8 @@ struct Decisions {
     /// Units static allocations hold per (tenant, SKU): they count towards concurrency caps.
     static_units: HashMap<(String, String), u32>,
     ledger: LedgerView,
+    /// The `(sku, class)` series of the units gauge published so far.
+    published_units: BTreeSet<(String, String)>,
 }
 
 struct Running {
@@ -120,7 +123,21 @@ impl Decisions {
                 unit_price,
             },
         );
+        self.publish();
         Ok(())
+    }
+
+    /// Sets the metrics' gauges from what runs now.
+    fn publish(&mut self) {
+        let running = self.running.values().map(|running| {
+            let allocation = &running.allocation;
+            (
+                allocation.sku.as_str(),
+                allocation.class.as_str(),
+                allocation.gpus,
+            )
+        });
+        self.published_units = metrics::publish_running(running, &self.published_units);
     }
 
     fn apply_ended(&mut self, id: &str) {
@@ -131,6 +148,7 @@ impl Decisions {
             ids.remove(id);
         }
         self.ledger.metered.remove(id);
+        self.publish();
     }
 
     fn tenant_load(&self, tenant: &str, period: NaiveDate) -> TenantLoad {
@@ -212,6 +230,8 @@ impl Scheduler {
     /// Builds the state from configuration and Postgres: node states, running allocations and
     /// the ledger figures.
     pub async fn start(config: &Config, pool: PgPool) -> Result<Self, SchedulerError> {
+        gpubill_platform::metrics::registry();
+        metrics::describe();
         let mut cluster = inventory::cluster_state(&config.cluster)
             .map_err(|error| SchedulerError::Invariant(format!("cluster.toml: {error}")))?;
         let mut static_units: HashMap<(String, String), u32> = HashMap::new();
@@ -278,6 +298,7 @@ impl Scheduler {
                     by_tenant: HashMap::new(),
                     static_units,
                     ledger: LedgerView::default(),
+                    published_units: BTreeSet::new(),
                 }),
             }),
         };
@@ -523,14 +544,17 @@ impl Scheduler {
                 refusal: None,
                 ledger_as_of,
             },
-            Err(refusal) => QuotaCheck {
-                admitted: false,
-                gpu_hours: None,
-                hold: None,
-                placeable: None,
-                refusal: Some(QuotaVerdict::from(&refusal)),
-                ledger_as_of,
-            },
+            Err(refusal) => {
+                metrics::quota_refused(refusal.reason.code(), Call::Check);
+                QuotaCheck {
+                    admitted: false,
+                    gpu_hours: None,
+                    hold: None,
+                    placeable: None,
+                    refusal: Some(QuotaVerdict::from(&refusal)),
+                    ledger_as_of,
+                }
+            }
         })
     }
 
@@ -582,17 +606,22 @@ impl Scheduler {
         let (allocation, victims) = {
             let state = self.read();
             let load = state.tenant_load(&request.tenant, self.period_of(&request.tenant, now));
+            let placing = std::time::Instant::now();
             let placement = state
                 .cluster
                 .place_or_preempt(&Self::placement_request(&request, parsed.class));
+            metrics::placement_took(placing.elapsed());
             // A request no cluster state could place is refused as such before any quota.
             if let Err(error) = &placement
                 && !matches!(error, PlacementError::NoCapacity { .. })
             {
                 return Err(SchedulerError::Placement(error.clone()));
             }
-            let admission = admit(limits, &load, &Self::ask(&request, &parsed))
-                .map_err(SchedulerError::Quota)?;
+            let admission =
+                admit(limits, &load, &Self::ask(&request, &parsed)).map_err(|refusal| {
+                    metrics::quota_refused(refusal.reason.code(), Call::Allocation);
+                    SchedulerError::Quota(refusal)
+                })?;
             let placement = placement.map_err(SchedulerError::Placement)?;
             let nodes = state.cluster.nodes();
             let gpus = placement
@@ -670,6 +699,8 @@ impl Scheduler {
             );
         }
         state.apply_created(allocation.clone(), parsed.unit_price)?;
+        metrics::allocations_entered(AllocationStatus::Preempted, endings.len());
+        metrics::allocations_entered(AllocationStatus::Running, 1);
         debug_assert!(state.cluster.check_invariants().is_ok());
         tracing::info!(
             allocation = %allocation.id,
@@ -775,6 +806,7 @@ impl Scheduler {
         )
         .await?;
         self.write().apply_ended(id);
+        metrics::allocations_entered(AllocationStatus::Released, 1);
         tracing::info!(allocation = %id, "released");
         self.get(id)
             .await?
@@ -815,6 +847,7 @@ impl Scheduler {
         for ending in &endings {
             state.apply_ended(&ending.id);
         }
+        metrics::allocations_entered(AllocationStatus::Expired, endings.len());
         Ok(endings.len())
     }
 

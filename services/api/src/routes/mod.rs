@@ -21,6 +21,7 @@ mod invoice_void;
 mod key_create;
 mod key_list;
 mod key_revoke;
+mod metrics_text;
 pub mod missing_usage;
 mod node_allocations;
 mod node_state;
@@ -89,6 +90,7 @@ pub static OPERATIONS: &[Operation] = &[
     op!(GET "/v1/api-keys", Admin, None, false, key_list::key_list),
     op!(POST "/v1/api-keys/{id}/revoke", Admin, None, true, key_revoke::key_revoke),
     op!(GET "/v1/audit", Finance, None, false, audit_list::audit_list),
+    op!(GET "/metrics", Admin, None, false, metrics_text::metrics),
     op!(GET "/openapi.json", Public, None, false, openapi::document),
     op!(GET "/docs", Public, None, false, openapi::reference),
 ];

@@ -57,6 +57,7 @@ pub const BEARER: &str = "api_key";
         key_list::key_list,
         key_revoke::key_revoke,
         audit_list::audit_list,
+        metrics_text::metrics,
         document,
         reference,
     ),
