@@ -6,6 +6,9 @@
 use actix_web::HttpMessage;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::Method;
+use metrics::{Counter, Histogram};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 pub const REQUESTS: &str = "gpubill_http_requests_total";
@@ -35,12 +38,33 @@ pub fn record<B>(response: &ServiceResponse<B>, elapsed: Duration) {
         .extensions()
         .get::<MatchedRoute>()
         .map_or("unmatched", |route| route.0);
-    let method = method_label(request.method());
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(REQUESTS, "route" => route, "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!(REQUEST_SECONDS, "route" => route, "method" => method)
-        .record(elapsed.as_secs_f64());
+    let key = (
+        route,
+        method_label(request.method()),
+        response.status().as_u16(),
+    );
+    HANDLES.with_borrow_mut(|handles| {
+        let (requests, seconds) = handles.entry(key).or_insert_with(|| register(key));
+        requests.increment(1);
+        seconds.record(elapsed.as_secs_f64());
+    });
+}
+
+/// A series' handles by (route, method, status).
+type Handles = HashMap<(&'static str, &'static str, u16), (Counter, Histogram)>;
+
+thread_local! {
+    /// Each worker thread's handles on the series it has recorded: finding a series in the
+    /// registry (building its key, hashing its labels) costs more than the quota check's own
+    /// work, and a handle is an atomic to add to.
+    static HANDLES: RefCell<Handles> = RefCell::new(HashMap::new());
+}
+
+fn register((route, method, status): (&'static str, &'static str, u16)) -> (Counter, Histogram) {
+    (
+        metrics::counter!(REQUESTS, "route" => route, "method" => method, "status" => status.to_string()),
+        metrics::histogram!(REQUEST_SECONDS, "route" => route, "method" => method),
+    )
 }
 
 /// The method as a label of its own: a client's made-up method counts as `OTHER`.
