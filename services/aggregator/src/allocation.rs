@@ -3,7 +3,7 @@
 //! `aggregator.unknown_allocations` says what becomes of usage for an allocation neither knows.
 //! Pure: the caller passes the scheduler's grants in.
 
-use crate::batch::MeteredInterval;
+use crate::interval::MeteredInterval;
 use crate::validate::Rejection;
 use gpubill_domain::{Grant, MeteredUse, check_grant};
 use gpubill_platform::config::UnknownAllocations;

@@ -3,13 +3,14 @@
 //! be new, the runs they form with their rated segments and the ledger postings. Pure.
 
 use crate::allocation::AllocationCheck;
+use crate::interval::{Digest, MeteredInterval};
 use crate::validate::{Rejection, Validator};
 use chrono::{DateTime, NaiveDate, Utc};
 use gpubill_domain::{
     Grant, PriceBook, PriceClass, RatedSegment, RatingError, StreamState, Tz, check_priced,
     gpu_seconds, rate_interval,
 };
-use gpubill_schema::event::{CONTENT_DIGEST_LEN, content_digest, decode_usage_event};
+use gpubill_schema::event::{content_digest, decode_usage_event};
 use gpubill_schema::models::{NewLedgerEntry, NewRatedUsage, NewUsageRun};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
@@ -26,32 +27,6 @@ pub struct Record {
 
 /// A stream: one allocation's usage of one GPU (allocation id, GPU UUID).
 pub type StreamKey = (String, String);
-
-/// An event's content digest (see [`content_digest`]).
-pub type Digest = [u8; CONTENT_DIGEST_LEN];
-
-/// A valid usage event, as the ledger needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MeteredInterval {
-    pub event_id: Uuid,
-    pub tenant_id: String,
-    pub allocation_id: String,
-    pub node_id: String,
-    pub gpu_uuid: String,
-    pub sku: String,
-    /// How the GPU was sold: rated at this class's price.
-    pub price_class: PriceClass,
-    /// The tenant's time zone: the interval is billed in the tenant's months.
-    pub time_zone: Tz,
-    pub seq: i64,
-    pub interval_start: DateTime<Utc>,
-    pub interval_end: DateTime<Utc>,
-    /// Exact, to the nanosecond.
-    pub gpu_seconds: Decimal,
-    pub source_partition: i32,
-    pub source_offset: i64,
-    pub digest: Digest,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedEvent {
@@ -572,6 +547,7 @@ mod tests {
     use super::*;
     use crate::validate::tests::{at, event, price_book};
     use gpubill_platform::config::UnknownAllocations;
+    use gpubill_schema::event::CONTENT_DIGEST_LEN;
     use rust_decimal::dec;
 
     fn record(offset: i64, payload: &[u8]) -> Record {

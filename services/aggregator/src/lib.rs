@@ -14,6 +14,7 @@ pub mod allocation;
 pub mod batch;
 pub mod dead_letter;
 pub mod error;
+pub mod interval;
 pub mod lease;
 pub mod metrics;
 pub mod progress;

@@ -2,10 +2,9 @@
 //! scheduler's allocations hold about a batch; and applying a batch — usage runs, rated
 //! segments, ledger postings and the next offsets — in one transaction.
 
-use crate::batch::{
-    AcceptedEvent, Batch, Digest, GpuSpan, LedgerView, StreamKey, postings, rated_rows,
-};
+use crate::batch::{AcceptedEvent, Batch, GpuSpan, LedgerView, StreamKey, postings, rated_rows};
 use crate::error::AggregatorError;
+use crate::interval::Digest;
 use crate::lease::{Member, Owned, fence};
 use chrono::{DateTime, Duration, Utc};
 use diesel::pg::PgConnection;

@@ -3,6 +3,7 @@
 //! route should have to repeat: a NUL byte (`%00`) anywhere in the path or query is refused with
 //! 400 before it can reach SQL, and a path or query string over its limit with 414.
 
+use crate::current_request;
 use crate::error::ApiError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -20,16 +21,6 @@ pub const MAX_PATH_BYTES: usize = 2048;
 pub const MAX_QUERY_BYTES: usize = 4096;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-
-tokio::task_local! {
-    /// The id of the request whose future is running: error answers name it as their instance.
-    static CURRENT_REQUEST: Uuid;
-}
-
-/// The id of the request being served, inside the envelope.
-pub fn current_request_id() -> Option<Uuid> {
-    CURRENT_REQUEST.try_with(|id| *id).ok()
-}
 
 /// The id of the request being served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +60,7 @@ pub async fn envelope(
     // request changes is logged in an info span by the access guard, and failures below with
     // the id, whatever the level.
     let span = tracing::debug_span!("request", request_id = %request_id);
-    let answer = CURRENT_REQUEST.scope(request_id, async move {
+    let answer = current_request::scope(request_id, async move {
         match check_uri(request.uri()) {
             Err(error) => Ok(request.error_response(error)),
             // Handlers' errors arrive here as answers; an error of the middleware itself is

@@ -2,7 +2,7 @@
 //! (`gpubill_schema::api::Problem`, `application/problem+json`) whose `code` is stable and
 //! machine-readable, and whose `instance` is the request's id.
 
-use crate::envelope::current_request_id;
+use crate::current_request;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use gpubill_access::{AccessError, AuthError};
@@ -291,7 +291,7 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut problem = Problem::new(self.code(), self.status_code().as_u16(), self.to_string());
-        problem.instance = current_request_id().map(Problem::instance_of);
+        problem.instance = current_request::id().map(Problem::instance_of);
         if let Self::Refused { details, .. } = self {
             problem.details = Some(details.clone());
         }

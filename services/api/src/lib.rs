@@ -8,6 +8,7 @@
 pub mod access;
 pub mod body;
 pub mod codec_errors;
+pub mod current_request;
 pub mod envelope;
 pub mod error;
 pub mod idempotency;

@@ -17,7 +17,6 @@
 use crate::pricebook::PriceClass;
 
 use super::mig::{MigProfile, SkuShape};
-use super::preemption;
 use super::state::{ClusterState, GPUS_PER_NODE, GpuSlot, NodeState};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,20 +84,6 @@ impl ClusterState {
                 sku: request.sku.clone(),
                 count,
             }),
-        }
-    }
-
-    /// Places the request, preempting spot allocations if it is on demand and does not fit
-    /// otherwise (see [`super::preemption`]).
-    pub fn place_or_preempt(
-        &self,
-        request: &PlacementRequest,
-    ) -> Result<Placement, PlacementError> {
-        match self.place(request) {
-            Err(PlacementError::NoCapacity { .. }) if request.class == PriceClass::OnDemand => {
-                preemption::plan(self, request)
-            }
-            decided => decided,
         }
     }
 

@@ -15,6 +15,22 @@ use super::mig::SkuShape;
 use super::placement::{Placement, PlacementError, PlacementRequest};
 use super::state::{ClusterState, LiveAllocation};
 
+impl ClusterState {
+    /// Places the request, preempting spot allocations if it is on demand and does not fit
+    /// otherwise (see [`plan`]).
+    pub fn place_or_preempt(
+        &self,
+        request: &PlacementRequest,
+    ) -> Result<Placement, PlacementError> {
+        match self.place(request) {
+            Err(PlacementError::NoCapacity { .. }) if request.class == PriceClass::OnDemand => {
+                plan(self, request)
+            }
+            decided => decided,
+        }
+    }
+}
+
 /// The victims to preempt and where the request then goes, or why it cannot fit even so.
 ///
 /// Candidates are the live spot allocations holding a slot on a node the request may use (its
