@@ -195,6 +195,7 @@ diesel::table! {
         gpu_seconds -> Numeric,
         booked_amount -> Numeric,
         updated_at -> Timestamptz,
+        lines -> Jsonb,
     }
 }
 

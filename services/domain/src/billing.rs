@@ -7,10 +7,11 @@
 //! The invoice is for tenant T and billing period P, a calendar month of T's time zone, as is every
 //! service period. For each service period Q (a calendar month charges are *for*) the caller passes a [`ServicePeriod`]:
 //! - **booked usage** ([`BookedUsage`]): per (SKU, price class), the GPU-seconds the journal holds
-//!   for Q and the amount booked for them, in whole cents. The aggregator books
-//!   `round_to_cents(priced_amount(contract, SKU, class, totals))` per key, delta by delta, so
-//!   this is the contract's price of Q's final totals, rounded once. Usage that arrives after Q
-//!   was invoiced is booked on Q all the same.
+//!   for Q, the amount booked for them in whole cents, and the price lines it was booked as. The
+//!   aggregator books the sum of `price_lines(contract, SKU, class, seconds at each list price)`
+//!   per key, delta by delta, so this is the contract's price of Q's final totals, one line per
+//!   unit price in force, each rounded once. Usage that arrives after Q was invoiced is booked on
+//!   Q all the same.
 //! - **billed lines** ([`BilledLine`]): every line *for Q* on an invoice that is not voided: the
 //!   lines of Q's own invoice and the adjustment lines naming Q on later invoices. Lines of a
 //!   voided invoice are left out, since its credit note took them back.
@@ -23,17 +24,17 @@
 //! # Rules
 //!
 //! 1. **Expected minus billed.** For each service period Q the *expected* charges are computed
-//!    as below, and the invoice bills `expected − billed` per (charge kind, SKU, class), in amount
-//!    and in GPU-seconds, billed lines of one key being added up. A difference that is zero in
+//!    as below, and the invoice bills `expected − billed` per (charge kind, SKU, class, unit
+//!    price), in amount and in GPU-seconds, billed lines of one key being added up. A difference that is zero in
 //!    both amount and GPU-seconds gives no line. Billing every composed line and composing again
 //!    therefore gives no line at all: composing is idempotent.
-//! 2. **Usage** of (SKU, class): expected = the booked amount and GPU-seconds (entries of one
-//!    pair add up). Reserved-class usage paid by a reservation is booked at zero and still makes
-//!    a line with its GPU-seconds and a zero amount.
-//! 3. **Reservations**, one line per SKU:
+//! 2. **Usage** of (SKU, class): expected = the booked price lines, one per unit price (entries
+//!    of one pair add up). Reserved-class usage paid by a reservation is booked at zero and still
+//!    makes a line with its GPU-seconds and a zero amount.
+//! 3. **Reservations**, one line per SKU and reserved price:
 //!    - for Q = P, the contract's reservations whose term overlaps P (in T's time zone), exactly as
-//!      [`charges_for_month`] bills them: GPU-seconds reserved, and
-//!      `round_to_cents(Σ Reservation::amount)`, rounded once per line;
+//!      [`charges_for_month`] bills them: GPU-seconds reserved at the price, and their amount
+//!      rounded once per line;
 //!    - for Q < P, expected = billed, so no adjustment: reserved capacity is billed once, with
 //!      its period's invoice, and a contract changed since does not reprice a closed month.
 //! 4. **Commitment true-up** (no SKU): with commitment_Q the contract's
@@ -49,7 +50,8 @@
 //!    `Adjustment for Q: `. Adjustment amounts may be negative (a lowered true-up, a volume tier
 //!    crossed by late usage).
 //! 7. **Line order.** Regular lines first, in the order of [`charges_for_month`]: by SKU, within a
-//!    SKU usage (on-demand, spot, reserved) then the reservation, the true-up last. Then the
+//!    SKU usage (on-demand, spot, reserved) then the reservation, each by descending unit price,
+//!    the true-up last. Then the
 //!    adjustments, by service period ascending, in the same order within a period.
 //! 8. **VAT.** Every line carries the tenant's [`VatTreatment`] (category and rate), and the
 //!    invoice's VAT is [`vat_per_rate`] over the lines; net, VAT and total come from that
@@ -67,10 +69,11 @@
 //! Every input amount is already in whole cents (booked usage, billed lines and a frozen
 //! commitment are refused otherwise), and so is the contract's commitment, so every difference,
 //! a true-up included, is exact; a line's amount is only given its two places. The only roundings
-//! are: a reservation line, half-even to the cent once from its exact amount; VAT, per rate, by
-//! [`vat_per_rate`]; the displayed quantity, half-even to 6 places of a GPU-hour; and a document
-//! line's unit price ([`ComposedLine::document_line`]), half-even to 6 places, which never feeds
-//! back into an amount.
+//! are: a price line (usage or reservation), its GPU-seconds × unit price half-even to the cent;
+//! VAT, per rate, by [`vat_per_rate`]; and the displayed quantity, half-even to 6 places of a
+//! GPU-hour, which never feeds back into an amount. The unit price is never rounded. A regular
+//! line's amount is its product rounded; an adjustment line's is the difference of two such
+//! amounts, which may differ from its own product rounded by a cent.
 //!
 //! # What the caller keeps
 //!
@@ -88,22 +91,19 @@
 mod render;
 
 use crate::contract::{
-    ChargeKind, Contract, CreditApplication, CreditError, MonthError, PriceClass,
-    apply_prepaid_credit, check_reserved_usage, reserved_by_sku,
+    ChargeKind, Contract, CreditApplication, CreditError, MonthError, PriceClass, PriceLine,
+    apply_prepaid_credit, check_reserved_usage, reserved_by_sku, reserved_lines,
 };
 use crate::credit_note::DocumentLine;
 use crate::invoice::quantity_hours;
-use crate::money::{CENT_PLACES, SECONDS_PER_HOUR, round_to_cents};
+use crate::money::{CENT_PLACES, round_to_cents, unit_price_shown};
 use crate::period::{BillingPeriod, Tz};
 use crate::vat::{
     TaxableAmount, VatBreakdown, VatBreakdownError, VatCategory, VatTreatment, vat_per_rate,
 };
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Places of a document line's unit price (EUR per GPU-hour).
-pub const UNIT_PRICE_PLACES: u32 = 6;
 
 /// Usage of one (SKU, price class) booked in the journal for a service period.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,8 +112,11 @@ pub struct BookedUsage {
     pub class: PriceClass,
     /// Exact GPU-seconds booked.
     pub gpu_seconds: Decimal,
-    /// Amount booked, in whole cents.
+    /// Amount booked, in whole cents: the sum of `lines`.
     pub amount: Decimal,
+    /// The price lines the amount was booked as (`contract::price_lines`): their GPU-seconds add
+    /// up to `gpu_seconds`, their amounts to `amount`.
+    pub lines: Vec<PriceLine>,
 }
 
 /// A line of a non-voided invoice, for one service period: a regular line of that period's
@@ -125,6 +128,8 @@ pub struct BilledLine {
     pub sku: Option<String>,
     /// The usage's class; [`PriceClass::Reserved`] on a reservation line; `None` on a true-up.
     pub class: Option<PriceClass>,
+    /// The line's unit price; `None` on a true-up, whose price is its amount.
+    pub unit_price: Option<Decimal>,
     pub gpu_seconds: Decimal,
     /// Whole cents; negative on some adjustments.
     pub amount: Decimal,
@@ -169,6 +174,9 @@ pub struct ComposedLine {
     pub gpu_seconds: Decimal,
     /// `gpu_seconds` in GPU-hours, half-even to 6 places, for display only.
     pub quantity_gpu_hours: Decimal,
+    /// EUR per GPU-hour in force for the line, exact: the list price after the contract, or the
+    /// reserved price. On a true-up, its amount (a quantity of one).
+    pub unit_price: Decimal,
     /// Whole cents; may be negative on an adjustment.
     pub amount: Decimal,
     pub vat_category: VatCategory,
@@ -208,6 +216,14 @@ pub enum ComposeError {
         "service period {period}, SKU `{sku}`, class {class}: booked usage must not be negative"
     )]
     NegativeBookedUsage {
+        period: BillingPeriod,
+        sku: String,
+        class: PriceClass,
+    },
+    #[error(
+        "service period {period}, SKU `{sku}`, class {class}: the booked price lines do not add up to the booked GPU-seconds and amount"
+    )]
+    BookedLinesMismatch {
         period: BillingPeriod,
         sku: String,
         class: PriceClass,
@@ -334,58 +350,59 @@ impl ComposedLine {
             charge: self.charge,
             sku: self.sku.clone(),
             class: self.class,
+            unit_price: (self.charge != ChargeKind::CommitmentTrueUp).then_some(self.unit_price),
             gpu_seconds: self.gpu_seconds,
             amount: self.amount,
         }
     }
 
-    /// The line as printed: quantity in GPU-hours (display), unit price `amount / GPU-hours`
-    /// half-even to [`UNIT_PRICE_PLACES`] (zero without GPU-seconds, as on a true-up), net amount
-    /// the line's amount. The unit price is informative only: the net is never recomputed from
-    /// it.
+    /// The line as printed: quantity in GPU-hours (display; one on a true-up), the unit price in
+    /// force, net amount the line's amount.
     pub fn document_line(&self) -> DocumentLine {
-        let mut unit_price = if self.gpu_seconds.is_zero() {
-            Decimal::ZERO
+        let quantity = if self.charge == ChargeKind::CommitmentTrueUp {
+            Decimal::ONE
         } else {
-            // amount / (GPU-seconds / 3600), with one division.
-            (self.amount * SECONDS_PER_HOUR / self.gpu_seconds)
-                .round_dp_with_strategy(UNIT_PRICE_PLACES, RoundingStrategy::MidpointNearestEven)
+            self.quantity_gpu_hours
         };
-        unit_price.rescale(UNIT_PRICE_PLACES);
         DocumentLine {
             description: self.description.clone(),
             category: self.vat_category,
             rate: self.vat_rate,
-            quantity: self.quantity_gpu_hours,
-            unit_price,
+            quantity,
+            unit_price: self.unit_price,
             net: self.amount,
         }
     }
 }
 
-/// What a line bills: its charge kind, SKU and class. Ordered as lines are printed within a
-/// service period: by SKU, the true-up (no SKU) last; within a SKU by kind, then class.
+/// What a line bills: its charge kind, SKU, class and unit price. Ordered as lines are printed
+/// within a service period: by SKU, the true-up (no SKU) last; within a SKU by kind, then class,
+/// then descending unit price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct LineKey {
     charge: ChargeKind,
     sku: Option<String>,
     class: Option<PriceClass>,
+    /// `None` on a true-up, whose amount is its price.
+    unit_price: Option<Decimal>,
 }
 
 impl LineKey {
-    fn usage(sku: &str, class: PriceClass) -> Self {
+    fn usage(sku: &str, class: PriceClass, unit_price: Decimal) -> Self {
         Self {
             charge: ChargeKind::Usage,
             sku: Some(sku.to_owned()),
             class: Some(class),
+            unit_price: Some(unit_price.normalize()),
         }
     }
 
-    fn reservation(sku: &str) -> Self {
+    fn reservation(sku: &str, unit_price: Decimal) -> Self {
         Self {
             charge: ChargeKind::Reservation,
             sku: Some(sku.to_owned()),
             class: Some(PriceClass::Reserved),
+            unit_price: Some(unit_price.normalize()),
         }
     }
 
@@ -394,21 +411,42 @@ impl LineKey {
             charge: ChargeKind::CommitmentTrueUp,
             sku: None,
             class: None,
+            unit_price: None,
         }
     }
 
-    fn order(&self) -> (bool, &Option<String>, ChargeKind, Option<PriceClass>) {
-        (self.sku.is_none(), &self.sku, self.charge, self.class)
+    fn order(
+        &self,
+    ) -> (
+        bool,
+        &Option<String>,
+        ChargeKind,
+        Option<PriceClass>,
+        std::cmp::Reverse<Option<Decimal>>,
+    ) {
+        (
+            self.sku.is_none(),
+            &self.sku,
+            self.charge,
+            self.class,
+            std::cmp::Reverse(self.unit_price),
+        )
     }
 
-    /// Whether SKU and class are those a line of this kind has.
+    /// Whether SKU, class and unit price are those a line of this kind has.
     fn is_well_formed(&self) -> bool {
         match self.charge {
-            ChargeKind::Usage => self.sku.is_some() && self.class.is_some(),
-            ChargeKind::Reservation => {
-                self.sku.is_some() && self.class == Some(PriceClass::Reserved)
+            ChargeKind::Usage => {
+                self.sku.is_some() && self.class.is_some() && self.unit_price.is_some()
             }
-            ChargeKind::CommitmentTrueUp => self.sku.is_none() && self.class.is_none(),
+            ChargeKind::Reservation => {
+                self.sku.is_some()
+                    && self.class == Some(PriceClass::Reserved)
+                    && self.unit_price.is_some()
+            }
+            ChargeKind::CommitmentTrueUp => {
+                self.sku.is_none() && self.class.is_none() && self.unit_price.is_none()
+            }
         }
     }
 }
@@ -462,14 +500,15 @@ fn lines_for_service_period(
             }),
             &reserved,
         )?;
-        for (sku, (gpu_seconds, exact_amount)) in reserved {
-            expected.insert(
-                LineKey::reservation(sku),
-                Quantities {
-                    gpu_seconds,
-                    amount: round_to_cents(exact_amount),
-                },
-            );
+        for (sku, lines) in reserved_lines(period, time_zone, contract) {
+            for priced in lines {
+                *expected
+                    .entry(LineKey::reservation(sku, priced.unit_price))
+                    .or_default() += Quantities {
+                    gpu_seconds: priced.gpu_seconds,
+                    amount: priced.amount,
+                };
+            }
         }
         contract.minimum_monthly_commitment()
     } else {
@@ -523,7 +562,8 @@ fn lines_for_service_period(
     Ok(lines)
 }
 
-/// Booked usage added up per (SKU, class), checked non-negative and in whole cents.
+/// Booked usage added up per (SKU, class, unit price) from its price lines, checked
+/// non-negative, in whole cents, and adding up to what was booked.
 fn booked_usage_by_key(
     service: &ServicePeriod,
 ) -> Result<BTreeMap<LineKey, Quantities>, ComposeError> {
@@ -536,12 +576,24 @@ fn booked_usage_by_key(
                 class: usage.class,
             });
         }
-        *booked
-            .entry(LineKey::usage(&usage.sku, usage.class))
-            .or_insert_with(Quantities::default) += Quantities {
-            gpu_seconds: usage.gpu_seconds,
-            amount: checked_cents(service.period, usage.amount)?,
-        };
+        let amount = checked_cents(service.period, usage.amount)?;
+        let lines_seconds: Decimal = usage.lines.iter().map(|line| line.gpu_seconds).sum();
+        let lines_amount: Decimal = usage.lines.iter().map(|line| line.amount).sum();
+        if lines_seconds != usage.gpu_seconds || lines_amount != amount {
+            return Err(ComposeError::BookedLinesMismatch {
+                period: service.period,
+                sku: usage.sku.clone(),
+                class: usage.class,
+            });
+        }
+        for line in &usage.lines {
+            *booked
+                .entry(LineKey::usage(&usage.sku, usage.class, line.unit_price))
+                .or_insert_with(Quantities::default) += Quantities {
+                gpu_seconds: line.gpu_seconds,
+                amount: checked_cents(service.period, line.amount)?,
+            };
+        }
     }
     Ok(booked)
 }
@@ -554,6 +606,7 @@ fn billed_by_key(service: &ServicePeriod) -> Result<BTreeMap<LineKey, Quantities
             charge: line.charge,
             sku: line.sku.clone(),
             class: line.class,
+            unit_price: line.unit_price.map(|price| price.normalize()),
         };
         if !key.is_well_formed() {
             return Err(ComposeError::MalformedBilledLine {
@@ -588,13 +641,15 @@ fn line(
 ) -> ComposedLine {
     let quantity_gpu_hours = quantity_hours(gpu_seconds);
     let sku = key.sku.as_deref().unwrap_or_default();
+    // A true-up is one of itself: its price is its amount.
+    let unit_price = unit_price_shown(key.unit_price.unwrap_or(amount));
     let what = match key.charge {
         ChargeKind::Usage => format!(
-            "{sku}, {}, {quantity_gpu_hours} GPU-h",
+            "{sku}, {}, {quantity_gpu_hours} GPU-h at {unit_price}",
             key.class.map_or("", class_label)
         ),
         ChargeKind::Reservation => {
-            format!("Reservation {sku}, {quantity_gpu_hours} GPU-h reserved")
+            format!("Reservation {sku}, {quantity_gpu_hours} GPU-h reserved at {unit_price}")
         }
         ChargeKind::CommitmentTrueUp => "Minimum commitment true-up".to_owned(),
     };
@@ -610,6 +665,7 @@ fn line(
         class: key.class,
         gpu_seconds,
         quantity_gpu_hours,
+        unit_price,
         amount,
         vat_category: vat.category,
         vat_rate: vat.rate,

@@ -70,14 +70,16 @@
 
 mod month;
 mod prepaid;
+mod price_lines;
 mod pricing;
 mod reservation;
 mod terms;
 mod tiers;
 
 pub use month::{ChargeKind, ChargeLine, MonthCharges, MonthError, RatedUsage, charges_for_month};
-pub(crate) use month::{check_reserved_usage, reserved_by_sku};
+pub(crate) use month::{check_reserved_usage, reserved_by_sku, reserved_lines};
 pub use prepaid::{CreditApplication, CreditError, apply_prepaid_credit};
+pub use price_lines::{PriceLine, SecondsAtPrice, lines_amount, price_lines, totals_of};
 pub use pricing::{PRICED_AMOUNT_PLACES, delta_to_book, priced_amount};
 pub use reservation::Reservation;
 pub use terms::{Contract, ContractError, ContractTerms};

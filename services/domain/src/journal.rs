@@ -625,6 +625,7 @@ mod tests {
             class,
             gpu_seconds: Decimal::ZERO,
             quantity_gpu_hours: Decimal::ZERO,
+            unit_price: amount,
             amount,
             vat_category: VatCategory::Standard,
             vat_rate: dec!(0.20),

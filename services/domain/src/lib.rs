@@ -23,12 +23,13 @@ pub mod vat;
 
 pub use billing::{
     BilledLine, BookedUsage, ComposeError, ComposedInvoice, ComposedLine, ServicePeriod,
-    UNIT_PRICE_PLACES, compose_invoice,
+    compose_invoice,
 };
 pub use contract::{
     ChargeKind, ChargeLine, Contract, ContractError, ContractTerms, CreditApplication, CreditError,
-    MonthCharges, MonthError, RatedUsage, Reservation, TierBand, TierError, TierKind, TierSchedule,
-    UsageTotals, apply_prepaid_credit, charges_for_month, delta_to_book, priced_amount,
+    MonthCharges, MonthError, PriceLine, RatedUsage, Reservation, SecondsAtPrice, TierBand,
+    TierError, TierKind, TierSchedule, UsageTotals, apply_prepaid_credit, charges_for_month,
+    delta_to_book, lines_amount, price_lines, priced_amount, totals_of,
 };
 pub use credit_note::{
     CreditNote, CreditNoteError, DocumentLine, FinalizedInvoice, credit_note_for,

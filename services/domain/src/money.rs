@@ -21,6 +21,16 @@ pub fn round_to_cents(amount: Decimal) -> Decimal {
     rounded
 }
 
+/// A unit price as it is shown and stored: exact, without trailing zeros beyond the cents
+/// (`2.3655`, `2.49`, `1.80`, `0.00`).
+pub fn unit_price_shown(price: Decimal) -> Decimal {
+    let mut price = price.normalize();
+    if price.scale() < CENT_PLACES {
+        price.rescale(CENT_PLACES);
+    }
+    price
+}
+
 /// Amount owed for `gpu_seconds` of usage at `price_per_gpu_hour`, at full decimal precision
 /// (28 significant digits). Rounding happens later, once per invoice line.
 pub fn usage_amount(gpu_seconds: Decimal, price_per_gpu_hour: Decimal) -> Decimal {

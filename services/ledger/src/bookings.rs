@@ -1,9 +1,11 @@
 //! Delta rating in Postgres. Per (tenant, month, SKU, price class) the ledger keeps the running
-//! GPU-seconds at each list price (`usage_totals`) and the amount booked to the journal so far
-//! (`usage_bookings`). New usage moves the totals; the totals are priced with the tenant's
-//! contract (`gpubill_domain::priced_amount`), rounded to the cent, and only the difference from
-//! what is booked is posted: debit 4181 (unbilled receivables), credit 706 (revenue per SKU).
-//! Whatever the batches, the booked amount of a key is always the rounded price of its totals.
+//! GPU-seconds at each list price (`usage_totals`) and what is booked to the journal so far
+//! (`usage_bookings`: the amount, and the price lines it is made of). New usage moves the
+//! totals; the totals are priced with the tenant's contract as price lines
+//! (`gpubill_domain::price_lines`: one per unit price in force, each rounded to the cent), and
+//! only the difference between their sum and what is booked is posted: debit 4181 (unbilled
+//! receivables), credit 706 (revenue per SKU). Whatever the batches, the booked amount of a key is
+//! always the sum of the price lines of its totals, and the invoice prints those lines.
 
 use crate::LedgerError;
 use crate::contracts::contracts_in_force;
@@ -13,8 +15,8 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use gpubill_domain::{
-    BookedUsage, Contract, JournalTransaction, PriceClass, UsageTotals, priced_amount,
-    round_to_cents, usage_amount,
+    BookedUsage, Contract, JournalTransaction, PriceClass, PriceLine, SecondsAtPrice, lines_amount,
+    price_lines,
 };
 use gpubill_schema::schema::{usage_bookings, usage_totals};
 use rust_decimal::Decimal;
@@ -164,7 +166,15 @@ pub fn booked_usage(
     tenant_id: &str,
     through: NaiveDate,
 ) -> Result<BTreeMap<NaiveDate, Vec<BookedUsage>>, LedgerError> {
-    let rows: Vec<(NaiveDate, String, String, Decimal, Decimal)> = usage_bookings::table
+    type Row = (
+        NaiveDate,
+        String,
+        String,
+        Decimal,
+        Decimal,
+        serde_json::Value,
+    );
+    let rows: Vec<Row> = usage_bookings::table
         .filter(usage_bookings::tenant_id.eq(tenant_id))
         .filter(usage_bookings::period.le(through))
         .order((
@@ -178,22 +188,24 @@ pub fn booked_usage(
             usage_bookings::price_class,
             usage_bookings::gpu_seconds,
             usage_bookings::booked_amount,
+            usage_bookings::lines,
         ))
         .load(conn)?;
     let mut by_period: BTreeMap<NaiveDate, Vec<_>> = BTreeMap::new();
-    for (period, sku, class, gpu_seconds, amount) in rows {
+    for (period, sku, class, gpu_seconds, amount, lines) in rows {
         by_period.entry(period).or_default().push(BookedUsage {
             sku,
             class: parse_class(&class)?,
             gpu_seconds,
             amount,
+            lines: lines_from_json(lines)?,
         });
     }
     Ok(by_period)
 }
 
 /// Priced totals of a tenant's month under `contract`, without booking anything: what the draft
-/// invoice shows: per (SKU, class), GPU-seconds and the priced amount rounded to the cent.
+/// invoice shows: per (SKU, class), GPU-seconds and the price lines, summed.
 pub fn priced_usage(
     conn: &mut PgConnection,
     tenant_id: &str,
@@ -203,11 +215,15 @@ pub fn priced_usage(
     let totals = load_totals(conn, &[tenant_id], &[period])?;
     Ok(totals
         .into_iter()
-        .map(|((_, _, sku, class), totals)| BookedUsage {
-            amount: round_to_cents(priced_amount(contract, &sku, class, totals)),
-            gpu_seconds: totals.gpu_seconds,
-            sku,
-            class,
+        .map(|((_, _, sku, class), at_prices)| {
+            let lines = price_lines(contract, &sku, class, &at_prices);
+            BookedUsage {
+                amount: lines_amount(&lines),
+                gpu_seconds: at_prices.values().sum(),
+                sku,
+                class,
+                lines,
+            }
         })
         .collect())
 }
@@ -227,7 +243,7 @@ fn reprice(
     let tenants: Vec<&str> = tenants.into_iter().collect();
     let periods: Vec<NaiveDate> = periods.into_iter().collect();
     let totals = load_totals(conn, &tenants, &periods)?;
-    let booked: HashMap<BookingKey, Decimal> = usage_bookings::table
+    let booked: HashMap<BookingKey, (Decimal, serde_json::Value)> = usage_bookings::table
         .filter(usage_bookings::tenant_id.eq_any(&tenants))
         .filter(usage_bookings::period.eq_any(&periods))
         .select((
@@ -236,11 +252,22 @@ fn reprice(
             usage_bookings::sku,
             usage_bookings::price_class,
             usage_bookings::booked_amount,
+            usage_bookings::lines,
         ))
-        .load::<(String, NaiveDate, String, String, Decimal)>(conn)?
+        .load::<(
+            String,
+            NaiveDate,
+            String,
+            String,
+            Decimal,
+            serde_json::Value,
+        )>(conn)?
         .into_iter()
-        .map(|(tenant_id, period, sku, class, amount)| {
-            Ok(((tenant_id, period, sku, parse_class(&class)?), amount))
+        .map(|(tenant_id, period, sku, class, amount, lines)| {
+            Ok((
+                (tenant_id, period, sku, parse_class(&class)?),
+                (amount, lines),
+            ))
         })
         .collect::<Result<_, LedgerError>>()?;
     let contracts = contracts_in_force(conn, &tenants)?;
@@ -251,12 +278,18 @@ fn reprice(
     let mut deltas: BTreeMap<&str, BTreeMap<&str, Decimal>> = BTreeMap::new();
     for key in keys {
         let (tenant_id, _, sku, class) = key;
-        let key_totals = totals.get(key).copied().unwrap_or_default();
+        let at_prices = totals.get(key).cloned().unwrap_or_default();
         let contract = contracts.get(tenant_id).unwrap_or(&list_prices);
-        let target = round_to_cents(priced_amount(contract, sku, *class, key_totals));
-        let already = booked.get(key).copied().unwrap_or_default();
+        let lines = price_lines(contract, sku, *class, &at_prices);
+        let target = lines_amount(&lines);
+        let lines = lines_to_json(&lines);
+        let (already, stored_lines) = booked.get(key).cloned().unwrap_or_default();
+        // Lines can change without the amount (a price's seconds move between bands whose
+        // roundings compensate): they are rewritten whenever they differ.
+        if target != already || lines != stored_lines {
+            changed.push((key, target, lines));
+        }
         if target != already {
-            changed.push((key, target));
             *deltas
                 .entry(tenant_id.as_str())
                 .or_default()
@@ -269,15 +302,16 @@ fn reprice(
     }
     let rows: Vec<_> = changed
         .iter()
-        .map(|((tenant_id, period, sku, class), amount)| {
+        .map(|((tenant_id, period, sku, class), amount, lines)| {
             (
                 usage_bookings::tenant_id.eq(tenant_id),
                 usage_bookings::period.eq(period),
                 usage_bookings::sku.eq(sku),
                 usage_bookings::price_class.eq(class.code()),
-                // Ignored: every row exists; only the booked amount is updated.
+                // Ignored: every row exists; only the booked amount and lines are updated.
                 usage_bookings::gpu_seconds.eq(Decimal::ONE),
                 usage_bookings::booked_amount.eq(amount),
+                usage_bookings::lines.eq(lines),
             )
         })
         .collect();
@@ -292,6 +326,7 @@ fn reprice(
         .do_update()
         .set((
             usage_bookings::booked_amount.eq(excluded(usage_bookings::booked_amount)),
+            usage_bookings::lines.eq(excluded(usage_bookings::lines)),
             usage_bookings::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)?;
@@ -323,13 +358,12 @@ fn reprice(
     Ok(summary)
 }
 
-/// Running totals of the tenants' months, per booking key: GPU-seconds and list amount, the
-/// list amount priced per list price from exact GPU-seconds, so it does not depend on batches.
+/// Running totals of the tenants' months, per booking key: GPU-seconds at each list price.
 fn load_totals(
     conn: &mut PgConnection,
     tenants: &[&str],
     periods: &[NaiveDate],
-) -> Result<BTreeMap<BookingKey, UsageTotals>, LedgerError> {
+) -> Result<BTreeMap<BookingKey, SecondsAtPrice>, LedgerError> {
     let rows: Vec<(String, NaiveDate, String, String, Decimal, Decimal)> = usage_totals::table
         .filter(usage_totals::tenant_id.eq_any(tenants))
         .filter(usage_totals::period.eq_any(periods))
@@ -350,13 +384,60 @@ fn load_totals(
             usage_totals::gpu_seconds,
         ))
         .load(conn)?;
-    let mut totals: BTreeMap<BookingKey, UsageTotals> = BTreeMap::new();
+    let mut totals: BTreeMap<BookingKey, SecondsAtPrice> = BTreeMap::new();
     for (tenant_id, period, sku, class, price, gpu_seconds) in rows {
         let key = (tenant_id, period, sku, parse_class(&class)?);
-        *totals.entry(key).or_default() +=
-            UsageTotals::new(gpu_seconds, usage_amount(gpu_seconds, price));
+        *totals.entry(key).or_default().entry(price).or_default() += gpu_seconds;
     }
     Ok(totals)
+}
+
+/// A price line as `usage_bookings.lines` keeps it: decimals as strings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct StoredLine {
+    gpu_seconds: Decimal,
+    unit_price: Decimal,
+    amount: Decimal,
+}
+
+/// The lines as stored: the same decimals always give the same JSON, so stored lines compare.
+fn lines_to_json(lines: &[PriceLine]) -> serde_json::Value {
+    let stored: Vec<StoredLine> = lines
+        .iter()
+        .map(|line| StoredLine {
+            gpu_seconds: line.gpu_seconds.normalize(),
+            unit_price: line.unit_price,
+            amount: line.amount,
+        })
+        .collect();
+    serde_json::Value::Array(
+        stored
+            .iter()
+            .map(|line| {
+                serde_json::Value::Object(serde_json::Map::from_iter([
+                    (
+                        "gpu_seconds".to_owned(),
+                        line.gpu_seconds.to_string().into(),
+                    ),
+                    ("unit_price".to_owned(), line.unit_price.to_string().into()),
+                    ("amount".to_owned(), line.amount.to_string().into()),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+fn lines_from_json(value: serde_json::Value) -> Result<Vec<PriceLine>, LedgerError> {
+    let stored: Vec<StoredLine> = serde_json::from_value(value)
+        .map_err(|error| LedgerError::Corrupt(format!("usage_bookings.lines: {error}")))?;
+    Ok(stored
+        .into_iter()
+        .map(|line| PriceLine {
+            gpu_seconds: line.gpu_seconds,
+            unit_price: line.unit_price,
+            amount: line.amount,
+        })
+        .collect())
 }
 
 pub(crate) fn parse_class(code: &str) -> Result<PriceClass, LedgerError> {

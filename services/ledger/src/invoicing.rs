@@ -226,7 +226,12 @@ pub fn void_invoice(
                         .parse::<VatCategory>()
                         .map_err(|e| LedgerError::Corrupt(e.to_string()))?,
                     rate: line.vat_rate,
-                    quantity: line.quantity_gpu_hours,
+                    // A true-up is one of itself, as on the invoice's document lines.
+                    quantity: if charge_kind(&line.charge)? == ChargeKind::CommitmentTrueUp {
+                        Decimal::ONE
+                    } else {
+                        line.quantity_gpu_hours
+                    },
                     unit_price: line.unit_price,
                     net: line.amount,
                 })
@@ -635,6 +640,7 @@ fn gather(
         Option<String>,
         Decimal,
         Decimal,
+        Decimal,
     );
     let billed: Vec<BilledRow> = invoice_lines::table
         .inner_join(invoices::table)
@@ -647,21 +653,20 @@ fn gather(
             invoice_lines::sku,
             invoice_lines::price_class,
             invoice_lines::gpu_seconds,
+            invoice_lines::unit_price,
             invoice_lines::amount,
         ))
         .load(conn)?;
-    for (date, charge, sku, class, gpu_seconds, amount) in billed {
-        let charge = match charge.as_str() {
-            "usage" => ChargeKind::Usage,
-            "reservation" => ChargeKind::Reservation,
-            "commitment_true_up" => ChargeKind::CommitmentTrueUp,
-            other => return Err(LedgerError::Corrupt(format!("charge kind `{other}`"))),
-        };
+    for (date, charge, sku, class, gpu_seconds, unit_price, amount) in billed {
+        let charge = charge_kind(&charge)?;
         let class = class.as_deref().map(parse_class).transpose()?;
+        // A true-up's price is its amount: it is no part of what keys its lines.
+        let unit_price = (charge != ChargeKind::CommitmentTrueUp).then_some(unit_price);
         month(&mut months, date)?.billed.push(BilledLine {
             charge,
             sku,
             class,
+            unit_price,
             gpu_seconds,
             amount,
         });
@@ -679,6 +684,11 @@ fn gather(
         .remove(&through)
         .unwrap_or_else(|| ServicePeriod::new(period));
     Ok((current, months.into_values().collect()))
+}
+
+/// A stored charge kind.
+fn charge_kind(code: &str) -> Result<ChargeKind, LedgerError> {
+    ChargeKind::from_code(code).ok_or_else(|| LedgerError::Corrupt(format!("charge kind `{code}`")))
 }
 
 fn month(
@@ -705,7 +715,7 @@ fn line_views(composed: &ComposedInvoice) -> Vec<LineView> {
             description: line.description.clone(),
             gpu_seconds: line.gpu_seconds.normalize(),
             quantity_gpu_hours: line.quantity_gpu_hours,
-            unit_price: line.document_line().unit_price,
+            unit_price: line.unit_price,
             amount: line.amount,
             vat_category: line.vat_category.code().to_owned(),
             vat_rate: line.vat_rate,

@@ -1,10 +1,12 @@
 use super::*;
+use crate::contract::lines_amount;
 use crate::contract::{
-    ContractTerms, RatedUsage, Reservation, TierSchedule, UsageTotals, charges_for_month,
-    priced_amount,
+    ContractTerms, RatedUsage, Reservation, SecondsAtPrice, TierSchedule, charges_for_month,
+    price_lines,
 };
 use crate::credit_note::FinalizedInvoice;
 use crate::journal::{AccountId, JournalError, JournalTransaction};
+use crate::money::SECONDS_PER_HOUR;
 use crate::pricebook::tests::at;
 use crate::vat::{OUT_OF_SCOPE_MENTION, REVERSE_CHARGE_MENTION, vat_treatment};
 use proptest::prelude::*;
@@ -54,20 +56,70 @@ fn french_vat() -> VatTreatment {
     vat_treatment("FR", None).unwrap()
 }
 
+/// The unit price `amount` makes over `gpu_hours` (zero without hours): the price of a test's
+/// one-price line.
+fn implied_price(gpu_hours: Decimal, amount: Decimal) -> Decimal {
+    if gpu_hours.is_zero() {
+        dec!(0.00)
+    } else {
+        crate::money::unit_price_shown(amount / gpu_hours)
+    }
+}
+
+/// Usage booked as one price line of `amount` (the price it implies).
 fn booked(sku: &str, class: PriceClass, gpu_hours: Decimal, amount: Decimal) -> BookedUsage {
+    booked_at(
+        sku,
+        class,
+        gpu_hours,
+        implied_price(gpu_hours, amount),
+        amount,
+    )
+}
+
+/// Usage booked as one price line at `unit_price`.
+fn booked_at(
+    sku: &str,
+    class: PriceClass,
+    gpu_hours: Decimal,
+    unit_price: Decimal,
+    amount: Decimal,
+) -> BookedUsage {
     BookedUsage {
         sku: sku.into(),
         class,
         gpu_seconds: hours(gpu_hours),
         amount,
+        lines: vec![PriceLine {
+            gpu_seconds: hours(gpu_hours),
+            unit_price,
+            amount,
+        }],
     }
 }
 
 fn billed_usage(sku: &str, class: PriceClass, gpu_hours: Decimal, amount: Decimal) -> BilledLine {
+    billed_usage_at(
+        sku,
+        class,
+        gpu_hours,
+        implied_price(gpu_hours, amount),
+        amount,
+    )
+}
+
+fn billed_usage_at(
+    sku: &str,
+    class: PriceClass,
+    gpu_hours: Decimal,
+    unit_price: Decimal,
+    amount: Decimal,
+) -> BilledLine {
     BilledLine {
         charge: ChargeKind::Usage,
         sku: Some(sku.into()),
         class: Some(class),
+        unit_price: Some(unit_price),
         gpu_seconds: hours(gpu_hours),
         amount,
     }
@@ -78,6 +130,7 @@ fn billed_true_up(amount: Decimal) -> BilledLine {
         charge: ChargeKind::CommitmentTrueUp,
         sku: None,
         class: None,
+        unit_price: None,
         gpu_seconds: Decimal::ZERO,
         amount,
     }
@@ -164,12 +217,12 @@ fn a_first_invoice_bills_usage_then_reservations_then_the_true_up() {
     assert_eq!(
         summary(&invoice),
         [
-            "H100-SXM5-80GB, on-demand, 192.000000 GPU-h: 478.08",
-            "H100-SXM5-80GB, spot, 10.000000 GPU-h: 12.50",
+            "H100-SXM5-80GB, on-demand, 192.000000 GPU-h at 2.49: 478.08",
+            "H100-SXM5-80GB, spot, 10.000000 GPU-h at 1.25: 12.50",
             // Paid by the reservation: shown with its hours, at zero.
-            "H100-SXM5-80GB, reserved, 1000.000000 GPU-h: 0.00",
-            "Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved: 2592.00",
-            "L40S-48GB, on-demand, 100.000000 GPU-h: 99.00",
+            "H100-SXM5-80GB, reserved, 1000.000000 GPU-h at 0.00: 0.00",
+            "Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved at 1.80: 2592.00",
+            "L40S-48GB, on-demand, 100.000000 GPU-h at 0.99: 99.00",
             // 6,000.00 − (478.08 + 12.50 + 0.00 + 2,592.00 + 99.00)
             "Minimum commitment true-up: 2818.42",
         ]
@@ -193,10 +246,11 @@ fn late_usage_on_an_earlier_period_is_an_adjustment_naming_it() {
     // October was invoiced with 100 h of L40S; 12.5 h more were booked on October afterwards.
     let october_usage = service(
         october(),
-        vec![booked(
+        vec![booked_at(
             L40S,
             PriceClass::OnDemand,
             dec!(112.5),
+            dec!(0.99),
             dec!(111.38),
         )],
         vec![billed_usage(
@@ -217,9 +271,9 @@ fn late_usage_on_an_earlier_period_is_an_adjustment_naming_it() {
     assert_eq!(
         summary(&invoice),
         [
-            "L40S-48GB, on-demand, 10.000000 GPU-h: 9.90",
+            "L40S-48GB, on-demand, 10.000000 GPU-h at 0.99: 9.90",
             // 111.38 booked − 99.00 billed: the difference of two rounded amounts.
-            "Adjustment for 2026-10: L40S-48GB, on-demand, 12.500000 GPU-h: 12.38",
+            "Adjustment for 2026-10: L40S-48GB, on-demand, 12.500000 GPU-h at 0.99: 12.38",
         ]
     );
     let adjustment = &invoice.lines[1];
@@ -265,7 +319,7 @@ fn late_usage_lowers_the_true_up_of_its_period() {
         summary(&invoice),
         [
             "Minimum commitment true-up: 5000.00",
-            "Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 60.000000 GPU-h: 150.00",
+            "Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 60.000000 GPU-h at 2.50: 150.00",
             "Adjustment for 2026-10: Minimum commitment true-up: -150.00",
         ]
     );
@@ -282,7 +336,7 @@ fn late_usage_lowers_the_true_up_of_its_period() {
     assert_eq!(
         summary(&invoice)[1..],
         [
-            "Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 200.000000 GPU-h: 500.00",
+            "Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 200.000000 GPU-h at 2.50: 500.00",
             "Adjustment for 2026-10: Minimum commitment true-up: -400.00",
         ]
     );
@@ -296,6 +350,7 @@ fn reservations_of_earlier_periods_are_not_adjusted() {
         charge: ChargeKind::Reservation,
         sku: Some(H100.into()),
         class: Some(PriceClass::Reserved),
+        unit_price: Some(dec!(1.80)),
         gpu_seconds: hours(dec!(744)),
         amount: dec!(1339.20),
     };
@@ -304,7 +359,7 @@ fn reservations_of_earlier_periods_are_not_adjusted() {
     let invoice = compose(&contract, &november_usage, &[october_usage]).unwrap();
     assert_eq!(
         summary(&invoice),
-        ["Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved: 2592.00"]
+        ["Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved at 1.80: 2592.00"]
     );
 }
 
@@ -330,11 +385,11 @@ fn a_voided_current_period_is_billed_in_full_again() {
     assert_eq!(
         summary(&first),
         [
-            "H100-SXM5-80GB, on-demand, 10.000000 GPU-h: 24.90",
-            "H100-SXM5-80GB, reserved, 500.000000 GPU-h: 0.00",
-            "Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved: 2592.00",
+            "H100-SXM5-80GB, on-demand, 10.000000 GPU-h at 2.49: 24.90",
+            "H100-SXM5-80GB, reserved, 500.000000 GPU-h at 0.00: 0.00",
+            "Reservation H100-SXM5-80GB, 1440.000000 GPU-h reserved at 1.80: 2592.00",
             "Minimum commitment true-up: 383.10",
-            "Adjustment for 2026-10: L40S-48GB, spot, 10.000000 GPU-h: 4.90",
+            "Adjustment for 2026-10: L40S-48GB, spot, 10.000000 GPU-h at 0.49: 4.90",
         ]
     );
 
@@ -500,30 +555,38 @@ fn a_negative_total_from_a_volume_tier_crossed_late_draws_no_credit() {
         ..ContractTerms::default()
     })
     .unwrap();
-    let price = |gpu_hours: Decimal| {
-        round_to_cents(priced_amount(
-            &contract,
-            H100,
-            PriceClass::OnDemand,
-            UsageTotals::new(hours(gpu_hours), gpu_hours * dec!(2.49)),
-        ))
+    let booked_lines = |gpu_hours: Decimal| {
+        let at_prices = SecondsAtPrice::from([(dec!(2.49), hours(gpu_hours))]);
+        let lines = price_lines(&contract, H100, PriceClass::OnDemand, &at_prices);
+        BookedUsage {
+            sku: H100.into(),
+            class: PriceClass::OnDemand,
+            gpu_seconds: hours(gpu_hours),
+            amount: lines_amount(&lines),
+            lines,
+        }
     };
-    // October was invoiced at 999 h, all at list; 2 h came late and took it to 1,001 h.
-    assert_eq!(price(dec!(999)), dec!(2487.51));
-    assert_eq!(price(dec!(1001)), dec!(2243.24));
+    // October was invoiced at 999 h, all at list; 2 h came late and took it to 1,001 h, every
+    // hour of which is now at 2.49 × 0.90 = 2.241.
+    let on_time = booked_lines(dec!(999));
+    assert_eq!(
+        (on_time.lines[0].unit_price, on_time.amount),
+        (dec!(2.49), dec!(2487.51))
+    );
+    let late = booked_lines(dec!(1001));
+    assert_eq!(
+        (late.lines[0].unit_price, late.amount),
+        (dec!(2.241), dec!(2243.24))
+    );
     let october_usage = service(
         october(),
-        vec![booked(
-            H100,
-            PriceClass::OnDemand,
-            dec!(1001),
-            price(dec!(1001)),
-        )],
-        vec![billed_usage(
+        vec![late],
+        vec![billed_usage_at(
             H100,
             PriceClass::OnDemand,
             dec!(999),
-            price(dec!(999)),
+            dec!(2.49),
+            dec!(2487.51),
         )],
         Some(dec!(0)),
     );
@@ -537,9 +600,14 @@ fn a_negative_total_from_a_volume_tier_crossed_late_draws_no_credit() {
         dec!(500.00),
     )
     .unwrap();
+    // The hours billed at list are taken back and the month's hours billed at the tier's price:
+    // each line at a price in force.
     assert_eq!(
         summary(&invoice),
-        ["Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 2.000000 GPU-h: -244.27"]
+        [
+            "Adjustment for 2026-10: H100-SXM5-80GB, on-demand, -999.000000 GPU-h at 2.49: -2487.51",
+            "Adjustment for 2026-10: H100-SXM5-80GB, on-demand, 1001.000000 GPU-h at 2.241: 2243.24",
+        ]
     );
     // −244.27 × 0.20 = −48.854 → −48.85
     assert_eq!(invoice.vat.vat_total, dec!(-48.85));
@@ -547,11 +615,11 @@ fn a_negative_total_from_a_volume_tier_crossed_late_draws_no_credit() {
     assert_eq!(invoice.credit.credit_used, Decimal::ZERO);
     assert_eq!(invoice.credit.amount_still_due, dec!(-293.12));
     assert_eq!(invoice.credit.new_balance, dec!(500.00));
-    // The document line keeps the sign on the amount and the unit price.
+    // The document lines keep the sign on the quantity, the unit price is the price in force.
     let document = &invoice.document_lines()[0];
-    assert_eq!(document.quantity.to_string(), "2.000000");
-    assert_eq!(document.unit_price.to_string(), "-122.135000");
-    assert_eq!(document.net, dec!(-244.27));
+    assert_eq!(document.quantity.to_string(), "-999.000000");
+    assert_eq!(document.unit_price, dec!(2.49));
+    assert_eq!(document.net, dec!(-2487.51));
 }
 
 /// Models a tenant in Paris whose reservation starts at 00:00 UTC on 16 November, 01:00 in Paris:
@@ -586,7 +654,7 @@ fn reservations_are_billed_for_the_tenants_local_month() {
     // 4 GPUs × 359 h × 1.80 = 2,584.80
     assert_eq!(
         summary(&paris),
-        ["Reservation H100-SXM5-80GB, 1436.000000 GPU-h reserved: 2584.80"]
+        ["Reservation H100-SXM5-80GB, 1436.000000 GPU-h reserved at 1.80: 2584.80"]
     );
     assert_eq!(paris.lines[0].gpu_seconds, hours(dec!(1436)));
     // 4 GPUs × 360 h × 1.80 = 2,592.00
@@ -594,7 +662,7 @@ fn reservations_are_billed_for_the_tenants_local_month() {
 }
 
 #[test]
-fn document_lines_show_hours_a_unit_price_and_the_net_amount() {
+fn document_lines_show_hours_the_unit_price_in_force_and_the_net_amount() {
     let november_usage = service(
         november(),
         vec![
@@ -604,6 +672,7 @@ fn document_lines_show_hours_a_unit_price_and_the_net_amount() {
                 class: PriceClass::OnDemand,
                 gpu_seconds: dec!(20),
                 amount: dec!(0.01),
+                lines: vec![PriceLine::new(dec!(20), dec!(0.99))],
             },
             booked(H100, PriceClass::OnDemand, dec!(3), dec!(7.47)),
         ],
@@ -635,19 +704,21 @@ fn document_lines_show_hours_a_unit_price_and_the_net_amount() {
         lines,
         [
             line(
-                "H100-SXM5-80GB, on-demand, 3.000000 GPU-h",
+                "H100-SXM5-80GB, on-demand, 3.000000 GPU-h at 2.49",
                 "3.000000",
-                "2.490000",
+                "2.49",
                 "7.47"
             ),
-            // 0.01 / (20 / 3600) = 1.8, from the exact hours, not the 0.005556 shown.
+            // The price in force, 0.99, not 0.01 / (20 / 3600) = 1.80: the amount is the
+            // product rounded, and 0.0055 rounds up to 0.01.
             line(
-                "L40S-48GB, on-demand, 0.005556 GPU-h",
+                "L40S-48GB, on-demand, 0.005556 GPU-h at 0.99",
                 "0.005556",
-                "1.800000",
+                "0.99",
                 "0.01"
             ),
-            line("Minimum commitment true-up", "0.000000", "0.000000", "2.52"),
+            // One true-up at its amount.
+            line("Minimum commitment true-up", "1", "2.52", "2.52"),
         ]
     );
     let finalized =
@@ -746,6 +817,7 @@ fn malformed_inputs_are_refused() {
             charge,
             sku: sku.map(str::to_owned),
             class,
+            unit_price: Some(dec!(1)),
             gpu_seconds: Decimal::ZERO,
             amount: dec!(1),
         };
@@ -887,26 +959,34 @@ fn any_usage() -> impl Strategy<Value = Vec<RatedUsage>> {
                 RatedUsage {
                     sku: sku.into(),
                     class,
-                    totals: UsageTotals::new(hours(used), used * Decimal::new(price_micros, 6)),
+                    at_prices: SecondsAtPrice::from([(Decimal::new(price_micros, 6), hours(used))]),
                 }
             })
             .collect()
     })
 }
 
-/// What the aggregator books for `usage`: per (SKU, class), the priced totals rounded once.
+/// What the aggregator books for `usage`: per (SKU, class), the price lines of its seconds at
+/// each list price.
 fn booked_for(contract: &Contract, usage: &[RatedUsage]) -> Vec<BookedUsage> {
-    let mut totals: BTreeMap<(String, PriceClass), UsageTotals> = BTreeMap::new();
+    let mut at_prices: BTreeMap<(String, PriceClass), SecondsAtPrice> = BTreeMap::new();
     for item in usage {
-        *totals.entry((item.sku.clone(), item.class)).or_default() += item.totals;
+        let key = at_prices.entry((item.sku.clone(), item.class)).or_default();
+        for (price, seconds) in &item.at_prices {
+            *key.entry(*price).or_default() += *seconds;
+        }
     }
-    totals
+    at_prices
         .into_iter()
-        .map(|((sku, class), totals)| BookedUsage {
-            amount: round_to_cents(priced_amount(contract, &sku, class, totals)),
-            sku,
-            class,
-            gpu_seconds: totals.gpu_seconds,
+        .map(|((sku, class), at_prices)| {
+            let lines = price_lines(contract, &sku, class, &at_prices);
+            BookedUsage {
+                amount: lines_amount(&lines),
+                gpu_seconds: at_prices.values().sum(),
+                sku,
+                class,
+                lines,
+            }
         })
         .collect()
 }
@@ -918,7 +998,7 @@ fn any_earlier_month() -> impl Strategy<Value = (Vec<RatedUsage>, Vec<RatedUsage
 
 proptest! {
     /// The first invoice of a month has the lines and total of `charges_for_month` over the same
-    /// usage when the booked amounts are the rounded priced amounts.
+    /// usage when the booked amounts are the usage's price lines.
     #[test]
     fn a_first_invoice_is_the_months_charges(
         usage in any_usage(),
@@ -932,12 +1012,12 @@ proptest! {
         let composed: Vec<_> = invoice
             .lines
             .iter()
-            .map(|line| (line.charge, line.sku.clone(), line.class, line.gpu_seconds, line.quantity_gpu_hours, line.amount))
+            .map(|line| (line.charge, line.sku.clone(), line.class, line.gpu_seconds, line.quantity_gpu_hours, line.unit_price, line.amount))
             .collect();
         let expected: Vec<_> = month
             .lines
             .iter()
-            .map(|line| (line.kind, line.sku.clone(), line.class, line.gpu_seconds, line.quantity_gpu_hours, line.amount))
+            .map(|line| (line.kind, line.sku.clone(), line.class, line.gpu_seconds, line.quantity_gpu_hours, line.unit_price, line.amount))
             .collect();
         prop_assert_eq!(composed, expected);
         prop_assert_eq!(invoice.vat.net_total, month.total);

@@ -3,9 +3,9 @@
 
 use super::tests::reservation;
 use super::*;
-use crate::contract::{ContractTerms, TierSchedule, UsageTotals, priced_amount};
+use crate::contract::{ContractTerms, SecondsAtPrice, TierSchedule, lines_amount, price_lines};
 use crate::journal::{CreditSource, JournalTransaction, TransactionKind};
-use crate::money::usage_amount;
+use crate::money::SECONDS_PER_HOUR;
 use crate::vat::vat_treatment;
 use rust_decimal::dec;
 
@@ -56,17 +56,14 @@ fn contract() -> Contract {
 /// What the aggregator books for `gpu_hours` of (SKU, class) in a month, all at one list price.
 fn booked(contract: &Contract, sku: &str, class: PriceClass, gpu_hours: Decimal) -> BookedUsage {
     let gpu_seconds = gpu_hours * SECONDS_PER_HOUR;
-    let list_amount = usage_amount(gpu_seconds, list_price(sku, class));
+    let at_prices = SecondsAtPrice::from([(list_price(sku, class), gpu_seconds)]);
+    let lines = price_lines(contract, sku, class, &at_prices);
     BookedUsage {
         sku: sku.into(),
         class,
         gpu_seconds,
-        amount: round_to_cents(priced_amount(
-            contract,
-            sku,
-            class,
-            UsageTotals::new(gpu_seconds, list_amount),
-        )),
+        amount: lines_amount(&lines),
+        lines,
     }
 }
 
@@ -178,12 +175,18 @@ fn october_as_invoiced_and_as_booked_since() {
     assert_eq!(
         billed,
         [
+            // The first 1,000 h at list less 5 %, the next 5,000 h 10 % less: 13,010.25 as one
+            // line before lines were split per price, the same split.
             (
-                "H100-SXM5-80GB, on-demand, 6000.000000 GPU-h".to_owned(),
-                "13010.25".to_owned()
+                "H100-SXM5-80GB, on-demand, 1000.000000 GPU-h at 2.3655".to_owned(),
+                "2365.50".to_owned()
             ),
             (
-                "L40S-48GB, on-demand, 800.100000 GPU-h".to_owned(),
+                "H100-SXM5-80GB, on-demand, 5000.000000 GPU-h at 2.12895".to_owned(),
+                "10644.75".to_owned()
+            ),
+            (
+                "L40S-48GB, on-demand, 800.100000 GPU-h at 0.8712".to_owned(),
                 "697.05".to_owned()
             ),
         ]
@@ -205,39 +208,50 @@ fn key_figures() {
     assert_eq!(
         amounts,
         [
+            // 10,262.5 h in three bands: 22,022.80 as one line before lines were split per
+            // price (2,365.50 + 19,160.55 + 496.755 unrounded), 22,022.81 split: the third
+            // band's 496.755 rounds to 496.76 on its own line.
             (
-                "H100-SXM5-80GB, on-demand, 10262.500000 GPU-h",
-                "22022.80".to_owned()
+                "H100-SXM5-80GB, on-demand, 1000.000000 GPU-h at 2.3655",
+                "2365.50".to_owned()
             ),
             (
-                "H100-SXM5-80GB, spot, 400.000000 GPU-h",
+                "H100-SXM5-80GB, on-demand, 9000.000000 GPU-h at 2.12895",
+                "19160.55".to_owned()
+            ),
+            (
+                "H100-SXM5-80GB, on-demand, 262.500000 GPU-h at 1.8924",
+                "496.76".to_owned()
+            ),
+            (
+                "H100-SXM5-80GB, spot, 400.000000 GPU-h at 1.1875",
                 "475.00".to_owned()
             ),
             (
-                "H100-SXM5-80GB, reserved, 5000.000000 GPU-h",
+                "H100-SXM5-80GB, reserved, 5000.000000 GPU-h at 0.00",
                 "0.00".to_owned()
             ),
             (
-                "Reservation H100-SXM5-80GB, 5760.000000 GPU-h reserved",
+                "Reservation H100-SXM5-80GB, 5760.000000 GPU-h reserved at 1.89",
                 "10886.40".to_owned()
             ),
             (
-                "L40S-48GB, on-demand, 1234.500000 GPU-h",
+                "L40S-48GB, on-demand, 1234.500000 GPU-h at 0.8712",
                 "1075.50".to_owned()
             ),
             (
-                "Adjustment for 2026-10: L40S-48GB, on-demand, 37.300000 GPU-h",
+                "Adjustment for 2026-10: L40S-48GB, on-demand, 37.300000 GPU-h at 0.8712",
                 "32.49".to_owned()
             ),
         ]
     );
-    assert_eq!(invoice.lines[5].adjustment_of, Some(october()));
+    assert_eq!(invoice.lines[7].adjustment_of, Some(october()));
     assert_eq!(invoice.commitment, dec!(10000.00));
-    assert_eq!(invoice.vat.net_total.to_string(), "34492.19");
+    assert_eq!(invoice.vat.net_total.to_string(), "34492.20");
     assert_eq!(invoice.vat.vat_total.to_string(), "6898.44");
-    assert_eq!(invoice.vat.total.to_string(), "41390.63");
+    assert_eq!(invoice.vat.total.to_string(), "41390.64");
     assert_eq!(invoice.credit.credit_used.to_string(), "500.00");
-    assert_eq!(invoice.credit.amount_still_due.to_string(), "40890.63");
+    assert_eq!(invoice.credit.amount_still_due.to_string(), "40890.64");
     assert_eq!(invoice.credit.new_balance.to_string(), "0.00");
 
     let finalized = JournalTransaction::invoice(TENANT, &invoice).unwrap();
@@ -249,8 +263,8 @@ fn key_figures() {
     assert_eq!(
         entries,
         [
-            ("411.mistral-lab", "41390.63".to_owned()),
-            ("4181.mistral-lab", "-23605.79".to_owned()),
+            ("411.mistral-lab", "41390.64".to_owned()),
+            ("4181.mistral-lab", "-23605.80".to_owned()),
             ("706.H100-SXM5-80GB", "-10886.40".to_owned()),
             ("44571", "-6898.44".to_owned()),
         ]
@@ -272,5 +286,5 @@ fn key_figures() {
     let bought = JournalTransaction::credit_grant(TENANT, dec!(500.00), CreditSource::Bought);
     assert!(bought.is_ok());
     let voided = finalized.reversal(TransactionKind::CreditNote, "credit note");
-    assert_eq!(voided.entries()[0].amount.to_string(), "-41390.63");
+    assert_eq!(voided.entries()[0].amount.to_string(), "-41390.64");
 }

@@ -1,21 +1,22 @@
 //! What a contract makes of one billing month: the invoice's charge lines (usage, reservations,
-//! commitment true-up) in a fixed order, each rounded to the cent once, and their sum.
+//! commitment true-up) in a fixed order, one per unit price in force, each rounded to the cent
+//! once, and their sum.
 
-use super::pricing::priced_amount;
+use super::PriceClass;
+use super::price_lines::{PriceLine, SecondsAtPrice, price_lines};
 use super::terms::Contract;
-use super::{PriceClass, UsageTotals};
 use crate::invoice::quantity_hours;
-use crate::money::round_to_cents;
+use crate::money::{round_to_cents, unit_price_shown, usage_amount};
 use crate::period::{BillingPeriod, Tz};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
-/// Rated usage of one (SKU, price class) in the month.
+/// Rated usage of one (SKU, price class) in the month: GPU-seconds at each list price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RatedUsage {
     pub sku: String,
     pub class: PriceClass,
-    pub totals: UsageTotals,
+    pub at_prices: SecondsAtPrice,
 }
 
 /// What a charge line bills. The order of the variants is the order of lines within a SKU.
@@ -35,6 +36,13 @@ impl ChargeKind {
             ChargeKind::CommitmentTrueUp => "commitment_true_up",
         }
     }
+
+    /// The kind of a stored [`ChargeKind::code`]; `None` for any other text.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Usage, Self::Reservation, Self::CommitmentTrueUp]
+            .into_iter()
+            .find(|kind| kind.code() == code)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +52,13 @@ pub struct ChargeLine {
     pub sku: Option<String>,
     /// The usage's class; [`PriceClass::Reserved`] on a reservation line; `None` on the true-up.
     pub class: Option<PriceClass>,
-    /// Usage: GPU-seconds used. Reservation: GPU-seconds reserved in the month. True-up: zero.
+    /// Usage: GPU-seconds used at `unit_price`. Reservation: GPU-seconds reserved in the month
+    /// at `unit_price`. True-up: zero.
     pub gpu_seconds: Decimal,
     /// `gpu_seconds` in GPU-hours, rounded half-even to 6 places for display only.
     pub quantity_gpu_hours: Decimal,
+    /// EUR per GPU-hour in force for the line (`price_lines`); on a true-up, its amount.
+    pub unit_price: Decimal,
     /// Full precision: what the line is rounded from.
     pub exact_amount: Decimal,
     /// `exact_amount` rounded half-even to the cent.
@@ -84,77 +95,84 @@ pub enum MonthError {
 
 /// The charge lines of `period`, a month of the tenant's `time_zone`, and their total.
 ///
-/// Entries of `usage` with the same (SKU, class) are added together. A usage line's exact amount
-/// is [`priced_amount`] of its totals, so the invoice agrees with what the aggregator booked.
-/// Usage without GPU-seconds or amount, and reservations whose term misses the month, give no
-/// line.
+/// Entries of `usage` with the same (SKU, class) are added together. A (SKU, class)'s usage lines
+/// are its [`price_lines`], so the invoice agrees with what the aggregator booked; the
+/// reservations of a SKU make one line per reserved price. Usage without GPU-seconds, and
+/// reservations whose term misses the month, give no line.
 pub fn charges_for_month(
     period: BillingPeriod,
     time_zone: Tz,
     contract: &Contract,
     usage: impl IntoIterator<Item = RatedUsage>,
 ) -> Result<MonthCharges, MonthError> {
-    let mut usage_totals: BTreeMap<(String, PriceClass), UsageTotals> = BTreeMap::new();
+    let mut usage_at_prices: BTreeMap<(String, PriceClass), SecondsAtPrice> = BTreeMap::new();
     for item in usage {
-        if item.totals.gpu_seconds < Decimal::ZERO || item.totals.list_amount < Decimal::ZERO {
+        if item
+            .at_prices
+            .values()
+            .any(|seconds| *seconds < Decimal::ZERO)
+        {
             return Err(MonthError::NegativeUsage {
                 sku: item.sku,
                 class: item.class,
             });
         }
-        *usage_totals.entry((item.sku, item.class)).or_default() += item.totals;
+        let at_prices = usage_at_prices.entry((item.sku, item.class)).or_default();
+        for (price, seconds) in item.at_prices {
+            *at_prices.entry(price).or_default() += seconds;
+        }
     }
 
     let reserved = reserved_by_sku(period, time_zone, contract);
     check_reserved_usage(
         period,
         contract,
-        usage_totals
+        usage_at_prices
             .iter()
-            .map(|((sku, class), totals)| (sku.as_str(), *class, totals.gpu_seconds)),
+            .map(|((sku, class), at_prices)| (sku.as_str(), *class, at_prices.values().sum())),
         &reserved,
     )?;
 
-    let mut lines: Vec<ChargeLine> = usage_totals
-        .into_iter()
-        .filter(|(_, totals)| !(totals.gpu_seconds.is_zero() && totals.list_amount.is_zero()))
-        .map(|((sku, class), totals)| {
-            let exact_amount = priced_amount(contract, &sku, class, totals);
-            line(
-                ChargeKind::Usage,
+    let mut lines: Vec<ChargeLine> = Vec::new();
+    for ((sku, class), at_prices) in &usage_at_prices {
+        for priced in price_lines(contract, sku, *class, at_prices) {
+            lines.push(line(ChargeKind::Usage, Some(sku), Some(*class), &priced));
+        }
+    }
+    for (sku, reserved_lines) in reserved_lines(period, time_zone, contract) {
+        for priced in &reserved_lines {
+            lines.push(line(
+                ChargeKind::Reservation,
                 Some(sku),
-                Some(class),
-                totals.gpu_seconds,
-                exact_amount,
-            )
-        })
-        .chain(
-            reserved
-                .into_iter()
-                .map(|(sku, (gpu_seconds, exact_amount))| {
-                    line(
-                        ChargeKind::Reservation,
-                        Some(sku.to_owned()),
-                        Some(PriceClass::Reserved),
-                        gpu_seconds,
-                        exact_amount,
-                    )
-                }),
-        )
-        .collect();
-    lines.sort_by(|a, b| (&a.sku, a.kind, a.class).cmp(&(&b.sku, b.kind, b.class)));
+                Some(PriceClass::Reserved),
+                priced,
+            ));
+        }
+    }
+    // Within a key, descending unit price, as `price_lines` gives them.
+    lines.sort_by(|a, b| {
+        (&a.sku, a.kind, a.class, std::cmp::Reverse(a.unit_price)).cmp(&(
+            &b.sku,
+            b.kind,
+            b.class,
+            std::cmp::Reverse(b.unit_price),
+        ))
+    });
 
     let charges: Decimal = lines.iter().map(|line| line.amount).sum();
     // The commitment is in whole cents and so is every rounded line: the shortfall is exact.
     let shortfall = contract.minimum_monthly_commitment() - charges;
     if shortfall > Decimal::ZERO {
-        lines.push(line(
-            ChargeKind::CommitmentTrueUp,
-            None,
-            None,
-            Decimal::ZERO,
-            shortfall,
-        ));
+        lines.push(ChargeLine {
+            kind: ChargeKind::CommitmentTrueUp,
+            sku: None,
+            class: None,
+            gpu_seconds: Decimal::ZERO,
+            quantity_gpu_hours: quantity_hours(Decimal::ZERO),
+            unit_price: unit_price_shown(shortfall),
+            exact_amount: shortfall,
+            amount: round_to_cents(shortfall),
+        });
     }
     // Already in cents; rounding only gives an empty month its two places, "0.00".
     let total = round_to_cents(lines.iter().map(|line| line.amount).sum());
@@ -163,6 +181,36 @@ pub fn charges_for_month(
         lines,
         total,
     })
+}
+
+/// The reservation lines of `period` per SKU: the GPU-seconds reserved at each reserved price,
+/// over the reservations whose term overlaps the month, in price order.
+pub(crate) fn reserved_lines(
+    period: BillingPeriod,
+    time_zone: Tz,
+    contract: &Contract,
+) -> BTreeMap<&str, Vec<PriceLine>> {
+    let mut at_prices: BTreeMap<&str, SecondsAtPrice> = BTreeMap::new();
+    for reservation in contract.reservations() {
+        let gpu_seconds = reservation.reserved_gpu_seconds(period, time_zone);
+        if gpu_seconds > Decimal::ZERO {
+            *at_prices
+                .entry(reservation.sku.as_str())
+                .or_default()
+                .entry(reservation.price_per_gpu_hour)
+                .or_default() += gpu_seconds;
+        }
+    }
+    at_prices
+        .into_iter()
+        .map(|(sku, prices)| {
+            let lines = prices
+                .into_iter()
+                .map(|(price, seconds)| PriceLine::new(seconds, unit_price_shown(price)))
+                .collect();
+            (sku, lines)
+        })
+        .collect()
 }
 
 /// (reserved GPU-seconds, exact amount) per SKU in `period`, a month of `time_zone`, over the
@@ -218,19 +266,19 @@ pub(crate) fn check_reserved_usage<'a>(
 
 fn line(
     kind: ChargeKind,
-    sku: Option<String>,
+    sku: Option<&str>,
     class: Option<PriceClass>,
-    gpu_seconds: Decimal,
-    exact_amount: Decimal,
+    priced: &PriceLine,
 ) -> ChargeLine {
     ChargeLine {
         kind,
-        sku,
+        sku: sku.map(str::to_owned),
         class,
-        gpu_seconds,
-        quantity_gpu_hours: quantity_hours(gpu_seconds),
-        exact_amount,
-        amount: round_to_cents(exact_amount),
+        gpu_seconds: priced.gpu_seconds,
+        quantity_gpu_hours: quantity_hours(priced.gpu_seconds),
+        unit_price: priced.unit_price,
+        exact_amount: usage_amount(priced.gpu_seconds, priced.unit_price),
+        amount: priced.amount,
     }
 }
 
@@ -240,7 +288,7 @@ mod tests {
     use crate::contract::reservation::tests::reservation;
     use crate::contract::terms::ContractTerms;
     use crate::contract::tiers::TierSchedule;
-    use crate::money::{SECONDS_PER_HOUR, usage_amount};
+    use crate::money::SECONDS_PER_HOUR;
     use proptest::prelude::*;
     use rust_decimal::dec;
 
@@ -255,28 +303,44 @@ mod tests {
         hours * SECONDS_PER_HOUR
     }
 
+    /// `gpu_seconds` at the one list price that makes `list_amount`.
     fn rated(
         sku: &str,
         class: PriceClass,
         gpu_seconds: Decimal,
         list_amount: Decimal,
     ) -> RatedUsage {
+        let at_prices = if gpu_seconds.is_zero() {
+            SecondsAtPrice::new()
+        } else {
+            SecondsAtPrice::from([(list_amount * SECONDS_PER_HOUR / gpu_seconds, gpu_seconds)])
+        };
         RatedUsage {
             sku: sku.into(),
             class,
-            totals: UsageTotals::new(gpu_seconds, list_amount),
+            at_prices,
         }
     }
 
-    /// One line as `kind SKU class: GPU-seconds s = GPU-hours h, exact amount → rounded amount`.
+    fn rated_at(sku: &str, class: PriceClass, gpu_seconds: Decimal, price: Decimal) -> RatedUsage {
+        RatedUsage {
+            sku: sku.into(),
+            class,
+            at_prices: SecondsAtPrice::from([(price, gpu_seconds)]),
+        }
+    }
+
+    /// One line as `kind SKU class: GPU-seconds s = GPU-hours h at unit price, exact amount →
+    /// rounded amount`.
     fn render(line: &ChargeLine) -> String {
         format!(
-            "{} {} {}: {} s = {} h, {} → {}",
+            "{} {} {}: {} s = {} h at {}, {} → {}",
             line.kind.code(),
             line.sku.as_deref().unwrap_or("-"),
             line.class.map_or("-", PriceClass::code),
-            line.gpu_seconds,
+            line.gpu_seconds.normalize(),
             line.quantity_gpu_hours,
+            line.unit_price,
             line.exact_amount.normalize(),
             line.amount,
         )
@@ -314,14 +378,14 @@ mod tests {
     fn worked_example() {
         let usage = [
             // H100 on-demand: 700 h at 2.49 until the price change, then 500 h at 2.19.
-            // List 1,743.00 + 1,095.00 = 2,838.00 for 1,200 h.
-            rated(
-                H100,
-                PriceClass::OnDemand,
-                hours(dec!(1200)),
-                usage_amount(hours(dec!(700)), dec!(2.49))
-                    + usage_amount(hours(dec!(500)), dec!(2.19)),
-            ),
+            RatedUsage {
+                sku: H100.into(),
+                class: PriceClass::OnDemand,
+                at_prices: SecondsAtPrice::from([
+                    (dec!(2.49), hours(dec!(700))),
+                    (dec!(2.19), hours(dec!(500))),
+                ]),
+            },
             // H100 spot: 100 h at a spot list price of 1.20 = 120.00.
             rated(H100, PriceClass::Spot, hours(dec!(100)), dec!(120.00)),
             // H100 on the reservation: 1,000 of the 1,440 GPU-hours reserved.
@@ -335,22 +399,30 @@ mod tests {
         assert_eq!(
             lines,
             [
-                // Average price 2,838.00 / 1,200 h = 2.365.
-                // Tiers: 1,000 h × 2.365 = 2,365.00 at list + 200 h × 2.365 × 0.90 = 425.70
-                //        = 2,790.70.
-                // All-SKU discount: 2,790.70 × 0.95 = 2,651.165 → half-even → 2,651.16.
-                "usage H100-SXM5-80GB on_demand: 4320000 s = 1200.000000 h, 2651.165 → 2651.16",
-                // Spot: the discount, no tiers: 120.00 × 0.95 = 114.00.
-                "usage H100-SXM5-80GB spot: 360000 s = 100.000000 h, 114 → 114.00",
+                // 1,200 h: 1,000 h in the first band (list), 200 h in the second (−10 %), all
+                // less 5 %. Which hours came at which list price is not known once summed, so
+                // each price takes each band in proportion: 700/1,200 at 2.49, 500/1,200 at 2.19.
+                // 583.33… h × 2.49 × 0.95 = 583.33… × 2.3655 = 1,379.875 → 1,379.88
+                "usage H100-SXM5-80GB on_demand: 2100000 s = 583.333333 h at 2.3655, 1379.875 → 1379.88",
+                // 116.66… h × 2.49 × 0.90 × 0.95 = 116.66… × 2.12895 = 248.3775 → 248.38
+                "usage H100-SXM5-80GB on_demand: 420000 s = 116.666667 h at 2.12895, 248.3775 → 248.38",
+                // 416.66… h × 2.19 × 0.95 = 416.66… × 2.0805 = 866.875 → 866.88
+                "usage H100-SXM5-80GB on_demand: 1500000 s = 416.666667 h at 2.0805, 866.875 → 866.88",
+                // 83.33… h × 2.19 × 0.90 × 0.95 = 83.33… × 1.87245 = 156.0375 → 156.04
+                // (The four add up to 2,651.165 unrounded, the amount of one unsplit line,
+                // which rounded to 2,651.16; rounded apiece they make 2,651.18.)
+                "usage H100-SXM5-80GB on_demand: 300000 s = 83.333333 h at 1.87245, 156.0375 → 156.04",
+                // Spot: the discount, no tiers: 1.20 × 0.95 = 1.14; 100 h = 114.00.
+                "usage H100-SXM5-80GB spot: 360000 s = 100.000000 h at 1.14, 114 → 114.00",
                 // Paid by the reservation: shown, at zero.
-                "usage H100-SXM5-80GB reserved: 3600000 s = 1000.000000 h, 0 → 0.00",
+                "usage H100-SXM5-80GB reserved: 3600000 s = 1000.000000 h at 0.00, 0 → 0.00",
                 // 4 GPUs × 360 h (16–30 November) × 1.80 = 2,592.00, used or not.
-                "reservation H100-SXM5-80GB reserved: 5184000 s = 1440.000000 h, 2592 → 2592.00",
-                // The SKU's 12 % replaces the 5 %: 297.00 × 0.88 = 261.36.
-                "usage L40S-48GB on_demand: 1080000 s = 300.000000 h, 261.36 → 261.36",
-                // Charges 2,651.16 + 114.00 + 0.00 + 2,592.00 + 261.36 = 5,618.52;
-                // commitment 6,000.00 − 5,618.52 = 381.48.
-                "commitment_true_up - -: 0 s = 0.000000 h, 381.48 → 381.48",
+                "reservation H100-SXM5-80GB reserved: 5184000 s = 1440.000000 h at 1.80, 2592 → 2592.00",
+                // The SKU's 12 % replaces the 5 %: 0.99 × 0.88 = 0.8712; 300 h = 261.36.
+                "usage L40S-48GB on_demand: 1080000 s = 300.000000 h at 0.8712, 261.36 → 261.36",
+                // Charges 2,651.18 + 114.00 + 0.00 + 2,592.00 + 261.36 = 5,618.54;
+                // commitment 6,000.00 − 5,618.54 = 381.46.
+                "commitment_true_up - -: 0 s = 0.000000 h at 381.46, 381.46 → 381.46",
             ]
         );
         assert_eq!(month.total.to_string(), "6000.00");
@@ -415,9 +487,9 @@ mod tests {
             lines,
             [
                 // 2 GPUs × 720 h × 1.50 = 2,160.00
-                "reservation H100-SXM5-80GB reserved: 5184000 s = 1440.000000 h, 2160 → 2160.00",
+                "reservation H100-SXM5-80GB reserved: 5184000 s = 1440.000000 h at 1.50, 2160 → 2160.00",
                 // 5,000.00 − 2,160.00
-                "commitment_true_up - -: 0 s = 0.000000 h, 2840 → 2840.00",
+                "commitment_true_up - -: 0 s = 0.000000 h at 2840.00, 2840 → 2840.00",
             ]
         );
         assert_eq!(month.total, dec!(5000.00));
@@ -427,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn reservations_of_a_sku_make_one_line_prorated_to_the_second() {
+    fn reservations_of_a_sku_make_a_line_per_price_prorated_to_the_second() {
         let contract = Contract::new(ContractTerms {
             reservations: vec![
                 // Ends 10 November 09:30:15: 811,815 s × 1 GPU × 1.80 / 3600 = 405.9075
@@ -459,14 +531,17 @@ mod tests {
         })
         .unwrap();
         let month = charges_for_month(november(), Tz::UTC, &contract, []).unwrap();
-        assert_eq!(month.lines.len(), 1);
-        let line = &month.lines[0];
-        // 811,815 + 2 × 907,200 GPU-seconds
-        assert_eq!(line.gpu_seconds, dec!(2626215));
-        assert_eq!(line.quantity_gpu_hours.to_string(), "729.504167");
-        // 405.9075 + 882.00 = 1,287.9075 → 1,287.91
-        assert_eq!(line.exact_amount, dec!(1287.9075));
-        assert_eq!(line.amount, dec!(1287.91));
+        let lines: Vec<String> = month.lines.iter().map(render).collect();
+        assert_eq!(
+            lines,
+            [
+                // 811,815 GPU-seconds at 1.80 = 405.9075 → 405.91
+                "reservation H100-SXM5-80GB reserved: 811815 s = 225.504167 h at 1.80, 405.9075 → 405.91",
+                // 2 × 907,200 GPU-seconds at 1.75 = 882.00
+                "reservation H100-SXM5-80GB reserved: 1814400 s = 504.000000 h at 1.75, 882 → 882.00",
+            ]
+        );
+        assert_eq!(month.total, dec!(1287.91));
     }
 
     #[test]
@@ -566,18 +641,8 @@ mod tests {
             Tz::UTC,
             &Contract::default(),
             [
-                rated(
-                    H100,
-                    PriceClass::OnDemand,
-                    dec!(10),
-                    usage_amount(dec!(10), dec!(2.49)),
-                ),
-                rated(
-                    H100,
-                    PriceClass::OnDemand,
-                    dec!(3590),
-                    usage_amount(dec!(3590), dec!(2.49)),
-                ),
+                rated_at(H100, PriceClass::OnDemand, dec!(10), dec!(2.49)),
+                rated_at(H100, PriceClass::OnDemand, dec!(3590), dec!(2.49)),
                 rated(H100, PriceClass::Spot, dec!(0), dec!(0)),
             ],
         )
@@ -595,18 +660,8 @@ mod tests {
             Tz::UTC,
             &Contract::default(),
             [
-                rated(
-                    L40S,
-                    PriceClass::OnDemand,
-                    dec!(20),
-                    usage_amount(dec!(20), dec!(0.99)),
-                ),
-                rated(
-                    L40S,
-                    PriceClass::Spot,
-                    dec!(18),
-                    usage_amount(dec!(18), dec!(0.25)),
-                ),
+                rated_at(L40S, PriceClass::OnDemand, dec!(20), dec!(0.99)),
+                rated_at(L40S, PriceClass::Spot, dec!(18), dec!(0.25)),
             ],
         )
         .unwrap();
@@ -662,8 +717,8 @@ mod tests {
 
     proptest! {
         /// The lines do not depend on the order usage is given in; the total is the sum of the
-        /// rounded lines and never below the commitment; each usage line is the priced amount of
-        /// its totals, as the aggregator booked it.
+        /// rounded lines and never below the commitment; a key's usage lines are its price lines,
+        /// as the aggregator books them.
         #[test]
         fn month_charges_are_deterministic_and_add_up(
             usage in any_usage().prop_flat_map(|usage| {
@@ -686,14 +741,24 @@ mod tests {
                 prop_assert_eq!(line.amount, round_to_cents(line.exact_amount));
                 prop_assert!(line.amount >= Decimal::ZERO);
             }
-            for line in month.lines.iter().filter(|line| line.kind == ChargeKind::Usage) {
-                let (sku, class) = (line.sku.clone().unwrap_or_default(), line.class.unwrap_or(PriceClass::OnDemand));
-                let totals: UsageTotals = usage
+            let mut at_prices: BTreeMap<(String, PriceClass), SecondsAtPrice> = BTreeMap::new();
+            for item in &usage {
+                for (price, seconds) in &item.at_prices {
+                    *at_prices.entry((item.sku.clone(), item.class)).or_default().entry(*price).or_default() += *seconds;
+                }
+            }
+            for ((sku, class), at_prices) in &at_prices {
+                let lines: Vec<(Decimal, Decimal, Decimal)> = month
+                    .lines
                     .iter()
-                    .filter(|item| item.sku == sku && item.class == class)
-                    .map(|item| item.totals)
-                    .sum();
-                prop_assert_eq!(line.exact_amount, priced_amount(&contract, &sku, class, totals));
+                    .filter(|line| line.kind == ChargeKind::Usage && line.sku.as_deref() == Some(sku) && line.class == Some(*class))
+                    .map(|line| (line.gpu_seconds, line.unit_price, line.amount))
+                    .collect();
+                let expected: Vec<(Decimal, Decimal, Decimal)> = price_lines(&contract, sku, *class, at_prices)
+                    .into_iter()
+                    .map(|line| (line.gpu_seconds, line.unit_price, line.amount))
+                    .collect();
+                prop_assert_eq!(lines, expected, "the usage lines of a key are its price lines, as booked");
             }
             let keys: Vec<_> = month.lines.iter().map(|line| (line.sku.is_none(), line.sku.clone(), line.kind, line.class)).collect();
             let mut sorted = keys.clone();
