@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod invoice;
 pub mod page;
+pub mod party;
 pub mod problem;
 pub mod status;
 

@@ -12,6 +12,7 @@ pub mod credit_note;
 pub mod grant;
 pub mod invoice;
 pub mod journal;
+pub mod legal_id;
 pub mod money;
 pub mod numbering;
 pub mod period;
