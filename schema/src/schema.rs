@@ -229,6 +229,9 @@ diesel::table! {
         credit_applied -> Numeric,
         transaction_id -> Uuid,
         issued_at -> Timestamptz,
+        seller -> Nullable<Jsonb>,
+        buyer -> Nullable<Jsonb>,
+        due_on -> Nullable<Date>,
     }
 }
 
@@ -263,6 +266,8 @@ diesel::table! {
         credit_returned -> Numeric,
         transaction_id -> Uuid,
         issued_at -> Timestamptz,
+        seller -> Nullable<Jsonb>,
+        buyer -> Nullable<Jsonb>,
     }
 }
 
@@ -292,8 +297,27 @@ diesel::joinable!(credit_notes -> invoices (invoice_id));
 diesel::joinable!(credit_note_lines -> credit_notes (credit_note_id));
 diesel::joinable!(credit_grants -> tenants (tenant_id));
 
+diesel::table! {
+    billing_profiles (tenant_id) {
+        tenant_id -> Text,
+        country -> Text,
+        legal_name -> Text,
+        address_line1 -> Text,
+        address_line2 -> Nullable<Text>,
+        postcode -> Text,
+        city -> Text,
+        siren -> Nullable<Text>,
+        electronic_address_scheme -> Text,
+        electronic_address -> Text,
+        billing_email -> Text,
+        purchase_order -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
+    billing_profiles,
     usage_runs,
     rated_usage,
     ledger_entries,

@@ -81,6 +81,10 @@ error_codes! {
     UnknownSku => "unknown_sku", "Unknown SKU";
     NoPrice => "no_price", "No price for this SKU and class";
     NothingToBill => "nothing_to_bill", "Nothing to bill";
+    BillingProfileMissing => "billing_profile_missing", "Billing profile missing";
+    InvalidBillingProfile => "invalid_billing_profile", "Invalid billing profile";
+    InvalidSyntax => "invalid_syntax", "Invalid e-invoice syntax";
+    NoEInvoice => "no_e_invoice", "No e-invoice for this document";
     AmountAboveMaximum => "amount_above_maximum", "Amount above the maximum";
     InvalidKeySpec => "invalid_key_spec", "Invalid key";
     InvalidGang => "invalid_gang", "Invalid GPU gang";

@@ -332,6 +332,7 @@ pub(crate) mod tests {
                 vat_number: None,
                 quota: Default::default(),
                 time_zone: gpubill_domain::DEFAULT_TIME_ZONE,
+                billing: None,
             }],
             nodes: vec![NodeSpec {
                 id: "n1".into(),

@@ -164,6 +164,9 @@ impl From<LedgerError> for ApiError {
             LedgerError::PeriodOpen { .. } => {
                 Self::conflict(ErrorCode::PeriodOpen, error.to_string())
             }
+            LedgerError::BillingProfileMissing(_) => {
+                Self::unprocessable(ErrorCode::BillingProfileMissing, error.to_string())
+            }
             LedgerError::Refused(_) | LedgerError::Journal(_) | LedgerError::Numbering(_) => {
                 Self::unprocessable(ErrorCode::Refused, error.to_string())
             }

@@ -30,6 +30,7 @@ use gpubill_platform::config::{Cluster, Config, HttpSettings};
 use gpubill_platform::{PgPool, Shutdown};
 use gpubill_scheduler::Scheduler;
 use gpubill_scheduler::reconcile::Reconciler;
+use gpubill_schema::api::party::Seller;
 use rust_decimal::Decimal;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub cluster: Arc<Cluster>,
     pub max_credit_grant: Decimal,
     pub portal_key_seconds: i64,
+    /// Who issues the invoices (`seller.toml`).
+    pub seller: Arc<Seller>,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             authenticator,
             cluster: Arc::new(config.cluster.clone()),
             max_credit_grant: config.settings.billing.max_credit_grant,
+            seller: Arc::new(config.seller.clone()),
             portal_key_seconds: config.settings.auth.portal_key_seconds,
             reconciler: Arc::new(Reconciler::new(config)),
             currency: config.settings.billing.currency.clone(),

@@ -66,6 +66,15 @@ fn luhn_valid(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// The digit that completes `digits` (ASCII digits) into a number passing the Luhn check: how a
+/// SIREN's ninth digit is made from its first eight.
+pub fn luhn_check_digit(digits: &str) -> Option<char> {
+    if !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    ('0'..='9').find(|digit| luhn_valid(&format!("{digits}{digit}")))
+}
+
 fn all_digits(text: &str, count: usize) -> bool {
     text.len() == count && text.bytes().all(|byte| byte.is_ascii_digit())
 }
@@ -240,6 +249,13 @@ mod tests {
                 .reason,
             "must start with the SIREN"
         );
+    }
+
+    #[test]
+    fn the_check_digit_completes_a_siren() {
+        assert_eq!(luhn_check_digit("73282932"), Some('0'));
+        assert_eq!(luhn_check_digit("3560000"), luhn_check_digit("3560000"));
+        assert_eq!(luhn_check_digit("12a"), None);
     }
 
     #[test]

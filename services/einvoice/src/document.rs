@@ -260,8 +260,7 @@ pub fn compose(issued: &Issued) -> Result<EInvoice, DocumentError> {
         type_code,
         number: issued.number.clone(),
         issue_date,
-        due_date: (type_code == TypeCode::Invoice)
-            .then(|| issue_date + Days::new(u64::from(seller.payment_terms_days))),
+        due_date: (type_code == TypeCode::Invoice).then(|| due_date(seller, issued.issued_at)),
         currency: issued.currency.clone(),
         notes: notes(issued, type_code),
         seller: seller.clone(),
@@ -340,6 +339,11 @@ fn exemption(category: VatCategory) -> Option<(&'static str, &'static str)> {
         VatCategory::ReverseCharge => Some(("VATEX-EU-AE", REVERSE_CHARGE_MENTION)),
         VatCategory::OutOfScope => Some(("VATEX-EU-O", OUT_OF_SCOPE_MENTION)),
     }
+}
+
+/// The due date of a document issued at `issued_at` under `seller`'s payment terms (BT-9).
+pub fn due_date(seller: &Seller, issued_at: DateTime<Utc>) -> NaiveDate {
+    seller_date(issued_at) + Days::new(u64::from(seller.payment_terms_days))
 }
 
 /// The date of `instant` in the seller's calendar.

@@ -177,14 +177,18 @@ fn every_sample_renders_and_is_written_for_the_validators() {
         let invoice = compose(&issued).unwrap();
         let cii = crate::cii::render(&invoice);
         assert!(cii.contains(&issued.number));
+        let pdf = crate::pdf::render(&invoice, &cii).unwrap();
+        assert!(pdf.starts_with(b"%PDF-1.7"));
         if let Some(dir) = &out {
             std::fs::create_dir_all(dir).unwrap();
-            std::fs::write(dir.join(format!("{stem}.cii.xml")), cii).unwrap();
+            std::fs::write(dir.join(format!("{stem}.cii.xml")), &cii).unwrap();
             std::fs::write(
                 dir.join(format!("{stem}.ubl.xml")),
                 crate::ubl::render(&invoice),
             )
             .unwrap();
+            let pdf = crate::pdf::render(&invoice, &cii).unwrap();
+            std::fs::write(dir.join(format!("{stem}.pdf")), pdf).unwrap();
         }
     }
 }

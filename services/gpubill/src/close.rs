@@ -16,6 +16,7 @@ use gpubill_domain::{BillingPeriod, DEFAULT_TIME_ZONE, Tz};
 use gpubill_ledger::invoicing::{Finalized, finalize_invoice, tenants_to_close};
 use gpubill_platform::config::Config;
 use gpubill_platform::db::{DbError, PgPool, with_conn};
+use gpubill_schema::api::party::Seller;
 use rust_decimal::Decimal;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,7 +74,7 @@ pub async fn run(config: &Config, args: CloseArgs) -> Result<()> {
         .jobs
         .clamp(1, config.settings.database.pool_size as usize);
     let currency = &config.settings.billing.currency;
-    let (summary, elapsed) = close_month(&pool, currency, period, jobs).await?;
+    let (summary, elapsed) = close_month(&pool, currency, &config.seller, period, jobs).await?;
     summary.print(period, elapsed, currency);
     let targets = [
         ("period", period.to_string()),
@@ -114,6 +115,7 @@ pub fn last_end(
 pub async fn close_month(
     pool: &PgPool,
     currency: &str,
+    seller: &Seller,
     period: BillingPeriod,
     jobs: usize,
 ) -> Result<(Summary, std::time::Duration)> {
@@ -146,12 +148,18 @@ pub async fn close_month(
     for mut conn in connections {
         let (queue, summary, done) = (queue.clone(), summary.clone(), done.clone());
         let progress = progress.clone();
-        let currency = currency.to_owned();
+        let (currency, seller) = (currency.to_owned(), seller.clone());
         workers.push(tokio::task::spawn_blocking(move || {
             while let Some((tenant_id, _)) = lock(&queue).next() {
-                let outcome =
-                    finalize_invoice(&mut conn, &tenant_id, period, &currency, Utc::now())
-                        .map_err(|error| anyhow::anyhow!(error));
+                let outcome = finalize_invoice(
+                    &mut conn,
+                    &tenant_id,
+                    period,
+                    &currency,
+                    &seller,
+                    Utc::now(),
+                )
+                .map_err(|error| anyhow::anyhow!(error));
                 lock(&summary).add(tenant_id, period, outcome);
                 progress.show(done.fetch_add(1, Ordering::Relaxed) + 1);
             }

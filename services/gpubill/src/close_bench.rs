@@ -12,12 +12,16 @@ use anyhow::{Context, Result};
 use diesel::Connection;
 use diesel::RunQueryDsl;
 use diesel::sql_types::BigInt;
+use gpubill_domain::legal_id::luhn_check_digit;
 use gpubill_domain::{BillingPeriod, CreditSource, PriceClass};
+use gpubill_einvoice::identity::buyer_from_update;
 use gpubill_ledger::bookings::{RatedAddition, book_usage};
 use gpubill_ledger::contracts::{ContractDocument, set_contract};
 use gpubill_ledger::credits::grant_credit;
+use gpubill_ledger::profiles::seed_billing_profiles;
 use gpubill_platform::config::Config;
 use gpubill_platform::db::with_conn;
+use gpubill_schema::api::party::{BillingProfileUpdate, Buyer, ElectronicAddress, PostalAddress};
 use rust_decimal::Decimal;
 use std::time::Instant;
 
@@ -68,7 +72,8 @@ async fn measure(config: &Config, args: &BenchCloseArgs, period: BillingPeriod) 
         started.elapsed()
     );
     let currency = &config.settings.billing.currency;
-    let (summary, elapsed) = close_month(&pool, currency, period, args.jobs).await?;
+    let (summary, elapsed) =
+        close_month(&pool, currency, &config.seller, period, args.jobs).await?;
     summary.print(period, elapsed, currency);
     let per_second = summary.issued as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
     println!(
@@ -77,7 +82,8 @@ async fn measure(config: &Config, args: &BenchCloseArgs, period: BillingPeriod) 
         elapsed.as_secs_f64(),
         args.jobs
     );
-    let (again, again_elapsed) = close_month(&pool, currency, period, args.jobs).await?;
+    let (again, again_elapsed) =
+        close_month(&pool, currency, &config.seller, period, args.jobs).await?;
     println!(
         "second close: {} issued, {} already finalized, in {:.2} s",
         again.issued,
@@ -89,6 +95,53 @@ async fn measure(config: &Config, args: &BenchCloseArgs, period: BillingPeriod) 
         "the close did not finalize every tenant exactly once"
     );
     Ok(())
+}
+
+/// The billing profile of bench tenant `i`, of its country (as `populate` gives them): a French
+/// one with a SIREN made from `i` and its electronic address, the others by e-mail.
+fn bench_buyer(i: i64) -> Result<Buyer, anyhow::Error> {
+    let (country, vat_number) = match i % 3 {
+        0 => ("FR", None),
+        1 => ("DE", Some(format!("DE{i:09}"))),
+        _ => ("US", None),
+    };
+    let french = country == "FR";
+    let siren = french
+        .then(|| {
+            let base = format!("8{i:07}");
+            luhn_check_digit(&base).map(|digit| format!("{base}{digit}"))
+        })
+        .flatten();
+    let email = format!("billing@bench-{i:06}.example");
+    let update = BillingProfileUpdate {
+        legal_name: format!("Bench tenant {i}"),
+        address: PostalAddress {
+            line1: "1 Bench street".to_owned(),
+            line2: None,
+            postcode: "00000".to_owned(),
+            city: "Bench".to_owned(),
+            country: country.to_owned(),
+        },
+        electronic_address: match &siren {
+            Some(siren) => ElectronicAddress {
+                scheme: "0225".to_owned(),
+                id: siren.clone(),
+            },
+            None => ElectronicAddress {
+                scheme: "EM".to_owned(),
+                id: email.clone(),
+            },
+        },
+        siren,
+        billing_email: email,
+        purchase_order: None,
+    };
+    Ok(buyer_from_update(
+        &format!("bench-{i:06}"),
+        country,
+        vat_number.as_deref(),
+        update,
+    )?)
 }
 
 fn populate(
@@ -106,6 +159,8 @@ fn populate(
     )
     .bind::<BigInt, _>(tenants)
     .execute(conn)?;
+    let buyers: Vec<Buyer> = (1..=tenants).map(bench_buyer).collect::<Result<_, _>>()?;
+    seed_billing_profiles(conn, &buyers, chrono::Utc::now())?;
     let commitment: ContractDocument =
         serde_json::from_str(r#"{"minimum_monthly_commitment": "2500.00"}"#)?;
     for first in (1..=tenants).step_by(usize::try_from(TENANTS_PER_BATCH)?) {

@@ -1,6 +1,7 @@
 //! Start-up steps shared by the subcommands that touch the ledger.
 
 use anyhow::{Context, Result};
+use gpubill_ledger::profiles::seed_billing_profiles;
 use gpubill_ledger::{LoadedPriceBook, load_price_book};
 use gpubill_platform::config::Config;
 use gpubill_platform::db::{self, PgPool, with_conn};
@@ -13,16 +14,20 @@ pub struct PreparedLedger {
     pub price_book: LoadedPriceBook,
 }
 
-/// Builds the pool, applies pending migrations, and loads the configured tenants and price book.
+/// Builds the pool, applies pending migrations, and loads the configured tenants (with the
+/// billing profiles of those that have none) and price book.
 /// Every start loads the price book: versions already loaded are left as they are, and a loaded
 /// version whose price the configuration changed stops the start (versions are immutable).
 pub async fn prepare_ledger(config: &Config) -> Result<PreparedLedger> {
     let pool = db::pool(&config.settings.database)?;
     let tenants = config.cluster.tenants.clone();
+    let buyers = config.cluster.billing_identities();
     let book = config.price_book.clone();
     let (migrations_applied, price_book) = with_conn(&pool, move |conn| {
         let applied = db::migrate(conn)?;
         db::sync_tenants(conn, &tenants)?;
+        seed_billing_profiles(conn, &buyers, chrono::Utc::now())
+            .context("cannot seed the billing profiles of cluster.toml")?;
         let loaded = load_price_book(conn, &book).context("cannot load the price book")?;
         Ok::<_, anyhow::Error>((applied, loaded))
     })

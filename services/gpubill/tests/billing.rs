@@ -47,7 +47,7 @@ fn book(conn: &mut PgConnection, additions: &[RatedAddition]) {
 
 fn finalize(conn: &mut PgConnection, tenant_id: &str, month: &str, now: &str) -> Finalized {
     let period: BillingPeriod = month.parse().unwrap();
-    finalize_invoice(conn, tenant_id, period, "EUR", at(now)).unwrap()
+    finalize_invoice(conn, tenant_id, period, "EUR", &support::seller(), at(now)).unwrap()
 }
 
 fn issued(outcome: Finalized) -> InvoiceView {
@@ -181,8 +181,14 @@ async fn a_credit_note_reverses_its_invoice_exactly_and_the_month_can_be_billed_
         assert_eq!(first.vat_total, Decimal::ZERO);
 
         let number = first.number.clone().unwrap();
-        let note =
-            void_invoice(conn, &number, "issued in error", at("2026-10-06T00:00:00Z")).unwrap();
+        let note = void_invoice(
+            conn,
+            &number,
+            "issued in error",
+            &support::seller(),
+            at("2026-10-06T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(note.invoice_number, number);
         assert_eq!(note.lines.len(), first.lines.len());
         for (credit, line) in note.lines.iter().zip(&first.lines) {
@@ -205,7 +211,14 @@ async fn a_credit_note_reverses_its_invoice_exactly_and_the_month_can_be_billed_
             gpubill_ledger::invoicing::InvoiceStatus::Voided
         );
 
-        let again = void_invoice(conn, &number, "again", at("2026-10-07T00:00:00Z")).unwrap();
+        let again = void_invoice(
+            conn,
+            &number,
+            "again",
+            &support::seller(),
+            at("2026-10-07T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(
             again.number, note.number,
             "voiding twice issues one credit note"
@@ -235,6 +248,12 @@ async fn concurrent_finalizations_number_invoices_without_gaps() {
                 "INSERT INTO tenants (tenant_id, name) VALUES ('{tenant}', 'Load {index}')"
             ))
             .execute(conn)
+            .unwrap();
+            gpubill_ledger::profiles::put_billing_profile(
+                conn,
+                &support::french_buyer(&tenant),
+                chrono::Utc::now(),
+            )
             .unwrap();
             book(
                 conn,
@@ -477,6 +496,12 @@ async fn usage_across_midnight_in_the_tenants_time_zone_is_billed_on_both_local_
         )
         .execute(conn)
         .unwrap();
+        gpubill_ledger::profiles::put_billing_profile(
+            conn,
+            &support::french_buyer("utc-lab"),
+            chrono::Utc::now(),
+        )
+        .unwrap();
     })
     .await;
     // Three events: one across 23:00 UTC (midnight in Paris), one across 00:00 UTC.
@@ -504,8 +529,14 @@ async fn usage_across_midnight_in_the_tenants_time_zone_is_billed_on_both_local_
             };
             // November has ended in Paris at 23:00 UTC on the 30th, not yet in UTC.
             let november: BillingPeriod = "2026-11".parse().unwrap();
-            let open =
-                finalize_invoice(conn, "utc-lab", november, "EUR", at("2026-11-30T23:30:00Z"));
+            let open = finalize_invoice(
+                conn,
+                "utc-lab",
+                november,
+                "EUR",
+                &support::seller(),
+                at("2026-11-30T23:30:00Z"),
+            );
             let paris = [
                 invoiced(conn, "mistral-lab", "2026-10"),
                 issued(
@@ -514,6 +545,7 @@ async fn usage_across_midnight_in_the_tenants_time_zone_is_billed_on_both_local_
                         "mistral-lab",
                         november,
                         "EUR",
+                        &support::seller(),
                         at("2026-11-30T23:30:00Z"),
                     )
                     .unwrap(),

@@ -11,6 +11,7 @@ use crate::contracts::contracts_in_force;
 use crate::credits::credit_balance;
 use crate::journal::post_new;
 use crate::numbering::next_document_number;
+use crate::profiles::billing_profile;
 use crate::{JOURNAL_NAMESPACE, LedgerError, lock_tenant};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::pg::PgConnection;
@@ -21,9 +22,11 @@ use gpubill_domain::{
     ServicePeriod, TransactionKind, Tz, VatCategory, compose_invoice, credit_note_for,
     parse_time_zone, vat_treatment,
 };
+use gpubill_einvoice::document::{Issued, IssuedLine, Voided};
 pub use gpubill_schema::api::invoice::{
     CreditNoteLineView, CreditNoteView, InvoiceStatus, InvoiceView, LineView,
 };
+use gpubill_schema::api::party::Seller;
 use gpubill_schema::schema::{
     credit_note_lines, credit_notes, invoice_lines, invoices, journal_entries, tenants,
 };
@@ -61,14 +64,17 @@ pub fn draft_invoice(
 
 /// Finalizes the tenant's invoice for `period`: reprices the month with the contract in force,
 /// composes the invoice, takes the next invoice number of the issue year, stores the frozen
-/// lines, posts the invoice to the journal and draws prepaid credit, all in one transaction.
-/// Idempotent: a month with a live invoice returns it unchanged. Refused with
-/// [`LedgerError::PeriodOpen`] while `now` is before the month's end in the tenant's time zone.
+/// lines with `seller` and the tenant's billing profile as they are, posts the invoice to the
+/// journal and draws prepaid credit, all in one transaction. Idempotent: a month with a live
+/// invoice returns it unchanged. Refused with [`LedgerError::PeriodOpen`] while `now` is before
+/// the month's end in the tenant's time zone, and with [`LedgerError::BillingProfileMissing`]
+/// for a tenant without a billing profile.
 pub fn finalize_invoice(
     conn: &mut PgConnection,
     tenant_id: &str,
     period: BillingPeriod,
     currency: &str,
+    seller: &Seller,
     now: DateTime<Utc>,
 ) -> Result<Finalized, LedgerError> {
     conn.transaction(|conn| {
@@ -85,6 +91,8 @@ pub fn finalize_invoice(
         if let Some(number) = live_invoice(conn, tenant_id, period.first_day())? {
             return Ok(Finalized::AlreadyFinalized(invoice(conn, &number)?));
         }
+        let buyer = billing_profile(conn, tenant_id)?
+            .ok_or_else(|| LedgerError::BillingProfileMissing(tenant_id.to_owned()))?;
         let issue = 1 + invoices::table
             .filter(invoices::tenant_id.eq(tenant_id))
             .filter(invoices::period.eq(period.first_day()))
@@ -145,6 +153,9 @@ pub fn finalize_invoice(
                 invoices::credit_applied.eq(credit_used),
                 invoices::transaction_id.eq(transactions[0].0),
                 invoices::issued_at.eq(now),
+                invoices::seller.eq(Some(identity_json(seller)?)),
+                invoices::buyer.eq(Some(identity_json(&buyer)?)),
+                invoices::due_on.eq(Some(due_date(seller, now))),
             ))
             .execute(conn)?;
         let lines: Vec<_> = composed
@@ -186,12 +197,14 @@ pub fn finalize_invoice(
 }
 
 /// Voids the invoice `number` with a credit note that mirrors it line by line and reverses its
-/// journal entries, giving back the prepaid credit it drew. Idempotent: an invoice already
-/// voided returns its credit note.
+/// journal entries, giving back the prepaid credit it drew. The credit note names `seller` and the
+/// tenant's billing profile as they are (the invoice's buyer when the profile is gone).
+/// Idempotent: an invoice already voided returns its credit note.
 pub fn void_invoice(
     conn: &mut PgConnection,
     number: &str,
     reason: &str,
+    seller: &Seller,
     now: DateTime<Utc>,
 ) -> Result<CreditNoteView, LedgerError> {
     conn.transaction(|conn| {
@@ -212,6 +225,13 @@ pub fn void_invoice(
             return credit_note(conn, &existing);
         }
         let stored = invoice(conn, number)?;
+        let buyer_json = match billing_profile(conn, &tenant_id)? {
+            Some(buyer) => Some(identity_json(&buyer)?),
+            None => invoices::table
+                .filter(invoices::invoice_id.eq(invoice_id))
+                .select(invoices::buyer)
+                .first::<Option<serde_json::Value>>(conn)?,
+        };
         let invoice_number: DocumentNumber = number
             .parse()
             .map_err(|e: gpubill_domain::NumberingError| LedgerError::Corrupt(e.to_string()))?;
@@ -290,6 +310,8 @@ pub fn void_invoice(
                 credit_notes::credit_returned.eq(credit_applied),
                 credit_notes::transaction_id.eq(reversal_id),
                 credit_notes::issued_at.eq(now),
+                credit_notes::seller.eq(Some(identity_json(seller)?)),
+                credit_notes::buyer.eq(buyer_json),
             ))
             .execute(conn)?;
         let lines: Vec<_> = mirror
@@ -321,6 +343,18 @@ pub fn void_invoice(
         );
         credit_note(conn, &credit_note_number.to_string())
     })
+}
+
+/// A legal identity as an invoice freezes it.
+fn identity_json(identity: &impl serde::Serialize) -> Result<serde_json::Value, LedgerError> {
+    serde_json::to_value(identity)
+        .map_err(|error| LedgerError::Corrupt(format!("identity as JSON: {error}")))
+}
+
+/// The due date of an invoice issued `now` under `seller`'s payment terms, in the seller's
+/// calendar.
+fn due_date(seller: &Seller, now: DateTime<Utc>) -> NaiveDate {
+    gpubill_einvoice::document::due_date(seller, now)
 }
 
 /// The tenant's invoices in the order they were issued (by number: numbers are given in commit
@@ -793,4 +827,173 @@ fn period_of(date: NaiveDate) -> Result<BillingPeriod, LedgerError> {
 
 fn month_of(date: NaiveDate) -> String {
     date.format("%Y-%m").to_string()
+}
+
+/// The invoice `number` as issued, for its e-invoice: its lines, amounts and the identities it
+/// froze. [`LedgerError::NoEInvoice`] for an invoice issued before invoices froze identities.
+pub fn issued_invoice(conn: &mut PgConnection, number: &str) -> Result<Issued, LedgerError> {
+    let row: IssuedRow = invoices::table
+        .inner_join(tenants::table)
+        .filter(invoices::number.eq(number))
+        .select(IssuedRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| LedgerError::NotFound(format!("invoice {number}")))?;
+    let lines = issued_lines(conn, row.invoice_id)?;
+    let (Some(seller), Some(buyer)) = (row.seller, row.buyer) else {
+        return Err(LedgerError::NoEInvoice(number.to_owned()));
+    };
+    Ok(Issued {
+        number: row.number,
+        issued_at: row.issued_at,
+        voids: None,
+        reason: None,
+        currency: row.currency,
+        period: period_of(row.period)?,
+        time_zone: parse_time_zone(&row.time_zone)
+            .map_err(|error| LedgerError::Corrupt(error.to_string()))?,
+        seller: identity_of(seller)?,
+        buyer: identity_of(buyer)?,
+        lines,
+        net_total: row.net_total,
+        vat_total: row.vat_total,
+        total: row.total,
+        prepaid: row.credit_applied,
+    })
+}
+
+/// The credit note `number` as issued, for its e-invoice: the voided invoice's lines and
+/// amounts, the credit it gave back, and the identities the credit note froze.
+pub fn issued_credit_note(conn: &mut PgConnection, number: &str) -> Result<Issued, LedgerError> {
+    type Row = (
+        Uuid,
+        String,
+        DateTime<Utc>,
+        Decimal,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+    );
+    let (invoice_id, reason, issued_at, credit_returned, seller, buyer): Row = credit_notes::table
+        .filter(credit_notes::number.eq(number))
+        .select((
+            credit_notes::invoice_id,
+            credit_notes::reason,
+            credit_notes::issued_at,
+            credit_notes::credit_returned,
+            credit_notes::seller,
+            credit_notes::buyer,
+        ))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| LedgerError::NotFound(format!("credit note {number}")))?;
+    let invoice_number: String = invoices::table
+        .find(invoice_id)
+        .select(invoices::number)
+        .first(conn)?;
+    let voided = issued_invoice(conn, &invoice_number)?;
+    let (Some(seller), Some(buyer)) = (seller, buyer) else {
+        return Err(LedgerError::NoEInvoice(number.to_owned()));
+    };
+    Ok(Issued {
+        number: number.to_owned(),
+        issued_at,
+        voids: Some(Voided {
+            number: voided.number,
+            issued_at: voided.issued_at,
+        }),
+        reason: Some(reason),
+        seller: identity_of(seller)?,
+        buyer: identity_of(buyer)?,
+        prepaid: credit_returned,
+        ..voided
+    })
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct IssuedRow {
+    #[diesel(select_expression = invoices::invoice_id)]
+    invoice_id: Uuid,
+    #[diesel(select_expression = invoices::number)]
+    number: String,
+    #[diesel(select_expression = invoices::period)]
+    period: NaiveDate,
+    #[diesel(select_expression = invoices::currency)]
+    currency: String,
+    #[diesel(select_expression = invoices::issued_at)]
+    issued_at: DateTime<Utc>,
+    #[diesel(select_expression = invoices::net_total)]
+    net_total: Decimal,
+    #[diesel(select_expression = invoices::vat_total)]
+    vat_total: Decimal,
+    #[diesel(select_expression = invoices::total)]
+    total: Decimal,
+    #[diesel(select_expression = invoices::credit_applied)]
+    credit_applied: Decimal,
+    #[diesel(select_expression = invoices::seller)]
+    seller: Option<serde_json::Value>,
+    #[diesel(select_expression = invoices::buyer)]
+    buyer: Option<serde_json::Value>,
+    #[diesel(select_expression = tenants::time_zone)]
+    time_zone: String,
+}
+
+fn issued_lines(conn: &mut PgConnection, invoice_id: Uuid) -> Result<Vec<IssuedLine>, LedgerError> {
+    type Row = (
+        String,
+        String,
+        NaiveDate,
+        Decimal,
+        Decimal,
+        Decimal,
+        String,
+        Decimal,
+    );
+    let rows: Vec<Row> = invoice_lines::table
+        .filter(invoice_lines::invoice_id.eq(invoice_id))
+        .order(invoice_lines::line)
+        .select((
+            invoice_lines::charge,
+            invoice_lines::description,
+            invoice_lines::service_period,
+            invoice_lines::gpu_seconds,
+            invoice_lines::unit_price,
+            invoice_lines::amount,
+            invoice_lines::vat_category,
+            invoice_lines::vat_rate,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(
+            |(
+                charge,
+                description,
+                service_period,
+                gpu_seconds,
+                unit_price,
+                amount,
+                category,
+                rate,
+            )| {
+                Ok(IssuedLine {
+                    charge: charge_kind(&charge)?,
+                    description,
+                    service_period: period_of(service_period)?,
+                    gpu_seconds,
+                    unit_price,
+                    amount,
+                    category: category
+                        .parse::<VatCategory>()
+                        .map_err(|error| LedgerError::Corrupt(error.to_string()))?,
+                    rate,
+                })
+            },
+        )
+        .collect()
+}
+
+/// A frozen identity read back.
+fn identity_of<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, LedgerError> {
+    serde_json::from_value(value)
+        .map_err(|error| LedgerError::Corrupt(format!("frozen identity: {error}")))
 }

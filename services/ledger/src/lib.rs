@@ -13,6 +13,7 @@ pub mod invoicing;
 pub mod journal;
 pub mod numbering;
 pub mod price_book;
+pub mod profiles;
 
 pub use journal::{Posted, account_balance, post, post_new};
 pub use numbering::next_document_number;
@@ -58,6 +59,14 @@ pub enum LedgerError {
         time_zone: gpubill_domain::Tz,
         ends_at: chrono::DateTime<chrono::Utc>,
     },
+    #[error(
+        "tenant `{0}` has no billing profile: an invoice names its buyer (PUT /v1/tenants/{0}/billing-profile)"
+    )]
+    BillingProfileMissing(String),
+    #[error(
+        "{0} was issued before invoices froze their seller and buyer (December 2026): it has no e-invoice"
+    )]
+    NoEInvoice(String),
     #[error("ledger data is inconsistent: {0}")]
     Corrupt(String),
     #[error(

@@ -1,9 +1,11 @@
-//! Configuration: `default.toml` (service settings), `pricebook.toml` and `cluster.toml` from one
-//! directory, with environment overrides, validated at start-up. Every error names the file and
+//! Configuration: `default.toml` (service settings), `pricebook.toml`, `cluster.toml` and
+//! `seller.toml` (the legal entity that invoices) from one directory, with environment overrides, validated at start-up. Every error names the file and
 //! the key (and the environment variable that can set it) so a bad deployment fails fast.
 
 use chrono::{DateTime, Utc};
 use gpubill_domain::{Grant, PriceBook, PriceClass, PriceVersion, SkuPrices, Tz};
+use gpubill_einvoice::identity::{IdentityError, buyer_from_update, check_seller};
+use gpubill_schema::api::party::{BillingProfileUpdate, Buyer, Seller};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -50,6 +52,8 @@ pub struct Config {
     pub settings: Settings,
     pub price_book: PriceBook,
     pub cluster: Cluster,
+    /// Who issues the invoices.
+    pub seller: Seller,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -355,6 +359,20 @@ pub struct TenantSpec {
     /// Optional: UTC.
     #[serde(default = "default_time_zone", deserialize_with = "time_zone_name")]
     pub time_zone: Tz,
+    /// The billing profile the tenant starts with (`[tenant.billing]`), stored when it has none;
+    /// finance edits it over the API afterwards. An invoice is finalized only for a tenant with
+    /// a billing profile.
+    #[serde(default)]
+    pub billing: Option<BillingProfileUpdate>,
+}
+
+impl TenantSpec {
+    /// The buyer `[tenant.billing]` describes, checked; `None` without one.
+    pub fn billing_identity(&self) -> Option<Result<Buyer, IdentityError>> {
+        self.billing.clone().map(|update| {
+            buyer_from_update(&self.id, &self.country, self.vat_number.as_deref(), update)
+        })
+    }
 }
 
 fn default_country() -> String {
@@ -496,10 +514,15 @@ impl Config {
         cluster
             .validate(&price_book)
             .map_err(|message| ConfigError::new(&cluster_path, message))?;
+        let seller_path = dir.join("seller.toml");
+        let seller: Seller = parse_toml(&seller_path, &read(&seller_path)?)?;
+        check_seller(&seller)
+            .map_err(|error| ConfigError::new(&seller_path, format!("key `{error}`")))?;
         Ok(Self {
             settings,
             price_book,
             cluster,
+            seller,
         })
     }
 }
@@ -1008,6 +1031,16 @@ impl Cluster {
             .collect()
     }
 
+    /// The billing identities `[tenant.billing]` gives, checked at load: seeded into tenants
+    /// without a billing profile.
+    pub fn billing_identities(&self) -> Vec<Buyer> {
+        self.tenants
+            .iter()
+            .filter_map(TenantSpec::billing_identity)
+            .filter_map(Result::ok)
+            .collect()
+    }
+
     fn validate(&self, price_book: &PriceBook) -> Result<(), String> {
         let mut tenants = BTreeSet::new();
         for tenant in &self.tenants {
@@ -1029,6 +1062,9 @@ impl Cluster {
             }
             gpubill_domain::vat_treatment(&tenant.country, tenant.vat_number.as_deref())
                 .map_err(|error| format!("tenant `{}`: {error}", tenant.id))?;
+            if let Some(Err(error)) = tenant.billing_identity() {
+                return Err(format!("tenant `{}`: [tenant.billing] {error}", tenant.id));
+            }
             if !tenants.insert(tenant.id.as_str()) {
                 return Err(format!("tenant `{}` is listed twice", tenant.id));
             }

@@ -34,9 +34,9 @@ pub async fn invoice_finalize(
     let period = parse_period(&period)?;
     // The ledger refuses a month that has not ended in the tenant's time zone (`period_open`).
     let now = Utc::now();
-    let currency = state.currency.clone();
+    let (currency, seller) = (state.currency.clone(), state.seller.clone());
     let outcome = with_conn(&state.pool, move |conn| {
-        finalize_invoice(conn, &tenant_id, period, &currency, now).map_err(ApiError::from)
+        finalize_invoice(conn, &tenant_id, period, &currency, &seller, now).map_err(ApiError::from)
     })
     .await?;
     let note = |number: &Option<String>| {

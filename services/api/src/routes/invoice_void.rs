@@ -48,9 +48,10 @@ pub async fn invoice_void(
             "`reason` must say why the invoice is voided",
         ));
     }
+    let seller = state.seller.clone();
     let (was_voided, credit_note) = with_conn(&state.pool, move |conn| {
         let was_voided = invoice(conn, &number)?.status == InvoiceStatus::Voided;
-        let credit_note = void_invoice(conn, &number, reason.trim(), Utc::now())?;
+        let credit_note = void_invoice(conn, &number, reason.trim(), &seller, Utc::now())?;
         Ok::<_, ApiError>((was_voided, credit_note))
     })
     .await?;

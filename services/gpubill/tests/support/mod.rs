@@ -108,11 +108,13 @@ impl TestEnv {
 
         let pool = db::pool(&config.settings.database).expect("pool");
         let tenants = config.cluster.tenants.clone();
+        let buyers = config.cluster.billing_identities();
         let price_book = config.price_book.clone();
         // What every gpubill start does to its database (`setup::prepare_ledger`).
         with_conn(&pool, move |conn| {
             db::migrate(conn)?;
             db::sync_tenants(conn, &tenants)?;
+            gpubill_ledger::profiles::seed_billing_profiles(conn, &buyers, Utc::now())?;
             gpubill_ledger::load_price_book(conn, &price_book)?;
             Ok::<_, anyhow::Error>(())
         })
@@ -1128,4 +1130,37 @@ impl Drop for OwnBroker {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The seller of the repository's `config/seller.toml`, for tests that finalize through the
+/// ledger directly.
+pub fn seller() -> gpubill_schema::api::party::Seller {
+    let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    Config::load_with_env(&config_dir, std::iter::empty())
+        .expect("test configuration is valid")
+        .seller
+}
+
+/// A French buyer for a tenant a test adds by hand (SIREN 356000000).
+pub fn french_buyer(tenant_id: &str) -> gpubill_schema::api::party::Buyer {
+    use gpubill_schema::api::party::{BillingProfileUpdate, ElectronicAddress, PostalAddress};
+    let update = BillingProfileUpdate {
+        legal_name: format!("{tenant_id} SAS"),
+        address: PostalAddress {
+            line1: "1 rue de la Paix".into(),
+            line2: None,
+            postcode: "75002".into(),
+            city: "Paris".into(),
+            country: "FR".into(),
+        },
+        siren: Some("356000000".into()),
+        electronic_address: ElectronicAddress {
+            scheme: "0225".into(),
+            id: "356000000".into(),
+        },
+        billing_email: "billing@example.fr".into(),
+        purchase_order: None,
+    };
+    gpubill_einvoice::identity::buyer_from_update(tenant_id, "FR", None, update)
+        .expect("a valid French buyer")
 }
