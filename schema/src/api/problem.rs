@@ -139,9 +139,16 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     pub code: ErrorCode,
-    /// The figures of a refusal (a quota check's limit, use and request).
+    /// The figures of a refusal (a quota check's limit, use and request), or the field an
+    /// invalid document was refused for ([`FieldDetails`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+}
+
+/// The `details` of a refusal that names one field (`invalid_billing_profile`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldDetails {
+    pub field: String,
 }
 
 impl Problem {

@@ -12,6 +12,7 @@ use gpubill_ledger::LedgerError;
 use gpubill_platform::DbError;
 use gpubill_scheduler::{QuotaVerdict, SchedulerError};
 use gpubill_schema::api::ErrorCode;
+use gpubill_schema::api::problem::FieldDetails;
 use gpubill_schema::api::{PROBLEM_JSON, Problem};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,13 @@ pub enum ApiError {
     /// The request is well-formed but its content cannot be acted on (422).
     #[error("{message}")]
     Unprocessable { code: ErrorCode, message: String },
+    /// As `Unprocessable`, naming what was refused in `details` (e.g. `{"field": "siren"}`).
+    #[error("{message}")]
+    Invalid {
+        code: ErrorCode,
+        message: String,
+        details: serde_json::Value,
+    },
     /// Refused by a limit or by the cluster's capacity (409), with the figures in `details`.
     #[error("{message}")]
     Refused {
@@ -123,6 +131,7 @@ impl ApiError {
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
+            | Self::Invalid { code, .. }
             | Self::Refused { code, .. } => *code,
             Self::Unauthenticated(AuthError::Unavailable(_)) => ErrorCode::AuthUnavailable,
             Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
@@ -167,6 +176,15 @@ impl From<LedgerError> for ApiError {
             LedgerError::BillingProfileMissing(_) => {
                 Self::unprocessable(ErrorCode::BillingProfileMissing, error.to_string())
             }
+            LedgerError::InvalidIdentity(identity) => Self::Invalid {
+                code: ErrorCode::InvalidBillingProfile,
+                message: identity.to_string(),
+                details: serde_json::to_value(FieldDetails {
+                    field: identity.field().to_owned(),
+                })
+                .unwrap_or_default(),
+            },
+            LedgerError::NoEInvoice(_) => Self::conflict(ErrorCode::NoEInvoice, error.to_string()),
             LedgerError::Refused(_) | LedgerError::Journal(_) | LedgerError::Numbering(_) => {
                 Self::unprocessable(ErrorCode::Refused, error.to_string())
             }
@@ -259,7 +277,7 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } | Self::Refused { .. } => StatusCode::CONFLICT,
-            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unprocessable { .. } | Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated(AuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -295,7 +313,7 @@ impl ResponseError for ApiError {
         }
         let mut problem = Problem::new(self.code(), self.status_code().as_u16(), self.to_string());
         problem.instance = current_request::id().map(Problem::instance_of);
-        if let Self::Refused { details, .. } = self {
+        if let Self::Refused { details, .. } | Self::Invalid { details, .. } = self {
             problem.details = Some(details.clone());
         }
         // `json` keeps the content type set before it.

@@ -5,6 +5,7 @@ mod bench;
 mod close;
 mod close_bench;
 mod demo;
+mod invoice_render;
 mod invoice_table;
 mod keys;
 mod pipeline;
@@ -70,6 +71,9 @@ enum Command {
     /// Manage API keys: create (printed once; the way to the first admin key), list, revoke.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Issued invoices and credit notes as files: `render NUMBER --format pdf|cii|ubl`.
+    #[command(subcommand)]
+    Invoice(invoice_render::InvoiceCommand),
     /// Measure throughput: fill fresh topics with --events usage events, then time (a) a bare
     /// Kafka consumer reading them and (b) the aggregator writing them to an empty ledger, and
     /// print both rates and the ratio b/a. Uses its own database and topics, dropped at the end.
@@ -311,6 +315,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         }
         Command::Close(args) => close::run(&config, args).await?,
         Command::Keys(command) => keys::run(&config, command).await?,
+        Command::Invoice(command) => invoice_render::run(&config, command).await?,
         Command::Openapi => print!("{}", gpubill_api::routes::openapi::document_json()?),
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,

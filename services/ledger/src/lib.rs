@@ -9,6 +9,7 @@
 pub mod bookings;
 pub mod contracts;
 pub mod credits;
+pub mod documents;
 pub mod invoicing;
 pub mod journal;
 pub mod numbering;
@@ -63,6 +64,8 @@ pub enum LedgerError {
         "tenant `{0}` has no billing profile: an invoice names its buyer (PUT /v1/tenants/{0}/billing-profile)"
     )]
     BillingProfileMissing(String),
+    #[error(transparent)]
+    InvalidIdentity(#[from] gpubill_einvoice::identity::IdentityError),
     #[error(
         "{0} was issued before invoices froze their seller and buyer (December 2026): it has no e-invoice"
     )]

@@ -8,7 +8,8 @@ use crate::LedgerError;
 use chrono::{DateTime, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use gpubill_schema::api::party::{Buyer, ElectronicAddress, PostalAddress};
+use gpubill_einvoice::identity::buyer_from_update;
+use gpubill_schema::api::party::{BillingProfileUpdate, Buyer, ElectronicAddress, PostalAddress};
 use gpubill_schema::schema::{billing_profiles, tenants};
 
 #[derive(Debug, Queryable, Selectable)]
@@ -67,6 +68,26 @@ fn buyer_of(row: Row, vat_number: Option<String>) -> Buyer {
         billing_email: row.billing_email,
         purchase_order: row.purchase_order,
     }
+}
+
+/// Replaces the tenant's billing profile with `update`, checked against the tenant's country and
+/// VAT number (which `cluster.toml` sets): [`LedgerError::InvalidIdentity`] names the field
+/// refused. Returns the profile stored.
+pub fn update_billing_profile(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    update: BillingProfileUpdate,
+    now: DateTime<Utc>,
+) -> Result<Buyer, LedgerError> {
+    let (country, vat_number): (String, Option<String>) = tenants::table
+        .filter(tenants::tenant_id.eq(tenant_id))
+        .select((tenants::country, tenants::vat_number))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| LedgerError::UnknownTenant(tenant_id.to_owned()))?;
+    let buyer = buyer_from_update(tenant_id, &country, vat_number.as_deref(), update)?;
+    put_billing_profile(conn, &buyer, now)?;
+    Ok(buyer)
 }
 
 /// Stores `buyer` as its tenant's profile, replacing any.

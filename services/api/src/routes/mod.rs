@@ -7,11 +7,13 @@ mod allocation_get;
 mod allocation_list;
 mod allocation_release;
 mod audit_list;
+mod billing_profile;
 mod contract_get;
 mod contract_put;
 mod credit_balance;
 mod credit_grant;
 mod credit_note_get;
+mod document_file;
 mod healthz;
 mod invoice_draft;
 mod invoice_finalize;
@@ -73,10 +75,16 @@ pub static OPERATIONS: &[Operation] = &[
     op!(GET "/v1/invoices/{number}", TenantRead, Handler, false, invoice_get::invoice_get),
     op!(POST "/v1/invoices/{number}/void", Finance, None, true, invoice_void::invoice_void),
     op!(GET "/v1/credit-notes/{number}", TenantRead, Handler, false, credit_note_get::credit_note_get),
+    op!(GET "/v1/invoices/{number}/e-invoice", TenantRead, Handler, false, document_file::invoice_e_invoice),
+    op!(GET "/v1/invoices/{number}/pdf", TenantRead, Handler, false, document_file::invoice_pdf),
+    op!(GET "/v1/credit-notes/{number}/e-invoice", TenantRead, Handler, false, document_file::credit_note_e_invoice),
+    op!(GET "/v1/credit-notes/{number}/pdf", TenantRead, Handler, false, document_file::credit_note_pdf),
     op!(GET "/v1/tenants/{tenant}/credit", TenantRead, Tenant, false, credit_balance::credit),
     op!(POST "/v1/tenants/{tenant}/credit/grants", Finance, Tenant, true, credit_grant::credit_grant),
     op!(GET "/v1/tenants/{tenant}/contract", TenantRead, Tenant, false, contract_get::contract_get),
     op!(PUT "/v1/tenants/{tenant}/contract", Finance, Tenant, true, contract_put::contract_put),
+    op!(GET "/v1/tenants/{tenant}/billing-profile", TenantRead, Tenant, false, billing_profile::billing_profile_get),
+    op!(PUT "/v1/tenants/{tenant}/billing-profile", Finance, Tenant, true, billing_profile::billing_profile_put),
     op!(GET "/v1/price-book", TenantRead, None, false, price_book::price_book),
     op!(POST "/v1/allocations", TenantAct, Handler, true, allocation_create::allocation_create),
     op!(GET "/v1/allocations/{id}", TenantRead, Handler, false, allocation_get::allocation_get),

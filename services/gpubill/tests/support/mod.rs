@@ -43,7 +43,7 @@ pub struct TestEnv {
     /// Logs of the child aggregators, shown when the ledger does not catch up.
     child_logs: Mutex<Vec<PathBuf>>,
     admin_url: String,
-    database: String,
+    pub database: String,
 }
 
 impl TestEnv {

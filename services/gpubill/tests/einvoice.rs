@@ -1,0 +1,269 @@
+//! E-invoices of a test month on a real Postgres, fetched over HTTP: a French tenant at 20 % with
+//! a discount and graduated tiers (several prices in one SKU) and late usage of an invoiced month
+//! (an adjustment), a German tenant with a VAT number (reverse charge) with reserved capacity and
+//! prepaid credit, a Norwegian tenant (not subject to French VAT) short of its minimum commitment
+//! (a true-up), and a credit note voiding an invoice. Every document is fetched in CII, UBL and
+//! as a Factur-X PDF; with `GPUBILL_EINVOICE_OUT=DIR` they are written there for the official
+//! validators (`scripts/validate-einvoices.sh`, run by `make test`), with, in `DIR/broken/`, a
+//! document broken on purpose (the French buyer's SIREN removed) that the validators must refuse.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod support;
+
+use chrono::NaiveDate;
+use diesel::{Connection, PgConnection};
+use gpubill_domain::{BillingPeriod, CreditSource, PriceClass};
+use gpubill_ledger::bookings::{RatedAddition, book_usage};
+use gpubill_ledger::contracts::{ContractDocument, set_contract};
+use gpubill_ledger::credits::grant_credit;
+use gpubill_ledger::invoicing::{Finalized, InvoiceView, finalize_invoice, void_invoice};
+use rust_decimal::Decimal;
+use rust_decimal::dec;
+use std::path::PathBuf;
+use support::{RunningApi, TestEnv, at};
+use uuid::Uuid;
+
+const H100: &str = "H100-SXM5-80GB";
+
+fn hours(
+    tenant: &str,
+    month: &str,
+    class: PriceClass,
+    price: Decimal,
+    h: Decimal,
+) -> RatedAddition {
+    RatedAddition {
+        tenant_id: tenant.to_owned(),
+        period: NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").unwrap(),
+        sku: H100.to_owned(),
+        price_class: class,
+        price_per_gpu_hour: price,
+        gpu_seconds: h * dec!(3600),
+    }
+}
+
+fn book(conn: &mut PgConnection, additions: &[RatedAddition]) {
+    conn.transaction(|conn| book_usage(conn, Uuid::new_v4(), additions))
+        .unwrap();
+}
+
+fn contract(conn: &mut PgConnection, tenant: &str, json: &str) {
+    let document: ContractDocument = serde_json::from_str(json).unwrap();
+    set_contract(conn, tenant, &document).unwrap();
+}
+
+fn finalize(conn: &mut PgConnection, tenant: &str, month: &str, now: &str) -> InvoiceView {
+    let period: BillingPeriod = month.parse().unwrap();
+    match finalize_invoice(conn, tenant, period, "EUR", &support::seller(), at(now)).unwrap() {
+        Finalized::Issued(invoice) => invoice,
+        other => panic!("{tenant} {month}: {other:?}"),
+    }
+}
+
+/// The month's ledger and documents: October for everyone, late October usage of mistral-lab,
+/// nordic-nlp's October voided, then November. Returns the invoices and the credit note.
+fn test_month(conn: &mut PgConnection) -> (Vec<InvoiceView>, String) {
+    use PriceClass::{OnDemand, Reserved, Spot};
+    contract(
+        conn,
+        "mistral-lab",
+        r#"{"discount_percent": "5", "tiers": {"H100-SXM5-80GB": {"kind": "graduated",
+            "bands": [{"from_hours": "0", "discount_percent": "0"}, {"from_hours": "100", "discount_percent": "10"}]}}}"#,
+    );
+    contract(
+        conn,
+        "helix-bio",
+        r#"{"reservations": [{"sku": "H100-SXM5-80GB", "gpus": 2, "start": "2026-10-01T00:00:00+02:00",
+            "end": "2027-01-01T00:00:00+01:00", "price_per_gpu_hour": "1.89"}]}"#,
+    );
+    contract(
+        conn,
+        "nordic-nlp",
+        r#"{"minimum_monthly_commitment": "500.00"}"#,
+    );
+    grant_credit(
+        conn,
+        Uuid::new_v4(),
+        "helix-bio",
+        dec!(100.00),
+        CreditSource::Bought,
+        "prepaid",
+    )
+    .unwrap();
+    book(
+        conn,
+        &[
+            hours("mistral-lab", "2026-10", OnDemand, dec!(2.49), dec!(150)),
+            hours("mistral-lab", "2026-10", Spot, dec!(1.25), dec!(20)),
+            hours("helix-bio", "2026-10", Reserved, dec!(1.89), dec!(50)),
+            hours(
+                "helix-bio",
+                "2026-10",
+                OnDemand,
+                dec!(2.49),
+                dec!(10.123456),
+            ),
+            hours("nordic-nlp", "2026-10", OnDemand, dec!(2.49), dec!(30)),
+        ],
+    );
+    let october = "2026-11-05T09:00:00Z";
+    let mut invoices = vec![
+        finalize(conn, "mistral-lab", "2026-10", october),
+        finalize(conn, "helix-bio", "2026-10", october),
+        finalize(conn, "nordic-nlp", "2026-10", october),
+    ];
+    // Usage of October that reached the ledger after its invoice.
+    book(
+        conn,
+        &[hours(
+            "mistral-lab",
+            "2026-10",
+            OnDemand,
+            dec!(2.49),
+            dec!(12.5),
+        )],
+    );
+    let voided = invoices[2].number.clone().unwrap();
+    let credit_note = void_invoice(
+        conn,
+        &voided,
+        "erreur de tarification",
+        &support::seller(),
+        at("2026-11-10T09:00:00Z"),
+    )
+    .unwrap()
+    .number;
+    book(
+        conn,
+        &[
+            hours("mistral-lab", "2026-11", OnDemand, dec!(2.49), dec!(40)),
+            hours("helix-bio", "2026-11", Reserved, dec!(1.89), dec!(20)),
+            hours("nordic-nlp", "2026-11", OnDemand, dec!(2.49), dec!(40)),
+        ],
+    );
+    let november = "2026-12-05T09:00:00Z";
+    invoices.extend([
+        finalize(conn, "mistral-lab", "2026-11", november),
+        finalize(conn, "helix-bio", "2026-11", november),
+        finalize(conn, "nordic-nlp", "2026-10", november),
+        finalize(conn, "nordic-nlp", "2026-11", november),
+    ]);
+    (invoices, credit_note)
+}
+
+/// Where the documents go: `GPUBILL_EINVOICE_OUT`, or a directory of the test's own.
+fn out_dir(env: &TestEnv) -> PathBuf {
+    let dir = std::env::var_os("GPUBILL_EINVOICE_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("{}-einvoices", env.database)));
+    std::fs::create_dir_all(dir.join("broken")).unwrap();
+    dir
+}
+
+async fn fetch(api: &RunningApi, path: &str) -> (Vec<u8>, String) {
+    let reply = api.request("GET", path, Some(&api.admin_key), None).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let disposition = reply.header("content-disposition").unwrap().to_owned();
+    (reply.body, disposition)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_document_of_the_test_month_renders_in_every_format() {
+    let env = TestEnv::new().await;
+    let (invoices, credit_note) = env.conn(test_month).await;
+    let api = env.start_api().await;
+    let dir = out_dir(&env);
+
+    let mut documents: Vec<(String, &str)> = invoices
+        .iter()
+        .map(|invoice| (invoice.number.clone().unwrap(), "invoices"))
+        .collect();
+    documents.push((credit_note.clone(), "credit-notes"));
+    for (number, collection) in &documents {
+        for (path, file) in [
+            (
+                format!("/v1/{collection}/{number}/e-invoice?syntax=cii"),
+                format!("{number}.cii.xml"),
+            ),
+            (
+                format!("/v1/{collection}/{number}/e-invoice?syntax=ubl"),
+                format!("{number}.ubl.xml"),
+            ),
+            (
+                format!("/v1/{collection}/{number}/pdf"),
+                format!("{number}.pdf"),
+            ),
+        ] {
+            let (bytes, disposition) = fetch(&api, &path).await;
+            assert_eq!(disposition, format!("attachment; filename=\"{file}\""));
+            std::fs::write(dir.join(&file), &bytes).unwrap();
+        }
+    }
+
+    // The cases the month was built for.
+    let cii =
+        |number: &str| std::fs::read_to_string(dir.join(format!("{number}.cii.xml"))).unwrap();
+    let mistral_october = invoices[0].number.clone().unwrap();
+    let french = cii(&mistral_october);
+    for (price, what) in [
+        ("2.3655", "first band, less 5 %"),
+        ("2.12895", "second band, less 10 % and 5 %"),
+    ] {
+        assert!(
+            french.contains(&format!("<ram:ChargeAmount>{price}</ram:ChargeAmount>")),
+            "{what}"
+        );
+    }
+    assert!(french.contains("<ram:CategoryCode>S</ram:CategoryCode>"));
+    assert!(french.contains("<ram:Content>B2B</ram:Content>"));
+    let helix = cii(invoices[1].number.as_deref().unwrap());
+    assert!(helix.contains("<ram:ExemptionReasonCode>VATEX-EU-AE</ram:ExemptionReasonCode>"));
+    assert!(
+        helix.contains("<ram:ChargeAmount>1.89</ram:ChargeAmount>"),
+        "the reservation's price"
+    );
+    assert!(helix.contains("<ram:TotalPrepaidAmount>100.00</ram:TotalPrepaidAmount>"));
+    let nordic = cii(invoices[2].number.as_deref().unwrap());
+    assert!(nordic.contains("<ram:ExemptionReasonCode>VATEX-EU-O</ram:ExemptionReasonCode>"));
+    assert!(
+        !nordic.contains("schemeID=\"VA\""),
+        "BR-O-02: no VAT identifiers"
+    );
+    assert!(
+        nordic.contains("<ram:BilledQuantity unitCode=\"C62\">1</ram:BilledQuantity>"),
+        "the true-up"
+    );
+    let mistral_november = cii(invoices[3].number.as_deref().unwrap());
+    assert!(mistral_november.contains("Adjustment for 2026-10"));
+    let note = cii(&credit_note);
+    assert!(note.contains("<ram:TypeCode>381</ram:TypeCode>"));
+    assert!(note.contains(&format!(
+        "<ram:IssuerAssignedID>{}</ram:IssuerAssignedID>",
+        invoices[2].number.as_deref().unwrap()
+    )));
+
+    // Amounts as issued, to the cent.
+    for invoice in &invoices {
+        let xml = cii(invoice.number.as_deref().unwrap());
+        assert!(xml.contains(&format!(
+            "<ram:GrandTotalAmount>{}</ram:GrandTotalAmount>",
+            invoice.total
+        )));
+        assert!(xml.contains(&format!(
+            "<ram:DuePayableAmount>{}</ram:DuePayableAmount>",
+            invoice.amount_due
+        )));
+    }
+
+    // Broken on purpose: the French buyer without its SIREN, which a French buyer must have.
+    let broken = french.replacen("<ram:ID schemeID=\"0002\">812345676</ram:ID>", "", 1);
+    assert_ne!(broken, french, "the buyer's SIREN was found");
+    std::fs::write(dir.join("broken").join("no-buyer-siren.cii.xml"), broken).unwrap();
+    api.stop().await;
+}
