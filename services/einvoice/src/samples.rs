@@ -160,10 +160,19 @@ pub(crate) fn credit_note() -> Issued {
     issued
 }
 
+/// The French invoice of a seller that opted to pay VAT on debits: BT-8 and the TXD note.
+pub(crate) fn on_debits() -> Issued {
+    let mut issued = french();
+    issued.number = "INV-2026-000004".into();
+    issued.seller.vat_on_debits = true;
+    issued
+}
+
 /// Every sample, by file stem.
 pub(crate) fn all() -> Vec<(&'static str, Issued)> {
     vec![
         ("sample-fr", french()),
+        ("sample-debits", on_debits()),
         ("sample-de", german()),
         ("sample-no", norwegian()),
         ("sample-cn", credit_note()),
@@ -179,6 +188,17 @@ fn every_sample_renders_and_is_written_for_the_validators() {
         assert!(cii.contains(&issued.number));
         let pdf = crate::pdf::render(&invoice, &cii).unwrap();
         assert!(pdf.starts_with(b"%PDF-1.7"));
+        let debits = issued.seller.vat_on_debits;
+        assert_eq!(
+            cii.contains("<ram:DueDateTypeCode>5</ram:DueDateTypeCode>"),
+            debits,
+            "{stem}"
+        );
+        assert_eq!(
+            cii.contains("<ram:SubjectCode>TXD</ram:SubjectCode>"),
+            debits,
+            "{stem}"
+        );
         if let Some(dir) = &out {
             std::fs::create_dir_all(dir).unwrap();
             std::fs::write(dir.join(format!("{stem}.cii.xml")), &cii).unwrap();
