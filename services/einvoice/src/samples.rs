@@ -1,5 +1,5 @@
 //! Documents of every VAT case, rendered for the tests of the syntaxes; with
-//! `GPUBILL_EINVOICE_OUT=DIR` the renderings are also written there, for the official
+//! `EINVOICE_SAMPLES_DIR=DIR` the renderings are also written there, for the official
 //! validators (`scripts/validate-einvoices.sh`).
 
 use crate::document::{Issued, IssuedLine, Voided, compose};
@@ -181,7 +181,7 @@ pub(crate) fn all() -> Vec<(&'static str, Issued)> {
 
 #[test]
 fn every_sample_renders_and_is_written_for_the_validators() {
-    let out = std::env::var_os("GPUBILL_EINVOICE_OUT").map(std::path::PathBuf::from);
+    let out = std::env::var_os("EINVOICE_SAMPLES_DIR").map(std::path::PathBuf::from);
     for (stem, issued) in all() {
         let invoice = compose(&issued).unwrap();
         let cii = crate::cii::render(&invoice);

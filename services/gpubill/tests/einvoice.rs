@@ -3,7 +3,7 @@
 //! (an adjustment), a German tenant with a VAT number (reverse charge) with reserved capacity and
 //! prepaid credit, a Norwegian tenant (not subject to French VAT) short of its minimum commitment
 //! (a true-up), and a credit note voiding an invoice. Every document is fetched in CII, UBL and
-//! as a Factur-X PDF; with `GPUBILL_EINVOICE_OUT=DIR` they are written there for the official
+//! as a Factur-X PDF; with `EINVOICE_SAMPLES_DIR=DIR` they are written there for the official
 //! validators (`scripts/validate-einvoices.sh`, run by `make test`), with, in `DIR/broken/`, a
 //! document broken on purpose (the French buyer's SIREN removed) that the validators must refuse.
 
@@ -152,9 +152,9 @@ fn test_month(conn: &mut PgConnection) -> (Vec<InvoiceView>, String) {
     (invoices, credit_note)
 }
 
-/// Where the documents go: `GPUBILL_EINVOICE_OUT`, or a directory of the test's own.
+/// Where the documents go: `EINVOICE_SAMPLES_DIR`, or a directory of the test's own.
 fn out_dir(env: &TestEnv) -> PathBuf {
-    let dir = std::env::var_os("GPUBILL_EINVOICE_OUT")
+    let dir = std::env::var_os("EINVOICE_SAMPLES_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join(format!("{}-einvoices", env.database)));
     std::fs::create_dir_all(dir.join("broken")).unwrap();
