@@ -7,10 +7,8 @@
 
 mod support;
 
-use chrono::NaiveDate;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use gpubill_domain::{AccountId, BillingPeriod, CreditSource, PriceClass};
-use gpubill_ledger::bookings::{RatedAddition, book_usage};
 use gpubill_ledger::contracts::{ContractDocument, set_contract};
 use gpubill_ledger::credits::{credit_balance, grant_credit};
 use gpubill_ledger::invoicing::{Finalized, InvoiceView, finalize_invoice, invoice, void_invoice};
@@ -18,32 +16,10 @@ use gpubill_ledger::{LedgerError, account_balance};
 use rust_decimal::Decimal;
 use rust_decimal::dec;
 use std::collections::BTreeMap;
-use support::{TestEnv, at};
+use support::{TestEnv, at, book, h100_hours};
 use uuid::Uuid;
 
 const H100: &str = "H100-SXM5-80GB";
-
-fn hours(
-    tenant_id: &str,
-    month: &str,
-    class: PriceClass,
-    price: Decimal,
-    h: Decimal,
-) -> RatedAddition {
-    RatedAddition {
-        tenant_id: tenant_id.to_owned(),
-        period: NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").unwrap(),
-        sku: H100.to_owned(),
-        price_class: class,
-        price_per_gpu_hour: price,
-        gpu_seconds: h * dec!(3600),
-    }
-}
-
-fn book(conn: &mut PgConnection, additions: &[RatedAddition]) {
-    conn.transaction(|conn| book_usage(conn, Uuid::new_v4(), additions))
-        .unwrap();
-}
 
 fn finalize(conn: &mut PgConnection, tenant_id: &str, month: &str, now: &str) -> Finalized {
     let period: BillingPeriod = month.parse().unwrap();
@@ -88,7 +64,7 @@ async fn usage_booked_after_its_month_was_finalized_is_billed_next_month_as_an_a
             let t = "mistral-lab";
             book(
                 conn,
-                &[hours(
+                &[h100_hours(
                     t,
                     "2026-09",
                     PriceClass::OnDemand,
@@ -101,8 +77,8 @@ async fn usage_booked_after_its_month_was_finalized_is_billed_next_month_as_an_a
             book(
                 conn,
                 &[
-                    hours(t, "2026-09", PriceClass::OnDemand, dec!(2.49), dec!(10)),
-                    hours(t, "2026-10", PriceClass::OnDemand, dec!(2.49), dec!(50)),
+                    h100_hours(t, "2026-09", PriceClass::OnDemand, dec!(2.49), dec!(10)),
+                    h100_hours(t, "2026-10", PriceClass::OnDemand, dec!(2.49), dec!(50)),
                 ],
             );
             let october = issued(finalize(conn, t, "2026-10", "2026-11-05T00:00:00Z"));
@@ -161,14 +137,14 @@ async fn a_credit_note_reverses_its_invoice_exactly_and_the_month_can_be_billed_
         book(
             conn,
             &[
-                hours(
+                h100_hours(
                     t,
                     "2026-09",
                     PriceClass::OnDemand,
                     dec!(2.49),
                     dec!(333.333),
                 ),
-                hours(t, "2026-09", PriceClass::Spot, dec!(1.25), dec!(12.5)),
+                h100_hours(t, "2026-09", PriceClass::Spot, dec!(1.25), dec!(12.5)),
             ],
         );
         let before = balances(conn);
@@ -257,7 +233,7 @@ async fn concurrent_finalizations_number_invoices_without_gaps() {
             .unwrap();
             book(
                 conn,
-                &[hours(
+                &[h100_hours(
                     &tenant,
                     "2026-09",
                     PriceClass::OnDemand,
@@ -305,7 +281,7 @@ async fn closing_a_month_twice_changes_nothing() {
         for tenant in ["mistral-lab", "helix-bio", "nordic-nlp"] {
             book(
                 conn,
-                &[hours(
+                &[h100_hours(
                     tenant,
                     "2026-09",
                     PriceClass::OnDemand,
@@ -392,7 +368,7 @@ async fn the_database_refuses_edited_invoices_double_invoices_and_overdrawn_cred
     let env = TestEnv::new().await;
     env.conn(|conn| {
         let t = "mistral-lab";
-        book(conn, &[hours(t, "2026-09", PriceClass::OnDemand, dec!(2.49), dec!(10))]);
+        book(conn, &[h100_hours(t, "2026-09", PriceClass::OnDemand, dec!(2.49), dec!(10))]);
         let first = issued(finalize(conn, t, "2026-09", "2026-10-05T00:00:00Z"));
         let attempts = [
             "UPDATE invoices SET total = 0",
@@ -693,7 +669,7 @@ async fn a_tenants_time_zone_is_fixed_once_it_has_usage() {
             gpubill_platform::db::sync_tenants(conn, &configured).unwrap();
             book(
                 conn,
-                &[hours(
+                &[h100_hours(
                     "mistral-lab",
                     "2026-11",
                     PriceClass::OnDemand,

@@ -11,42 +11,15 @@
 
 mod support;
 
-use chrono::NaiveDate;
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
 use gpubill_domain::{BillingPeriod, CreditSource, PriceClass};
-use gpubill_ledger::bookings::{RatedAddition, book_usage};
 use gpubill_ledger::contracts::{ContractDocument, set_contract};
 use gpubill_ledger::credits::grant_credit;
 use gpubill_ledger::invoicing::{Finalized, InvoiceView, finalize_invoice, void_invoice};
-use rust_decimal::Decimal;
 use rust_decimal::dec;
 use std::path::PathBuf;
-use support::{RunningApi, TestEnv, at};
+use support::{RunningApi, TestEnv, at, book, h100_hours};
 use uuid::Uuid;
-
-const H100: &str = "H100-SXM5-80GB";
-
-fn hours(
-    tenant: &str,
-    month: &str,
-    class: PriceClass,
-    price: Decimal,
-    h: Decimal,
-) -> RatedAddition {
-    RatedAddition {
-        tenant_id: tenant.to_owned(),
-        period: NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").unwrap(),
-        sku: H100.to_owned(),
-        price_class: class,
-        price_per_gpu_hour: price,
-        gpu_seconds: h * dec!(3600),
-    }
-}
-
-fn book(conn: &mut PgConnection, additions: &[RatedAddition]) {
-    conn.transaction(|conn| book_usage(conn, Uuid::new_v4(), additions))
-        .unwrap();
-}
 
 fn contract(conn: &mut PgConnection, tenant: &str, json: &str) {
     let document: ContractDocument = serde_json::from_str(json).unwrap();
@@ -94,17 +67,17 @@ fn test_month(conn: &mut PgConnection) -> (Vec<InvoiceView>, String) {
     book(
         conn,
         &[
-            hours("mistral-lab", "2026-10", OnDemand, dec!(2.49), dec!(150)),
-            hours("mistral-lab", "2026-10", Spot, dec!(1.25), dec!(20)),
-            hours("helix-bio", "2026-10", Reserved, dec!(1.89), dec!(50)),
-            hours(
+            h100_hours("mistral-lab", "2026-10", OnDemand, dec!(2.49), dec!(150)),
+            h100_hours("mistral-lab", "2026-10", Spot, dec!(1.25), dec!(20)),
+            h100_hours("helix-bio", "2026-10", Reserved, dec!(1.89), dec!(50)),
+            h100_hours(
                 "helix-bio",
                 "2026-10",
                 OnDemand,
                 dec!(2.49),
                 dec!(10.123456),
             ),
-            hours("nordic-nlp", "2026-10", OnDemand, dec!(2.49), dec!(30)),
+            h100_hours("nordic-nlp", "2026-10", OnDemand, dec!(2.49), dec!(30)),
         ],
     );
     let october = "2026-11-05T09:00:00Z";
@@ -116,7 +89,7 @@ fn test_month(conn: &mut PgConnection) -> (Vec<InvoiceView>, String) {
     // Usage of October that reached the ledger after its invoice.
     book(
         conn,
-        &[hours(
+        &[h100_hours(
             "mistral-lab",
             "2026-10",
             OnDemand,
@@ -137,9 +110,9 @@ fn test_month(conn: &mut PgConnection) -> (Vec<InvoiceView>, String) {
     book(
         conn,
         &[
-            hours("mistral-lab", "2026-11", OnDemand, dec!(2.49), dec!(40)),
-            hours("helix-bio", "2026-11", Reserved, dec!(1.89), dec!(20)),
-            hours("nordic-nlp", "2026-11", OnDemand, dec!(2.49), dec!(40)),
+            h100_hours("mistral-lab", "2026-11", OnDemand, dec!(2.49), dec!(40)),
+            h100_hours("helix-bio", "2026-11", Reserved, dec!(1.89), dec!(20)),
+            h100_hours("nordic-nlp", "2026-11", OnDemand, dec!(2.49), dec!(40)),
         ],
     );
     let november = "2026-12-05T09:00:00Z";
@@ -342,7 +315,7 @@ async fn billing_profiles_are_checked_frozen_and_required() {
     env.conn(|conn| {
         book(
             conn,
-            &[hours(
+            &[h100_hours(
                 "mistral-lab",
                 "2026-10",
                 PriceClass::OnDemand,
@@ -371,7 +344,7 @@ async fn billing_profiles_are_checked_frozen_and_required() {
     env.conn(|conn| {
         book(
             conn,
-            &[hours(
+            &[h100_hours(
                 "mistral-lab",
                 "2026-11",
                 PriceClass::OnDemand,
@@ -409,7 +382,7 @@ async fn billing_profiles_are_checked_frozen_and_required() {
                 conn,
             )
             .unwrap();
-            book(conn, &[hours("bare-lab", "2026-10", PriceClass::OnDemand, dec!(2.49), dec!(1))]);
+            book(conn, &[h100_hours("bare-lab", "2026-10", PriceClass::OnDemand, dec!(2.49), dec!(1))]);
             finalize_invoice(
                 conn,
                 "bare-lab",

@@ -1164,3 +1164,30 @@ pub fn french_buyer(tenant_id: &str) -> gpubill_schema::api::party::Buyer {
     gpubill_einvoice::identity::buyer_from_update(tenant_id, "FR", None, update)
         .expect("a valid French buyer")
 }
+
+/// `h` hours of H100 usage of `tenant_id` in `month` (`YYYY-MM`), at `price`, as rating adds it.
+pub fn h100_hours(
+    tenant_id: &str,
+    month: &str,
+    class: gpubill_domain::PriceClass,
+    price: rust_decimal::Decimal,
+    h: rust_decimal::Decimal,
+) -> gpubill_ledger::bookings::RatedAddition {
+    gpubill_ledger::bookings::RatedAddition {
+        tenant_id: tenant_id.to_owned(),
+        period: chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").unwrap(),
+        sku: "H100-SXM5-80GB".to_owned(),
+        price_class: class,
+        price_per_gpu_hour: price,
+        gpu_seconds: h * rust_decimal::Decimal::from(3600),
+    }
+}
+
+/// Books `additions` as one aggregator batch would.
+pub fn book(conn: &mut PgConnection, additions: &[gpubill_ledger::bookings::RatedAddition]) {
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        gpubill_ledger::bookings::book_usage(conn, uuid::Uuid::new_v4(), additions)
+    })
+    .unwrap();
+}
