@@ -151,7 +151,7 @@ pub async fn guard(
         };
         answered.map(ServiceResponse::map_into_boxed_body)
     };
-    let idempotent = operation.audited && operation.method == Method::POST;
+    let idempotent = operation.takes_idempotency_key();
     let response = match idempotent.then(|| idempotency::key_of(&request)) {
         Some(Err(error)) => request.error_response(error),
         Some(Ok(Some(key))) => {

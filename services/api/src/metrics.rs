@@ -18,6 +18,13 @@ pub const REQUEST_SECONDS: &str = "gpubill_http_request_duration_seconds";
 #[derive(Debug, Clone, Copy)]
 pub struct MatchedRoute(pub &'static str);
 
+/// The answer of a `GET /metrics`: every metric of this process in Prometheus' text format.
+pub fn exposition() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(gpubill_platform::metrics::CONTENT_TYPE)
+        .body(gpubill_platform::metrics::render())
+}
+
 /// Describes the API's metrics (the `# HELP` lines).
 pub fn describe() {
     metrics::describe_counter!(

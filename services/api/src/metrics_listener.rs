@@ -20,7 +20,10 @@ pub fn start(
     metrics::registry();
     let server = HttpServer::new(|| {
         App::new()
-            .route("/metrics", web::get().to(exposition))
+            .route(
+                "/metrics",
+                web::get().to(async || crate::metrics::exposition()),
+            )
             .default_service(web::to(HttpResponse::NotFound))
     })
     .workers(1)
@@ -37,10 +40,4 @@ pub fn start(
     });
     tracing::info!(address = ?address, "metrics listening");
     Ok(address)
-}
-
-async fn exposition() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(metrics::CONTENT_TYPE)
-        .body(metrics::render())
 }

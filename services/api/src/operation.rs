@@ -31,3 +31,10 @@ pub struct Operation {
     pub audited: bool,
     pub handler: fn() -> Route,
 }
+
+impl Operation {
+    /// Whether the operation takes an `Idempotency-Key`: the POSTs that change state.
+    pub fn takes_idempotency_key(&self) -> bool {
+        self.audited && self.method == Method::POST
+    }
+}

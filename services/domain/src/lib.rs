@@ -41,7 +41,7 @@ pub use journal::{
     AccountId, COMMITMENT_REVENUE_DETAIL, CreditSource, Entry, JournalError, JournalTransaction,
     PcgAccount, TransactionKind,
 };
-pub use money::{SECONDS_PER_HOUR, round_to_cents, usage_amount};
+pub use money::{SECONDS_PER_HOUR, round_to_cents, unit_price_shown, usage_amount};
 pub use numbering::{DocumentKind, DocumentNumber, MAX_SEQUENCE, NumberingError};
 pub use period::{
     BillingPeriod, DEFAULT_TIME_ZONE, PeriodError, Tz, UnknownTimeZone, parse_time_zone,

@@ -10,6 +10,7 @@
 
 use crate::document::{EInvoice, Line, TypeCode, Unit, VatLine};
 use chrono::{Datelike, NaiveDate};
+use gpubill_domain::unit_price_shown;
 use krilla::configure::{Archival, ConfigurationBuilder, Validator};
 use krilla::embed::{AssociationKind, EmbeddedFile, MimeType};
 use krilla::geom::{PathBuilder, Point};
@@ -414,7 +415,7 @@ fn line(pen: &mut Pen, y: f32, line: &Line) {
         y,
         BODY,
         false,
-        &decimal(price_shown(line.net_price)),
+        &decimal(unit_price_shown(line.net_price)),
     );
     let vat = line
         .rate_percent
@@ -536,15 +537,6 @@ fn wrapped(text: &str, width: f32, size: f32) -> Vec<String> {
         lines.push(current);
     }
     lines
-}
-
-/// A price with at least its cents.
-fn price_shown(price: Decimal) -> Decimal {
-    let mut price = price;
-    if price.scale() < 2 {
-        price.rescale(2);
-    }
-    price
 }
 
 fn french_date(date: NaiveDate) -> String {

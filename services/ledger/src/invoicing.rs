@@ -22,7 +22,7 @@ use gpubill_domain::{
     ServicePeriod, TransactionKind, Tz, VatCategory, compose_invoice, credit_note_for,
     parse_time_zone, vat_treatment,
 };
-use gpubill_einvoice::document::{Issued, IssuedLine, Voided};
+use gpubill_einvoice::document::{Issued, IssuedLine, Voided, due_date};
 pub use gpubill_schema::api::invoice::{
     CreditNoteLineView, CreditNoteView, InvoiceStatus, InvoiceView, LineView,
 };
@@ -349,12 +349,6 @@ pub fn void_invoice(
 fn identity_json(identity: &impl serde::Serialize) -> Result<serde_json::Value, LedgerError> {
     serde_json::to_value(identity)
         .map_err(|error| LedgerError::Corrupt(format!("identity as JSON: {error}")))
-}
-
-/// The due date of an invoice issued `now` under `seller`'s payment terms, in the seller's
-/// calendar.
-fn due_date(seller: &Seller, now: DateTime<Utc>) -> NaiveDate {
-    gpubill_einvoice::document::due_date(seller, now)
 }
 
 /// The tenant's invoices in the order they were issued (by number: numbers are given in commit

@@ -125,14 +125,16 @@ pub async fn credit_note_pdf(
 }
 
 fn syntax(query: SyntaxQuery) -> Result<Format, ApiError> {
-    match query.syntax.as_deref().unwrap_or("cii") {
-        "cii" => Ok(Format::Cii),
-        "ubl" => Ok(Format::Ubl),
-        other => Err(ApiError::bad_request(
-            ErrorCode::InvalidSyntax,
-            format!("syntax `{other}`: `cii` or `ubl`"),
-        )),
-    }
+    let code = query.syntax.as_deref().unwrap_or("cii");
+    // The XML formats only: the PDF has a route of its own.
+    Format::from_code(code)
+        .filter(|format| *format != Format::Pdf)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidSyntax,
+                format!("syntax `{code}`: `cii` or `ubl`"),
+            )
+        })
 }
 
 /// The `format` file of document `number`, of the route's `kind`.

@@ -2,7 +2,6 @@
 //! in Prometheus' text format, for admin keys. A scraper without a key uses `metrics.bind`.
 
 use actix_web::HttpResponse;
-use gpubill_platform::metrics;
 
 #[utoipa::path(
     get,
@@ -13,7 +12,5 @@ use gpubill_platform::metrics;
     responses((status = 200, description = "The Prometheus text exposition format", content_type = "text/plain"))
 )]
 pub async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(metrics::CONTENT_TYPE)
-        .body(metrics::render())
+    crate::metrics::exposition()
 }

@@ -103,7 +103,7 @@ impl Modify for FromRouteTable {
             if let Some(operation) = operation {
                 secure(operation, op);
                 problems(operation, op, body_operations.contains(&op.method));
-                if op.audited && op.method == Method::POST {
+                if op.takes_idempotency_key() {
                     operation
                         .parameters
                         .get_or_insert_with(Vec::new)
