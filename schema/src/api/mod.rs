@@ -2,6 +2,7 @@
 //! the tests read them.
 
 pub mod allocation;
+pub mod export;
 pub mod invoice;
 pub mod page;
 pub mod party;

@@ -80,6 +80,15 @@ impl PcgAccount {
         }
     }
 
+    /// Whether the ledger keeps this account per tenant (`411.<tenant>`, `4181.<tenant>`,
+    /// `4191.<tenant>`): a customer's account, whose detail is the tenant id.
+    pub fn per_tenant(self) -> bool {
+        matches!(
+            self,
+            Self::UnbilledReceivables | Self::CustomerReceivables | Self::CustomerPrepayments
+        )
+    }
+
     fn from_code(code: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|account| account.code() == code)
     }
@@ -138,6 +147,18 @@ impl AccountId {
         PcgAccount::from_code(code)
     }
 
+    /// What follows the code: the tenant id or the SKU (`None` for `44571`, `709`).
+    pub fn detail(&self) -> Option<&str> {
+        self.0.split_once('.').map(|(_, detail)| detail)
+    }
+
+    /// The tenant of a per-tenant account ([`PcgAccount::per_tenant`]).
+    pub fn tenant(&self) -> Option<&str> {
+        self.pcg()
+            .filter(|pcg| pcg.per_tenant())
+            .and_then(|_| self.detail())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -178,6 +199,19 @@ pub enum TransactionKind {
 }
 
 impl TransactionKind {
+    pub const ALL: [Self; 5] = [
+        Self::Usage,
+        Self::Invoice,
+        Self::CreditNote,
+        Self::CreditGrant,
+        Self::CreditUse,
+    ];
+
+    /// The kind stored as `code`.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.code() == code)
+    }
+
     /// Stable code, as stored.
     pub fn code(self) -> &'static str {
         match self {

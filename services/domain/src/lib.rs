@@ -44,7 +44,8 @@ pub use journal::{
 pub use money::{SECONDS_PER_HOUR, round_to_cents, unit_price_shown, usage_amount};
 pub use numbering::{DocumentKind, DocumentNumber, MAX_SEQUENCE, NumberingError};
 pub use period::{
-    BillingPeriod, DEFAULT_TIME_ZONE, PeriodError, Tz, UnknownTimeZone, parse_time_zone,
+    BillingPeriod, DEFAULT_TIME_ZONE, PeriodError, Tz, UnknownTimeZone, day_start_in,
+    parse_time_zone,
 };
 pub use pricebook::{
     PriceBook, PriceBookError, PriceClass, PriceVersion, PriceVersionError, SkuPrices,

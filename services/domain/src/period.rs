@@ -131,6 +131,12 @@ impl BillingPeriod {
     }
 }
 
+/// The first instant of `day` on the calendar of `time_zone` (midnight, or the instant a
+/// daylight-saving change skips it).
+pub fn day_start_in(day: NaiveDate, time_zone: Tz) -> DateTime<Utc> {
+    first_instant_at_or_after(day.and_time(chrono::NaiveTime::MIN), time_zone)
+}
+
 /// The first instant at which the clocks of `time_zone` show `local` or a later time.
 fn first_instant_at_or_after(local: NaiveDateTime, time_zone: Tz) -> DateTime<Utc> {
     match time_zone.from_local_datetime(&local) {

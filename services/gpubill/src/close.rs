@@ -9,6 +9,7 @@
 //! month has ended for every tenant (in the zone furthest behind UTC) plus
 //! `billing.finalize_grace_hours`, so one close finalizes everyone and no tenant is left over.
 
+use crate::progress::Progress;
 use crate::setup;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
@@ -18,7 +19,6 @@ use gpubill_platform::config::Config;
 use gpubill_platform::db::{DbError, PgPool, with_conn};
 use gpubill_schema::api::party::Seller;
 use rust_decimal::Decimal;
-use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -124,7 +124,7 @@ pub async fn close_month(
     })
     .await?;
     let started = Instant::now();
-    let progress = Progress::new(format!("closing {period}"), tenants.len());
+    let progress = Progress::new(format!("closing {period}"), tenants.len() as u64, "tenants");
     let queue = Arc::new(Mutex::new(tenants.into_iter()));
     let summary = Arc::new(Mutex::new(Summary::default()));
     let done = Arc::new(AtomicUsize::new(0));
@@ -161,7 +161,7 @@ pub async fn close_month(
                 )
                 .map_err(|error| anyhow::anyhow!(error));
                 lock(&summary).add(tenant_id, period, outcome);
-                progress.show(done.fetch_add(1, Ordering::Relaxed) + 1);
+                progress.show(done.fetch_add(1, Ordering::Relaxed) as u64 + 1);
             }
         }));
     }
@@ -218,49 +218,6 @@ impl Summary {
         println!("  amount due:             {} {currency}", self.amount_due);
         for (tenant_id, error) in &self.failed {
             println!("  {tenant_id}: {error}");
-        }
-    }
-}
-
-/// A one-line progress bar on stderr; when stderr is not a terminal, a line every tenth.
-#[derive(Clone)]
-struct Progress {
-    label: Arc<str>,
-    total: usize,
-    interactive: bool,
-}
-
-impl Progress {
-    const WIDTH: usize = 30;
-
-    fn new(label: String, total: usize) -> Self {
-        Self {
-            label: label.into(),
-            total,
-            interactive: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn show(&self, done: usize) {
-        let total = self.total.max(1);
-        if self.interactive {
-            let filled = done * Self::WIDTH / total;
-            eprint!(
-                "\r{} [{}{}] {done}/{} tenants",
-                self.label,
-                "#".repeat(filled),
-                "-".repeat(Self::WIDTH - filled),
-                self.total
-            );
-            let _ = std::io::stderr().flush();
-        } else if done * 10 / total != (done - 1) * 10 / total {
-            eprintln!("{}: {done}/{} tenants", self.label, self.total);
-        }
-    }
-
-    fn finish(&self) {
-        if self.interactive {
-            eprintln!();
         }
     }
 }

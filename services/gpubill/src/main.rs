@@ -5,11 +5,13 @@ mod bench;
 mod close;
 mod close_bench;
 mod demo;
+mod export;
 mod invoice_render;
 mod invoice_table;
 mod keys;
 mod pipeline;
 mod placement_bench;
+mod progress;
 mod reconcile_table;
 mod setup;
 
@@ -71,6 +73,10 @@ enum Command {
     /// Manage API keys: create (printed once; the way to the first admin key), list, revoke.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Finance exports as files: `fec --year`, `journal --from --to`, `trial-balance --at`,
+    /// `focus --period` (docs/billing.md).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Issued invoices and credit notes as files: `render NUMBER --format pdf|cii|ubl`.
     #[command(subcommand)]
     Invoice(invoice_render::InvoiceCommand),
@@ -316,6 +322,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Close(args) => close::run(&config, args).await?,
         Command::Keys(command) => keys::run(&config, command).await?,
         Command::Invoice(command) => invoice_render::run(&config, command).await?,
+        Command::Export(command) => export::run(&config, command, stop).await?,
         Command::Openapi => print!("{}", gpubill_api::routes::openapi::document_json()?),
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,

@@ -177,6 +177,20 @@ pub fn credit_history(
         .collect())
 }
 
+/// Every credit grant's transaction, with the grant's id and when it was granted: the document
+/// behind the prepaid journal's grants.
+pub fn grant_documents(
+    conn: &mut PgConnection,
+) -> Result<Vec<(Uuid, Uuid, DateTime<Utc>)>, LedgerError> {
+    Ok(credit_grants::table
+        .select((
+            credit_grants::transaction_id,
+            credit_grants::grant_id,
+            credit_grants::granted_at,
+        ))
+        .load(conn)?)
+}
+
 pub(crate) fn source_code(source: CreditSource) -> &'static str {
     match source {
         CreditSource::Bought => "bought",

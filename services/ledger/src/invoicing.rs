@@ -126,10 +126,7 @@ pub fn finalize_invoice(
         let credit_used = composed.credit.credit_used;
         if credit_used > Decimal::ZERO {
             transactions.push((
-                Uuid::new_v5(
-                    &JOURNAL_NAMESPACE,
-                    format!("credit/{invoice_id}").as_bytes(),
-                ),
+                credit_use_id(invoice_id),
                 JournalTransaction::credit_use(tenant_id, credit_used)?,
             ));
         }
@@ -270,10 +267,7 @@ pub fn void_invoice(
         // The reversal: every entry the invoice posted, and the credit it drew, negated.
         let mut reversed_from = vec![transaction_id];
         if credit_applied > Decimal::ZERO {
-            reversed_from.push(Uuid::new_v5(
-                &JOURNAL_NAMESPACE,
-                format!("credit/{invoice_id}").as_bytes(),
-            ));
+            reversed_from.push(credit_use_id(invoice_id));
         }
         let original: Vec<(String, Decimal)> = journal_entries::table
             .filter(journal_entries::transaction_id.eq_any(&reversed_from))
@@ -990,4 +984,45 @@ fn issued_lines(conn: &mut PgConnection, invoice_id: Uuid) -> Result<Vec<IssuedL
 fn identity_of<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, LedgerError> {
     serde_json::from_value(value)
         .map_err(|error| LedgerError::Corrupt(format!("frozen identity: {error}")))
+}
+
+/// The id of the transaction drawing prepaid credit to settle invoice `invoice_id`.
+fn credit_use_id(invoice_id: Uuid) -> Uuid {
+    Uuid::new_v5(
+        &JOURNAL_NAMESPACE,
+        format!("credit/{invoice_id}").as_bytes(),
+    )
+}
+
+/// The documents behind the sales journal's transactions, by transaction id: each invoice
+/// (its own transaction and the credit use that settled it) and each credit note, with its
+/// number and when it was issued.
+pub fn journal_documents(
+    conn: &mut PgConnection,
+) -> Result<Vec<(Uuid, String, DateTime<Utc>)>, LedgerError> {
+    let issued: Vec<(Uuid, Uuid, String, DateTime<Utc>, Decimal)> = invoices::table
+        .select((
+            invoices::invoice_id,
+            invoices::transaction_id,
+            invoices::number,
+            invoices::issued_at,
+            invoices::credit_applied,
+        ))
+        .load(conn)?;
+    let mut documents = Vec::with_capacity(issued.len() * 2);
+    for (invoice_id, transaction_id, number, issued_at, credit_applied) in issued {
+        if credit_applied > Decimal::ZERO {
+            documents.push((credit_use_id(invoice_id), number.clone(), issued_at));
+        }
+        documents.push((transaction_id, number, issued_at));
+    }
+    let credit_notes: Vec<(Uuid, String, DateTime<Utc>)> = credit_notes::table
+        .select((
+            credit_notes::transaction_id,
+            credit_notes::number,
+            credit_notes::issued_at,
+        ))
+        .load(conn)?;
+    documents.extend(credit_notes);
+    Ok(documents)
 }

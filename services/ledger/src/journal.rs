@@ -1,9 +1,11 @@
-//! Posting journal transactions and reading account balances.
+//! Posting journal transactions, reading account balances, and reading the journal back in
+//! booking order for the exports.
 
 use crate::LedgerError;
-use diesel::pg::PgConnection;
+use chrono::{DateTime, Utc};
+use diesel::pg::{PgConnection, PgRowByRowLoadingMode};
 use diesel::prelude::*;
-use gpubill_domain::{AccountId, JournalTransaction};
+use gpubill_domain::{AccountId, JournalTransaction, TransactionKind};
 use gpubill_schema::schema::{accounts, journal_entries, journal_transactions};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -166,4 +168,107 @@ pub fn post_new(
         .values(&lines)
         .execute(conn)?;
     Ok(())
+}
+
+/// One entry line as stored, with its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub transaction_id: Uuid,
+    pub kind: TransactionKind,
+    pub description: String,
+    pub booked_at: DateTime<Utc>,
+    pub line: i16,
+    pub account: AccountId,
+    pub amount: Decimal,
+}
+
+type EntryRow = (Uuid, String, String, DateTime<Utc>, i16, String, Decimal);
+
+/// Calls `visit` with every entry line booked in `[from, to)`, in booking order (booked at,
+/// transaction, line), reading the rows one at a time from Postgres (libpq's single-row mode):
+/// millions of lines never sit in memory together. The caller's transaction decides what
+/// snapshot the lines come from.
+pub fn for_each_entry<E: From<LedgerError>>(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut visit: impl FnMut(StoredEntry) -> Result<(), E>,
+) -> Result<(), E> {
+    let rows = journal_entries::table
+        .inner_join(journal_transactions::table)
+        .filter(journal_transactions::booked_at.ge(from))
+        .filter(journal_transactions::booked_at.lt(to))
+        .order((
+            journal_transactions::booked_at,
+            journal_transactions::transaction_id,
+            journal_entries::line,
+        ))
+        .select((
+            journal_transactions::transaction_id,
+            journal_transactions::kind,
+            journal_transactions::description,
+            journal_transactions::booked_at,
+            journal_entries::line,
+            journal_entries::account_id,
+            journal_entries::amount,
+        ))
+        .load_iter::<EntryRow, PgRowByRowLoadingMode>(conn)
+        .map_err(LedgerError::from)?;
+    for row in rows {
+        let (transaction_id, kind, description, booked_at, line, account, amount) =
+            row.map_err(LedgerError::from)?;
+        let kind = TransactionKind::from_code(&kind).ok_or_else(|| {
+            LedgerError::Corrupt(format!("transaction {transaction_id} has kind `{kind}`"))
+        })?;
+        let account = account.parse::<AccountId>().map_err(LedgerError::from)?;
+        visit(StoredEntry {
+            transaction_id,
+            kind,
+            description,
+            booked_at,
+            line,
+            account,
+            amount,
+        })?;
+    }
+    Ok(())
+}
+
+/// How many entry lines were booked in `[from, to)`.
+pub fn count_entries(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<u64, LedgerError> {
+    let count: i64 = journal_entries::table
+        .inner_join(journal_transactions::table)
+        .filter(journal_transactions::booked_at.ge(from))
+        .filter(journal_transactions::booked_at.lt(to))
+        .count()
+        .get_result(conn)?;
+    Ok(count.unsigned_abs())
+}
+
+/// Every account's debits and credits (as positive sums) of the entries booked at or before
+/// `at`, one row per account that has any.
+pub fn account_totals(
+    conn: &mut PgConnection,
+    at: DateTime<Utc>,
+) -> Result<Vec<(AccountId, Decimal, Decimal)>, LedgerError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Numeric;
+    let rows: Vec<(String, Decimal, Decimal)> = journal_entries::table
+        .inner_join(journal_transactions::table)
+        .filter(journal_transactions::booked_at.le(at))
+        .group_by(journal_entries::account_id)
+        .select((
+            journal_entries::account_id,
+            sql::<Numeric>("coalesce(sum(journal_entries.amount) FILTER (WHERE journal_entries.amount > 0), 0)"),
+            sql::<Numeric>("coalesce(-sum(journal_entries.amount) FILTER (WHERE journal_entries.amount < 0), 0)"),
+        ))
+        .order(journal_entries::account_id)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(account, debit, credit)| Ok((account.parse::<AccountId>()?, debit, credit)))
+        .collect()
 }

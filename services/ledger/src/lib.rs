@@ -7,6 +7,7 @@
 //! balance at commit, append-only, cents, credit never overdrawn, one live invoice per month.
 
 pub mod bookings;
+pub mod books;
 pub mod contracts;
 pub mod credits;
 pub mod documents;
@@ -85,8 +86,18 @@ pub enum LedgerError {
         stored: rust_decimal::Decimal,
         configured: rust_decimal::Decimal,
     },
+    #[error(transparent)]
+    Export(#[from] gpubill_exports::ExportError),
     #[error("database: {0}")]
     Db(#[from] diesel::result::Error),
+}
+
+/// Every tenant's id and name.
+pub fn tenant_names(conn: &mut PgConnection) -> Result<Vec<(String, String)>, LedgerError> {
+    Ok(tenants::table
+        .select((tenants::tenant_id, tenants::name))
+        .order(tenants::tenant_id)
+        .load(conn)?)
 }
 
 /// Locks the tenant's row until the caller's transaction ends: writers of one tenant's contract,

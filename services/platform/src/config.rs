@@ -69,6 +69,48 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
+    pub books: BooksSettings,
+}
+
+/// How the books are kept and exported (`[books]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BooksSettings {
+    /// Entries are dated, and fiscal years and export windows cut, in this time zone.
+    #[serde(deserialize_with = "time_zone_name")]
+    pub time_zone: Tz,
+    /// First month of the fiscal year, 1..=12.
+    pub fiscal_year_start_month: u32,
+    #[serde(deserialize_with = "fec_separator")]
+    pub fec_separator: gpubill_exports::fec::Separator,
+    #[serde(deserialize_with = "fec_charset")]
+    pub fec_charset: gpubill_exports::text::Charset,
+    #[serde(deserialize_with = "focus_grain")]
+    pub focus_grain: gpubill_exports::focus::Grain,
+}
+
+fn fec_separator<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<gpubill_exports::fec::Separator, D::Error> {
+    let code = String::deserialize(deserializer)?;
+    gpubill_exports::fec::Separator::from_code(&code)
+        .ok_or_else(|| serde::de::Error::custom(format!("`{code}`: \"pipe\" or \"tab\"")))
+}
+
+fn fec_charset<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<gpubill_exports::text::Charset, D::Error> {
+    let code = String::deserialize(deserializer)?;
+    gpubill_exports::text::Charset::from_code(&code)
+        .ok_or_else(|| serde::de::Error::custom(format!("`{code}`: \"iso-8859-15\" or \"ascii\"")))
+}
+
+fn focus_grain<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<gpubill_exports::focus::Grain, D::Error> {
+    let code = String::deserialize(deserializer)?;
+    gpubill_exports::focus::Grain::from_code(&code)
+        .ok_or_else(|| serde::de::Error::custom(format!("`{code}`: \"hour\" or \"day\"")))
 }
 
 /// Where a service's Prometheus metrics can be scraped without a key (`[metrics]`).
@@ -670,6 +712,11 @@ fn key_env(key: &str) -> String {
 
 impl Settings {
     fn validate(&self) -> Result<(), String> {
+        check(
+            (1..=12).contains(&self.books.fiscal_year_start_month),
+            "books.fiscal_year_start_month",
+            "must be a month, 1..=12",
+        )?;
         let k = &self.kafka;
         check(
             !k.brokers.trim().is_empty(),
