@@ -85,6 +85,10 @@ error_codes! {
     InvalidBillingProfile => "invalid_billing_profile", "Invalid billing profile";
     InvalidSyntax => "invalid_syntax", "Invalid e-invoice syntax";
     NoEInvoice => "no_e_invoice", "No e-invoice for this document";
+    InvalidYear => "invalid_year", "Invalid fiscal year";
+    InvalidTime => "invalid_time", "Invalid time or window";
+    InvalidFormat => "invalid_format", "Invalid export format";
+    InvalidExportOption => "invalid_export_option", "Invalid export option";
     AmountAboveMaximum => "amount_above_maximum", "Amount above the maximum";
     InvalidKeySpec => "invalid_key_spec", "Invalid key";
     InvalidGang => "invalid_gang", "Invalid GPU gang";

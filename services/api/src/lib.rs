@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod metrics_listener;
 pub mod operation;
 pub mod routes;
+pub mod streaming;
 
 use actix_http::HttpService;
 use actix_http::error::DispatchError;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub portal_key_seconds: i64,
     /// Who issues the invoices (`seller.toml`).
     pub seller: Arc<Seller>,
+    /// How the books are exported (`[books]`).
+    pub books: gpubill_platform::config::BooksSettings,
 }
 
 impl AppState {
@@ -75,6 +78,7 @@ impl AppState {
             cluster: Arc::new(config.cluster.clone()),
             max_credit_grant: config.settings.billing.max_credit_grant,
             seller: Arc::new(config.seller.clone()),
+            books: config.settings.books.clone(),
             portal_key_seconds: config.settings.auth.portal_key_seconds,
             reconciler: Arc::new(Reconciler::new(config)),
             currency: config.settings.billing.currency.clone(),

@@ -10,7 +10,7 @@ use gpubill_domain::day_start_in;
 pub enum WindowError {
     #[error("`{0}` is neither a day (YYYY-MM-DD) nor an RFC 3339 instant")]
     NotATime(String),
-    #[error("the window ends ({to}) before it starts ({from})")]
+    #[error("the window ends ({to}) where or before it starts ({from})")]
     Reversed { from: String, to: String },
 }
 
@@ -63,14 +63,14 @@ impl TimeArg {
     }
 }
 
-/// `[from, to)` from two time arguments; refuses an end before the start.
+/// `[from, to)` from two time arguments; refuses an empty or reversed window.
 pub fn window(
     from: TimeArg,
     to: TimeArg,
     time_zone: Tz,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), WindowError> {
     let (start, end) = (from.start(time_zone), to.end(time_zone));
-    if end < start {
+    if end <= start {
         return Err(WindowError::Reversed {
             from: start.to_rfc3339(),
             to: end.to_rfc3339(),

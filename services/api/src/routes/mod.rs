@@ -14,6 +14,9 @@ mod credit_balance;
 mod credit_grant;
 mod credit_note_get;
 mod document_file;
+mod export_fec;
+mod export_journal;
+mod export_trial_balance;
 mod healthz;
 mod invoice_draft;
 mod invoice_finalize;
@@ -78,6 +81,10 @@ pub static OPERATIONS: &[Operation] = &[
     op!(GET "/v1/invoices/{number}/e-invoice", TenantRead, Handler, false, document_file::invoice_e_invoice),
     op!(GET "/v1/invoices/{number}/pdf", TenantRead, Handler, false, document_file::invoice_pdf),
     op!(GET "/v1/credit-notes/{number}/e-invoice", TenantRead, Handler, false, document_file::credit_note_e_invoice),
+    op!(GET "/v1/exports/fec", Finance, None, false, export_fec::export_fec),
+    op!(GET "/v1/exports/fec/description", Finance, None, false, export_fec::export_fec_description),
+    op!(GET "/v1/exports/journal", Finance, None, false, export_journal::export_journal),
+    op!(GET "/v1/exports/trial-balance", Finance, None, false, export_trial_balance::export_trial_balance),
     op!(GET "/v1/credit-notes/{number}/pdf", TenantRead, Handler, false, document_file::credit_note_pdf),
     op!(GET "/v1/tenants/{tenant}/credit", TenantRead, Tenant, false, credit_balance::credit),
     op!(POST "/v1/tenants/{tenant}/credit/grants", Finance, Tenant, true, credit_grant::credit_grant),
