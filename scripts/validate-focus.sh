@@ -55,7 +55,9 @@ find_python() {
   local candidates=() c
   [ -n "${FOCUS_PYTHON:-}" ] && candidates+=("$FOCUS_PYTHON")
   while IFS= read -r c; do candidates+=("$c"); done < <(
-    ls -d "$HOME"/.pyenv/versions/3.12*/bin/python3 2>/dev/null | sort -V -r)
+    for c in "$HOME"/.pyenv/versions/3.12*/bin/python3; do
+      if [ -x "$c" ]; then printf '%s\n' "$c"; fi
+    done | sort -V -r)
   c="$(command -v python3.12 2>/dev/null)" && candidates+=("$c")
   for c in "${candidates[@]}"; do
     if "$c" -c 'import sys; sys.exit(sys.version_info[:2] < (3, 12))' 2>/dev/null; then
@@ -82,9 +84,10 @@ install_validator() {
   printf '%s\n' "$pins python=$version" >"$marker"
 }
 
-# summarize REPORT RC STRICT: reads the validator's console report and prints one tab-separated
-# line: verdict (pass|fail|error), total, passed, failed, skipped, tolerated rule ids (comma-
-# separated), counted failed rule ids; on stderr, the validator's account of each counted failure.
+# summarize REPORT RC STRICT: reads the validator's console report and prints one line of fields
+# separated by \x1f (not a tab, whose empty fields read would merge): verdict (pass|fail|error),
+# total, passed, failed, skipped, tolerated rule ids and counted failed rule ids (comma-separated);
+# on stderr, the validator's account of each counted failure.
 summarize() {
   KNOWN_DEFECTS="$KNOWN_DEFECTS" "$venv/bin/python" - "$@" <<'PY'
 import os, re, sys
@@ -103,7 +106,7 @@ for line in lines:
 counts = [sum(1 for s in status.values() if s == k) for k in ("PASS", "FAIL", "SKIPPED")]
 if rc != 0 or not total or [int(g) for g in total.groups()] != [len(status)] + counts:
     why = f"validator exit status {rc}" if rc else "report unreadable or inconsistent"
-    print("\t".join(["error", why, "", "", "", "", ""]))
+    print("\x1f".join(["error", why, "", "", "", "", ""]))
     sys.exit(0)
 
 # The "--- Failures ---" section: "- RULE: violations=N; message", then indented details.
@@ -141,7 +144,7 @@ if not strict:
 counted = [r for r in failed if r not in tolerated]
 for r in counted:
     print("\n".join(details.get(r, [f"- {r}: FAIL (no details in the report)"])), file=sys.stderr)
-print("\t".join(["fail" if counted else "pass", str(len(status)), str(counts[0]),
+print("\x1f".join(["fail" if counted else "pass", str(len(status)), str(counts[0]),
                  str(len(counted)), str(counts[2]), ",".join(sorted(tolerated)), ",".join(counted)]))
 PY
 }
@@ -212,7 +215,7 @@ check() {
     "$venv/bin/focus-validator" --data-file "$abs" --validate-version 1.2 --block-download \
     --show-violations "${criteria_args[@]}") >"$report" 2>"$errors" || rc=$?
   verdict=""
-  IFS=$'\t' read -r verdict total ok bad skipped tolerated counted < <(
+  IFS=$'\x1f' read -r verdict total ok bad skipped tolerated counted < <(
     summarize "$report" "$rc" "$strict" 2>"$report.failures") || true
   case "$verdict" in
     pass|fail|error) ;;

@@ -6,10 +6,15 @@
 use crate::progress::Progress;
 use crate::setup;
 use anyhow::{Context, Result};
+use gpubill_domain::BillingPeriod;
 use gpubill_exports::fec::{self, FecOptions, FiscalYear};
+use gpubill_exports::focus::Grain;
 use gpubill_exports::trial_balance;
 use gpubill_exports::window::{TimeArg, window};
-use gpubill_ledger::books::{line_count, trial_balance_at, write_fec, write_journal_csv};
+use gpubill_ledger::books::{
+    line_count, trial_balance_at, write_fec, write_focus, write_journal_csv,
+};
+use gpubill_ledger::usage_buckets::bucket_count;
 use gpubill_platform::config::Config;
 use gpubill_platform::db::with_conn;
 use gpubill_platform::shutdown::Shutdown;
@@ -26,6 +31,30 @@ pub enum ExportCommand {
     Journal(JournalArgs),
     /// Every account's debits, credits and balance at an instant.
     TrialBalance(TrialBalanceArgs),
+    /// The FOCUS 1.2 cost and usage rows of a billing period, for one tenant or all.
+    Focus(FocusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FocusArgs {
+    /// The tenant (or --all).
+    #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+    tenant: Option<String>,
+    /// Every tenant.
+    #[arg(long)]
+    all: bool,
+    /// The billing period, YYYY-MM (each tenant's month in its time zone).
+    #[arg(long)]
+    period: String,
+    /// `hour` or `day` [default: books.focus_grain].
+    #[arg(long)]
+    grain: Option<String>,
+    /// `csv` (the only format).
+    #[arg(long, default_value = "csv")]
+    format: String,
+    /// File to write [default: focus_TENANT|all_PERIOD.csv here].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,7 +107,62 @@ pub async fn run(config: &Config, command: ExportCommand, stop: Shutdown) -> Res
         ExportCommand::Fec(args) => fec_file(config, args, stop).await,
         ExportCommand::Journal(args) => journal_file(config, args, stop).await,
         ExportCommand::TrialBalance(args) => trial_balance_file(config, args).await,
+        ExportCommand::Focus(args) => focus_file(config, args, stop).await,
     }
+}
+
+async fn focus_file(config: &Config, args: FocusArgs, stop: Shutdown) -> Result<()> {
+    anyhow::ensure!(args.format == "csv", "--format `{}`: csv", args.format);
+    let period: BillingPeriod = args
+        .period
+        .parse()
+        .with_context(|| format!("--period `{}`", args.period))?;
+    let grain = match &args.grain {
+        Some(code) => {
+            Grain::from_code(code).with_context(|| format!("--grain `{code}`: hour or day"))?
+        }
+        None => config.settings.books.focus_grain,
+    };
+    let scope = args.tenant.clone().unwrap_or_else(|| "all".to_owned());
+    let target = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("focus_{scope}_{period}.csv")));
+    let pool = setup::prepare_ledger(config).await?.pool;
+    let tenant = args.tenant.clone();
+    let total = {
+        let tenant = tenant.clone();
+        with_conn(&pool, move |conn| {
+            bucket_count(conn, period.first_day(), tenant.as_deref(), grain.code())
+                .map_err(anyhow::Error::from)
+        })
+        .await?
+    };
+    let progress = Progress::new(format!("FOCUS {scope} {period}"), total, "usage rows");
+    let staged = Staged::new(&target, stop)?;
+    let (provider, currency) = (
+        config.seller.legal_name.clone(),
+        config.settings.billing.currency.clone(),
+    );
+    let rows = with_conn(&pool, move |conn| {
+        staged.write(|out| {
+            let mut out = out;
+            let rows = write_focus(
+                conn,
+                period,
+                tenant.as_deref(),
+                grain,
+                &provider,
+                &currency,
+                &mut out,
+                |done| progress.show(done),
+            )?;
+            progress.finish();
+            Ok((rows, out))
+        })
+    })
+    .await?;
+    eprintln!("{}: {rows} rows", target.display());
+    Ok(())
 }
 
 async fn fec_file(config: &Config, args: FecArgs, stop: Shutdown) -> Result<()> {

@@ -372,3 +372,240 @@ async fn the_books_of_the_test_month_export_as_a_conforming_fec_a_journal_and_a_
     }
     api.stop().await;
 }
+
+/// Where the FOCUS files go: `FOCUS_SAMPLES_DIR` (validated by `scripts/validate-focus.sh` in
+/// `make test`), or a directory of the test's own.
+fn focus_dir(env: &TestEnv) -> std::path::PathBuf {
+    let dir = std::env::var_os("FOCUS_SAMPLES_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("{}-focus", env.database)));
+    std::fs::create_dir_all(dir.join("broken")).unwrap();
+    dir
+}
+
+/// Rows of a FOCUS CSV by column name (no field of ours holds a line break).
+fn focus_rows(csv: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = csv.split("\r\n").filter(|line| !line.is_empty());
+    let header: Vec<String> = split_csv(lines.next().unwrap());
+    lines
+        .map(|line| header.iter().cloned().zip(split_csv(line)).collect())
+        .collect()
+}
+
+fn split_csv(line: &str) -> Vec<String> {
+    let (mut fields, mut field, mut quoted, mut chars) =
+        (Vec::new(), String::new(), false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+fn billed(
+    rows: &[BTreeMap<String, String>],
+    keep: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> Decimal {
+    rows.iter()
+        .filter(|row| keep(row))
+        .map(|row| Decimal::from_str(&row["BilledCost"]).unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focus_rows_tie_to_every_invoice_of_the_test_month_to_the_cent() {
+    let env = TestEnv::new().await;
+    let (invoices, _) = env.conn(test_month).await;
+    let voided = invoices[2].number.clone().unwrap();
+    let dir = focus_dir(&env);
+    for period in ["2026-10", "2026-11"] {
+        for tenant in ["mistral-lab", "helix-bio", "nordic-nlp"] {
+            let path = dir.join(format!("test-month_{tenant}_{period}.csv"));
+            let output = env
+                .run_cli(&[
+                    "export",
+                    "focus",
+                    "--tenant",
+                    tenant,
+                    "--period",
+                    period,
+                    "--out",
+                    path.to_str().unwrap(),
+                ])
+                .await;
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let csv = std::fs::read_to_string(&path).unwrap();
+            assert!(csv.is_ascii());
+            let rows = focus_rows(&csv);
+            let invoice = invoices
+                .iter()
+                .rev()
+                .find(|invoice| {
+                    invoice.tenant_id == tenant
+                        && invoice.period == period
+                        && invoice.number.as_deref() != Some(&voided)
+                })
+                .unwrap();
+            let number = invoice.number.clone().unwrap();
+            assert!(
+                rows.iter().all(|row| row["InvoiceId"] == number),
+                "{tenant} {period}"
+            );
+            assert_eq!(
+                billed(&rows, |_| true),
+                invoice.total - invoice.credit_applied,
+                "{tenant} {period}: amount due"
+            );
+            assert_eq!(
+                billed(&rows, |row| row["ChargeCategory"] != "Credit"),
+                invoice.total,
+                "{tenant} {period}: total"
+            );
+            assert_eq!(
+                billed(&rows, |row| row["ChargeCategory"] == "Tax"),
+                invoice.vat_total
+            );
+        }
+    }
+    // Broken on purpose: text the validator refuses (FOCUS strings are checked as ASCII).
+    let sample = std::fs::read_to_string(dir.join("test-month_mistral-lab_2026-10.csv")).unwrap();
+    std::fs::write(
+        dir.join("broken/non-ascii.csv"),
+        sample.replace("GPU Cloud France", "GPU Cloud Françe"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("broken/lowercase-unit.csv"),
+        sample.replace("GPU-Hours", "gpu-hours"),
+    )
+    .unwrap();
+
+    // Over HTTP: the tenant's own rows, the same bytes; another tenant's are not found.
+    let api = env.start_api().await;
+    let (tenant_key, _) = api
+        .issue_key(r#"{"role": "tenant", "tenant": "mistral-lab"}"#)
+        .await;
+    let reply = api
+        .request(
+            "GET",
+            "/v1/tenants/mistral-lab/exports/focus?period=2026-10",
+            Some(&tenant_key),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, sample.as_bytes());
+    let reply = api
+        .request(
+            "GET",
+            "/v1/tenants/helix-bio/exports/focus?period=2026-10",
+            Some(&tenant_key),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 404);
+    let reply = api
+        .request(
+            "GET",
+            "/v1/exports/focus?period=2026-10",
+            Some(&tenant_key),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 403);
+    let reply = api
+        .request(
+            "GET",
+            "/v1/exports/focus?period=2026-13",
+            Some(&api.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 400);
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metered_usage_becomes_hourly_focus_rows_that_add_up_to_the_invoice() {
+    let env = TestEnv::new().await;
+    // Three hours and a half, starting and ending inside an hour.
+    support::meter(&env, "2026-11-10T00:30:00Z", "2026-11-10T04:00:00Z").await;
+    env.run_aggregator_until_caught_up().await;
+    let invoices: Vec<InvoiceView> = env
+        .conn(|conn| {
+            ["mistral-lab", "helix-bio", "nordic-nlp"]
+                .into_iter()
+                .filter_map(|tenant| {
+                    let period = "2026-11".parse().unwrap();
+                    match gpubill_ledger::invoicing::finalize_invoice(
+                        conn,
+                        tenant,
+                        period,
+                        "EUR",
+                        &support::seller(),
+                        support::at("2026-12-05T09:00:00Z"),
+                    )
+                    .unwrap()
+                    {
+                        gpubill_ledger::invoicing::Finalized::Issued(invoice) => Some(invoice),
+                        _ => None,
+                    }
+                })
+                .collect()
+        })
+        .await;
+    assert!(!invoices.is_empty());
+    let dir = focus_dir(&env);
+    let path = dir.join("metered_all_2026-11.csv");
+    let output = env
+        .run_cli(&[
+            "export",
+            "focus",
+            "--all",
+            "--period",
+            "2026-11",
+            "--out",
+            path.to_str().unwrap(),
+        ])
+        .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = focus_rows(&std::fs::read_to_string(&path).unwrap());
+    let usage: Vec<_> = rows
+        .iter()
+        .filter(|row| !row["ResourceId"].is_empty())
+        .collect();
+    assert!(
+        usage.len() >= 4,
+        "hourly rows per allocation: {}",
+        usage.len()
+    );
+    for row in &usage {
+        let start = support::at(&row["ChargePeriodStart"]);
+        let end = support::at(&row["ChargePeriodEnd"]);
+        assert_eq!(end - start, chrono::Duration::hours(1));
+    }
+    for invoice in &invoices {
+        let number = invoice.number.clone().unwrap();
+        assert_eq!(
+            billed(&rows, |row| row["InvoiceId"] == number),
+            invoice.total - invoice.credit_applied,
+            "{number}"
+        );
+    }
+}

@@ -1,18 +1,22 @@
-//! The books as files (FEC, CSV journal, trial balance): gather the journal, the documents behind
+//! The books as files (FEC, CSV journal, trial balance, FOCUS): gather the journal, the documents behind
 //! its transactions and the tenants' names from one consistent snapshot, hand each line to a
 //! writer of `gpubill_exports`, line by line as Postgres sends them.
 
 use crate::LedgerError;
 use crate::credits::grant_documents;
-use crate::invoicing::journal_documents;
+use crate::invoicing::{invoice_of_period, journal_documents, tenants_to_close};
 use crate::journal::{StoredEntry, account_totals, count_entries, for_each_entry};
+use crate::usage_buckets::{bucket_totals, for_each_bucket};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::pg::PgConnection;
+use gpubill_domain::{BillingPeriod, PriceClass, SECONDS_PER_HOUR};
 use gpubill_exports::fec::{FecOptions, FecSummary, FecWriter, FiscalYear};
+use gpubill_exports::focus::{Bucket, FocusWriter, Grain, TenantPeriod};
 use gpubill_exports::journal_csv::JournalCsvWriter;
 use gpubill_exports::{AccountLine, ExportError, JournalLine, Piece, TenantRef, trial_balance};
 use gpubill_schema::api::export::TrialBalance;
+use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::io::Write;
 use uuid::Uuid;
@@ -227,5 +231,81 @@ pub fn trial_balance_at(
             })
             .collect();
         Ok(trial_balance::compose(at, currency, accounts)?)
+    })
+}
+
+/// Writes the FOCUS rows of `period` for `tenant` (or every tenant) to `out`, from one
+/// snapshot: each tenant's usage buckets, then the other lines of its invoice (or draft);
+/// `progress` gets the rows written every 10,000. Returns the rows written.
+#[allow(clippy::too_many_arguments)] // the export's parameters, each given once
+pub fn write_focus<W: Write>(
+    conn: &mut PgConnection,
+    period: BillingPeriod,
+    tenant: Option<&str>,
+    grain: Grain,
+    provider: &str,
+    currency: &str,
+    out: W,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, LedgerError> {
+    in_snapshot(conn, |conn| {
+        let names: HashMap<String, String> = crate::tenant_names(conn)?.into_iter().collect();
+        let tenants: Vec<(String, Tz)> = tenants_to_close(conn)?
+            .into_iter()
+            .filter(|(id, _)| tenant.is_none_or(|wanted| wanted == id))
+            .collect();
+        if let (Some(wanted), true) = (tenant, tenants.is_empty()) {
+            return Err(LedgerError::UnknownTenant(wanted.to_owned()));
+        }
+        let mut writer = FocusWriter::new(out, provider, currency, grain)?;
+        let mut buckets = 0_u64;
+        for (tenant_id, time_zone) in tenants {
+            let totals = bucket_totals(conn, period.first_day(), Some(&tenant_id), grain.code())?;
+            let invoice = invoice_of_period(conn, &tenant_id, period, currency)?;
+            let reserved_hours: HashMap<String, Decimal> = totals
+                .iter()
+                .filter(|total| total.price_class == PriceClass::Reserved.code())
+                .map(|total| (total.sku.clone(), total.gpu_seconds / SECONDS_PER_HOUR))
+                .collect();
+            writer.begin_period(TenantPeriod {
+                tenant_name: names
+                    .get(&tenant_id)
+                    .cloned()
+                    .unwrap_or_else(|| tenant_id.clone()),
+                time_zone,
+                start: period.start_in(time_zone),
+                end: period.end_in(time_zone),
+                invoice,
+                seconds: totals
+                    .into_iter()
+                    .map(|total| ((total.sku, total.price_class), total.gpu_seconds))
+                    .collect(),
+                tenant_id: tenant_id.clone(),
+            });
+            for_each_bucket(
+                conn,
+                period.first_day(),
+                Some(&tenant_id),
+                grain.code(),
+                |row| {
+                    writer.usage(&Bucket {
+                        allocation_id: row.allocation_id,
+                        sku: row.sku,
+                        price_class: row.price_class,
+                        list_price: row.list_price,
+                        start: row.start,
+                        gpu_seconds: row.gpu_seconds,
+                    })?;
+                    buckets += 1;
+                    if buckets.is_multiple_of(10_000) {
+                        progress(buckets);
+                    }
+                    Ok::<(), LedgerError>(())
+                },
+            )?;
+            writer.end_period(&reserved_hours)?;
+        }
+        progress(buckets);
+        Ok(writer.finish()?)
     })
 }

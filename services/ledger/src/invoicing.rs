@@ -1026,3 +1026,17 @@ pub fn journal_documents(
     documents.extend(credit_notes);
     Ok(documents)
 }
+
+/// The tenant's invoice of `period` as it stands: the live invoice if the month is finalized,
+/// else the draft (number `None`).
+pub fn invoice_of_period(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    period: BillingPeriod,
+    currency: &str,
+) -> Result<InvoiceView, LedgerError> {
+    match live_invoice(conn, tenant_id, period.first_day())? {
+        Some(number) => invoice(conn, &number),
+        None => draft_invoice(conn, tenant_id, period, currency),
+    }
+}

@@ -16,6 +16,7 @@ pub mod journal;
 pub mod numbering;
 pub mod price_book;
 pub mod profiles;
+pub mod usage_buckets;
 
 pub use journal::{Posted, account_balance, post, post_new};
 pub use numbering::next_document_number;

@@ -15,6 +15,7 @@ mod credit_grant;
 mod credit_note_get;
 mod document_file;
 mod export_fec;
+mod export_focus;
 mod export_journal;
 mod export_trial_balance;
 mod healthz;
@@ -84,6 +85,8 @@ pub static OPERATIONS: &[Operation] = &[
     op!(GET "/v1/exports/fec", Finance, None, false, export_fec::export_fec),
     op!(GET "/v1/exports/fec/description", Finance, None, false, export_fec::export_fec_description),
     op!(GET "/v1/exports/journal", Finance, None, false, export_journal::export_journal),
+    op!(GET "/v1/exports/focus", Finance, None, false, export_focus::export_focus),
+    op!(GET "/v1/tenants/{tenant}/exports/focus", TenantRead, Tenant, false, export_focus::export_focus_tenant),
     op!(GET "/v1/exports/trial-balance", Finance, None, false, export_trial_balance::export_trial_balance),
     op!(GET "/v1/credit-notes/{number}/pdf", TenantRead, Handler, false, document_file::credit_note_pdf),
     op!(GET "/v1/tenants/{tenant}/credit", TenantRead, Tenant, false, credit_balance::credit),

@@ -47,6 +47,8 @@ pub const BEARER: &str = "api_key";
         export_fec::export_fec,
         export_fec::export_fec_description,
         export_journal::export_journal,
+        export_focus::export_focus,
+        export_focus::export_focus_tenant,
         export_trial_balance::export_trial_balance,
         credit_balance::credit,
         credit_grant::credit_grant,

@@ -1,0 +1,135 @@
+//! Rated usage in buckets of time, for the FOCUS export: each tenant's GPU-seconds per
+//! allocation, SKU, price class and list price, per hour or per day of the tenant's time zone,
+//! read row by row. The aggregator writes `rated_usage` (`aggregator::store`); this module only
+//! reads it.
+//!
+//! A rated segment crossing a bucket boundary is split in proportion to the time on each side
+//! (a segment is one stretch of one GPU's metering at one price, so its use is even over it).
+//! Each bucket's GPU-seconds are rounded to 9 places in SQL, and the totals per tenant, SKU and
+//! class ([`bucket_totals`]) are sums of those same rounded values, so a cost spread over the
+//! buckets in proportion to their seconds adds up exactly.
+
+use crate::LedgerError;
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::pg::{PgConnection, PgRowByRowLoadingMode};
+use diesel::prelude::*;
+use diesel::sql_types::{Date, Nullable, Numeric, Text, Timestamptz};
+use rust_decimal::Decimal;
+
+/// One bucket of one allocation's usage.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct UsageBucket {
+    #[diesel(sql_type = Text)]
+    pub tenant_id: String,
+    #[diesel(sql_type = Text)]
+    pub allocation_id: String,
+    #[diesel(sql_type = Text)]
+    pub sku: String,
+    #[diesel(sql_type = Text)]
+    pub price_class: String,
+    #[diesel(sql_type = Numeric)]
+    pub list_price: Decimal,
+    /// The bucket's first instant (an hour, or midnight in the tenant's time zone).
+    #[diesel(sql_type = Timestamptz)]
+    pub start: DateTime<Utc>,
+    #[diesel(sql_type = Numeric)]
+    pub gpu_seconds: Decimal,
+}
+
+/// Usage per tenant, SKU and class: the sum of its buckets' rounded seconds.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct BucketTotal {
+    #[diesel(sql_type = Text)]
+    pub tenant_id: String,
+    #[diesel(sql_type = Text)]
+    pub sku: String,
+    #[diesel(sql_type = Text)]
+    pub price_class: String,
+    #[diesel(sql_type = Numeric)]
+    pub gpu_seconds: Decimal,
+}
+
+/// The buckets' SQL: `$1` the period (its first day), `$2` a tenant or NULL for all, `$3`
+/// `hour` or `day`.
+const BUCKETS: &str = "
+    WITH hourly AS (
+        SELECT r.tenant_id, r.allocation_id, r.sku, r.price_class,
+               r.price_per_gpu_hour AS list_price, t.time_zone, h.start AS hour_start,
+               r.gpu_seconds
+                 * extract(epoch FROM least(r.segment_end, h.start + interval '1 hour')
+                                      - greatest(r.segment_start, h.start))
+                 / extract(epoch FROM r.segment_end - r.segment_start) AS gpu_seconds
+        FROM rated_usage r
+        JOIN tenants t ON t.tenant_id = r.tenant_id
+        CROSS JOIN LATERAL generate_series(
+            date_trunc('hour', r.segment_start, t.time_zone),
+            r.segment_end - interval '1 microsecond',
+            interval '1 hour') AS h(start)
+        WHERE r.period = $1 AND ($2::text IS NULL OR r.tenant_id = $2)
+          AND r.segment_end > r.segment_start
+    )
+    SELECT tenant_id, allocation_id, sku, price_class, list_price,
+           CASE WHEN $3 = 'day' THEN date_trunc('day', hour_start, time_zone)
+                ELSE hour_start END AS start,
+           round(sum(gpu_seconds), 9) AS gpu_seconds
+    FROM hourly
+    GROUP BY 1, 2, 3, 4, 5, 6
+";
+
+/// Calls `visit` with every bucket of `period`'s usage (of `tenant`, or of every tenant),
+/// ordered by tenant, allocation, SKU, class, price and time, reading one row at a time.
+pub fn for_each_bucket<E: From<LedgerError>>(
+    conn: &mut PgConnection,
+    period: NaiveDate,
+    tenant: Option<&str>,
+    grain: &str,
+    mut visit: impl FnMut(UsageBucket) -> Result<(), E>,
+) -> Result<(), E> {
+    let rows = diesel::sql_query(format!("{BUCKETS} ORDER BY 1, 2, 3, 4, 5, 6"))
+        .bind::<Date, _>(period)
+        .bind::<Nullable<Text>, _>(tenant)
+        .bind::<Text, _>(grain)
+        .load_iter::<UsageBucket, PgRowByRowLoadingMode>(conn)
+        .map_err(LedgerError::from)?;
+    for row in rows {
+        visit(row.map_err(LedgerError::from)?)?;
+    }
+    Ok(())
+}
+
+/// The seconds of `period`'s buckets summed per tenant, SKU and class.
+pub fn bucket_totals(
+    conn: &mut PgConnection,
+    period: NaiveDate,
+    tenant: Option<&str>,
+    grain: &str,
+) -> Result<Vec<BucketTotal>, LedgerError> {
+    Ok(diesel::sql_query(format!(
+        "SELECT tenant_id, sku, price_class, sum(gpu_seconds) AS gpu_seconds
+         FROM ({BUCKETS}) buckets GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ))
+    .bind::<Date, _>(period)
+    .bind::<Nullable<Text>, _>(tenant)
+    .bind::<Text, _>(grain)
+    .load(conn)?)
+}
+
+/// Buckets in `period`: the total a progress bar counts to.
+pub fn bucket_count(
+    conn: &mut PgConnection,
+    period: NaiveDate,
+    tenant: Option<&str>,
+    grain: &str,
+) -> Result<u64, LedgerError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let count: Count = diesel::sql_query(format!("SELECT count(*) AS count FROM ({BUCKETS}) b"))
+        .bind::<Date, _>(period)
+        .bind::<Nullable<Text>, _>(tenant)
+        .bind::<Text, _>(grain)
+        .get_result(conn)?;
+    Ok(count.count.unsigned_abs())
+}
