@@ -6,6 +6,7 @@ mod close;
 mod close_bench;
 mod demo;
 mod export;
+mod export_bench;
 mod invoice_render;
 mod invoice_table;
 mod keys;
@@ -87,6 +88,9 @@ enum Command {
     /// Measure the month-end close: on a database of its own, book a month of usage for
     /// --tenants tenants, then time `close` for that month and a second close that changes nothing.
     BenchClose(close_bench::BenchCloseArgs),
+    /// Measure the finance exports: on a database of its own, book --journal-lines journal lines
+    /// and a month of hourly usage of --gpus GPUs, then time the FEC and the FOCUS export.
+    BenchExport(export_bench::BenchExportArgs),
     /// Measure the scheduler's pure placement core: decisions per second and their latency on a
     /// synthetic inventory (default 10,000 nodes), at a steady occupancy.
     BenchPlacement(placement_bench::BenchPlacementArgs),
@@ -327,6 +331,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(&config, args, trigger, stop).await?,
         Command::Bench(args) => bench::run(&config, args, stop).await?,
         Command::BenchClose(args) => close_bench::run(&config, args).await?,
+        Command::BenchExport(args) => export_bench::run(&config, args).await?,
         Command::BenchPlacement(args) => placement_bench::run(args)?,
     }
     Ok(ExitCode::SUCCESS)
