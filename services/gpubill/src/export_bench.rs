@@ -44,8 +44,14 @@ const TENANT: &str = "mistral-lab";
 const SKU: &str = "H100-SXM5-80GB";
 
 pub async fn run(config: &Config, args: BenchExportArgs) -> Result<()> {
-    let period: BillingPeriod = args.period.parse().with_context(|| format!("--period `{}`", args.period))?;
-    anyhow::ensure!(args.journal_lines >= 2 && args.gpus >= 1, "--journal-lines ≥ 2 and --gpus ≥ 1");
+    let period: BillingPeriod = args
+        .period
+        .parse()
+        .with_context(|| format!("--period `{}`", args.period))?;
+    anyhow::ensure!(
+        args.journal_lines >= 2 && args.gpus >= 1,
+        "--journal-lines ≥ 2 and --gpus ≥ 1"
+    );
     let scratch = Scratch::new(config)?;
     println!("database {}", scratch.database);
     create_database(&scratch.admin_url, &scratch.database).await?;
@@ -64,13 +70,21 @@ async fn measure(config: &Config, args: &BenchExportArgs, period: BillingPeriod)
     let started = Instant::now();
     let year = period.first_day().year();
     with_conn(&pool, move |conn| load_journal(conn, lines / 2, year)).await?;
-    println!("{} journal lines booked in {:.1?}", lines / 2 * 2, started.elapsed());
+    println!(
+        "{} journal lines booked in {:.1?}",
+        lines / 2 * 2,
+        started.elapsed()
+    );
     let started = Instant::now();
     with_conn(&pool, move |conn| load_usage(conn, gpus, period)).await?;
-    println!("{gpus} GPUs metered hourly over {period} in {:.1?}", started.elapsed());
+    println!(
+        "{gpus} GPUs metered hourly over {period} in {:.1?}",
+        started.elapsed()
+    );
 
     let books = config.settings.books.clone();
-    let fiscal_year = FiscalYear::closing_in(year, books.fiscal_year_start_month).context("fiscal year")?;
+    let fiscal_year =
+        FiscalYear::closing_in(year, books.fiscal_year_start_month).context("fiscal year")?;
     let options = FecOptions {
         separator: books.fec_separator,
         charset: books.fec_charset,
@@ -90,12 +104,24 @@ async fn measure(config: &Config, args: &BenchExportArgs, period: BillingPeriod)
 
     let focus_path = std::env::temp_dir().join(format!("{}-focus.csv", uuid::Uuid::new_v4()));
     let path = focus_path.clone();
-    let (provider, currency) = (config.seller.legal_name.clone(), config.settings.billing.currency.clone());
+    let (provider, currency) = (
+        config.seller.legal_name.clone(),
+        config.settings.billing.currency.clone(),
+    );
     let started = Instant::now();
     let rows = with_conn(&pool, move |conn| {
         let out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-        write_focus(conn, period, Some(TENANT), Grain::Hour, &provider, &currency, out, |_| {})
-            .map_err(anyhow::Error::from)
+        write_focus(
+            conn,
+            period,
+            Some(TENANT),
+            Grain::Hour,
+            &provider,
+            &currency,
+            out,
+            |_| {},
+        )
+        .map_err(anyhow::Error::from)
     })
     .await?;
     report("FOCUS", rows, started, &focus_path);
