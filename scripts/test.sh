@@ -45,6 +45,6 @@ log "e-invoices of the test month against the EN 16931 and French CTC schematron
 log "a document broken on purpose must fail them"
 "$ROOT/scripts/validate-einvoices.sh" --expect-failure "$EINVOICE_SAMPLES_DIR/broken"
 log "FOCUS 1.2 files of the exports tests against focus-validator 2.2.1"
-"$ROOT/scripts/validate-focus.sh" "$FOCUS_SAMPLES_DIR"/*.csv --expect-failure "$FOCUS_SAMPLES_DIR"/broken/*.csv
+"$ROOT/scripts/validate-focus.sh" "$FOCUS_SAMPLES_DIR"/*.csv "$FOCUS_SAMPLES_DIR"/*.parquet --expect-failure "$FOCUS_SAMPLES_DIR"/broken/*.csv
 log "schemathesis against the API's own OpenAPI document"
 "$ROOT/scripts/schemathesis.sh" 25

@@ -39,7 +39,9 @@ pub async fn stream_file<F>(
     export: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    F: FnOnce(&mut PgConnection, &mut dyn Write) -> Result<(), LedgerError> + Send + 'static,
+    F: FnOnce(&mut PgConnection, &mut (dyn Write + Send)) -> Result<(), LedgerError>
+        + Send
+        + 'static,
 {
     let (sender, mut receiver) = mpsc::channel::<Result<Bytes, io::Error>>(CHUNKS_IN_FLIGHT);
     let pool = pool.clone();

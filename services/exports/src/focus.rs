@@ -23,6 +23,7 @@
 
 use crate::ExportError;
 use crate::csv::record;
+use crate::parquet_rows::{Kind, ParquetRows};
 use crate::text::Charset;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
@@ -204,9 +205,69 @@ impl Spread {
 /// The usage amounts of a period being spread, per (SKU, price class).
 type Spreads = HashMap<(String, String), Spread>;
 
+/// The file FOCUS rows are written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FocusFormat {
+    Csv,
+    Parquet,
+}
+
+impl FocusFormat {
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "csv" => Some(Self::Csv),
+            "parquet" => Some(Self::Parquet),
+            _ => None,
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Parquet => "parquet",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv; charset=us-ascii",
+            Self::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+}
+
+/// Where the rows go.
+enum Output<W: Write + Send> {
+    Csv(W),
+    Parquet(Box<ParquetRows<W>>),
+}
+
+/// How each column is typed in a Parquet file.
+fn kind(column: &str) -> Kind {
+    match column {
+        "BillingPeriodEnd" | "BillingPeriodStart" | "ChargePeriodEnd" | "ChargePeriodStart" => {
+            Kind::Instant
+        }
+        "BilledCost"
+        | "CommitmentDiscountQuantity"
+        | "ConsumedQuantity"
+        | "ContractedCost"
+        | "ContractedUnitPrice"
+        | "EffectiveCost"
+        | "ListCost"
+        | "ListUnitPrice"
+        | "PricingCurrencyContractedUnitPrice"
+        | "PricingCurrencyEffectiveCost"
+        | "PricingCurrencyListUnitPrice"
+        | "PricingQuantity"
+        | "x_GpuSeconds" => Kind::Number,
+        _ => Kind::Text,
+    }
+}
+
 /// Writes FOCUS rows, a tenant's period at a time.
-pub struct FocusWriter<W: Write> {
-    out: W,
+pub struct FocusWriter<W: Write + Send> {
+    out: Output<W>,
     shared: Shared,
     rows: u64,
     period: Option<(TenantPeriod, Spreads)>,
@@ -252,16 +313,29 @@ impl Shared {
 /// One row, by column.
 type Row = HashMap<&'static str, String>;
 
-impl<W: Write> FocusWriter<W> {
-    /// Starts the file with its header. `provider` is the seller (provider, publisher and
-    /// invoice issuer).
+impl<W: Write + Send> FocusWriter<W> {
+    /// Starts the file (with its header, for CSV). `provider` is the seller (provider,
+    /// publisher and invoice issuer).
     pub fn new(
         mut out: W,
+        format: FocusFormat,
         provider: &str,
         currency: &str,
         grain: Grain,
     ) -> Result<Self, ExportError> {
-        record(&mut out, &COLUMNS)?;
+        let out = match format {
+            FocusFormat::Csv => {
+                record(&mut out, &COLUMNS)?;
+                Output::Csv(out)
+            }
+            FocusFormat::Parquet => {
+                let columns: Vec<(&str, Kind)> = COLUMNS
+                    .iter()
+                    .map(|column| (*column, kind(column)))
+                    .collect();
+                Output::Parquet(Box::new(ParquetRows::new(out, &columns)?))
+            }
+        };
         Ok(Self {
             out,
             shared: Shared {
@@ -540,14 +614,21 @@ impl<W: Write> FocusWriter<W> {
             .iter()
             .map(|column| row.get(column).map_or("", String::as_str))
             .collect();
-        record(&mut self.out, &fields)?;
+        match &mut self.out {
+            Output::Csv(out) => record(out, &fields)?,
+            Output::Parquet(rows) => rows.push(&fields)?,
+        }
         self.rows += 1;
         Ok(())
     }
 
-    /// Rows written; flushes.
-    pub fn finish(mut self) -> Result<u64, ExportError> {
-        self.out.flush()?;
+    /// Rows written; completes and flushes the file.
+    pub fn finish(self) -> Result<u64, ExportError> {
+        let mut out = match self.out {
+            Output::Csv(out) => out,
+            Output::Parquet(rows) => rows.finish()?,
+        };
+        out.flush()?;
         Ok(self.rows)
     }
 }

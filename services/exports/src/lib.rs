@@ -10,6 +10,7 @@ pub mod focus;
 pub mod journal_csv;
 pub mod journals;
 pub mod line;
+pub mod parquet_rows;
 pub mod text;
 pub mod trial_balance;
 pub mod window;

@@ -8,7 +8,7 @@ use crate::setup;
 use anyhow::{Context, Result};
 use gpubill_domain::BillingPeriod;
 use gpubill_exports::fec::{self, FecOptions, FiscalYear};
-use gpubill_exports::focus::Grain;
+use gpubill_exports::focus::{FocusFormat, Grain};
 use gpubill_exports::trial_balance;
 use gpubill_exports::window::{TimeArg, window};
 use gpubill_ledger::books::{
@@ -49,10 +49,10 @@ pub struct FocusArgs {
     /// `hour` or `day` [default: books.focus_grain].
     #[arg(long)]
     grain: Option<String>,
-    /// `csv` (the only format).
+    /// `csv` or `parquet`.
     #[arg(long, default_value = "csv")]
     format: String,
-    /// File to write [default: focus_TENANT|all_PERIOD.csv here].
+    /// File to write [default: focus_TENANT|all_PERIOD.csv (or .parquet) here].
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -112,7 +112,8 @@ pub async fn run(config: &Config, command: ExportCommand, stop: Shutdown) -> Res
 }
 
 async fn focus_file(config: &Config, args: FocusArgs, stop: Shutdown) -> Result<()> {
-    anyhow::ensure!(args.format == "csv", "--format `{}`: csv", args.format);
+    let format = FocusFormat::from_code(&args.format)
+        .with_context(|| format!("--format `{}`: csv or parquet", args.format))?;
     let period: BillingPeriod = args
         .period
         .parse()
@@ -126,7 +127,7 @@ async fn focus_file(config: &Config, args: FocusArgs, stop: Shutdown) -> Result<
     let scope = args.tenant.clone().unwrap_or_else(|| "all".to_owned());
     let target = args
         .out
-        .unwrap_or_else(|| PathBuf::from(format!("focus_{scope}_{period}.csv")));
+        .unwrap_or_else(|| PathBuf::from(format!("focus_{scope}_{period}.{}", format.extension())));
     let pool = setup::prepare_ledger(config).await?.pool;
     let tenant = args.tenant.clone();
     let total = {
@@ -151,6 +152,7 @@ async fn focus_file(config: &Config, args: FocusArgs, stop: Shutdown) -> Result<
                 period,
                 tenant.as_deref(),
                 grain,
+                format,
                 &provider,
                 &currency,
                 &mut out,

@@ -12,7 +12,7 @@ use chrono::Datelike;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use gpubill_domain::{BillingPeriod, PriceClass};
 use gpubill_exports::fec::{FecOptions, FiscalYear};
-use gpubill_exports::focus::Grain;
+use gpubill_exports::focus::{FocusFormat, Grain};
 use gpubill_ledger::bookings::{RatedAddition, book_usage};
 use gpubill_ledger::books::{write_fec, write_focus};
 use gpubill_platform::config::Config;
@@ -116,6 +116,7 @@ async fn measure(config: &Config, args: &BenchExportArgs, period: BillingPeriod)
             period,
             Some(TENANT),
             Grain::Hour,
+            FocusFormat::Csv,
             &provider,
             &currency,
             out,

@@ -479,6 +479,30 @@ async fn focus_rows_tie_to_every_invoice_of_the_test_month_to_the_cent() {
             );
         }
     }
+    // The same rows as Parquet, for the validator, and the same bytes over HTTP below.
+    let parquet_path = dir.join("test-month_helix-bio_2026-10.parquet");
+    let output = env
+        .run_cli(&[
+            "export",
+            "focus",
+            "--tenant",
+            "helix-bio",
+            "--period",
+            "2026-10",
+            "--format",
+            "parquet",
+            "--out",
+            parquet_path.to_str().unwrap(),
+        ])
+        .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let parquet = std::fs::read(&parquet_path).unwrap();
+    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"));
+
     // Broken on purpose: text the validator refuses (FOCUS strings are checked as ASCII).
     let sample = std::fs::read_to_string(dir.join("test-month_mistral-lab_2026-10.csv")).unwrap();
     std::fs::write(
@@ -516,6 +540,19 @@ async fn focus_rows_tie_to_every_invoice_of_the_test_month_to_the_cent() {
         )
         .await;
     assert_eq!(reply.status, 404);
+    let reply = api
+        .request(
+            "GET",
+            "/v1/tenants/helix-bio/exports/focus?period=2026-10&format=parquet",
+            Some(&api.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.header("content-type")),
+        (200, Some("application/vnd.apache.parquet"))
+    );
+    assert_eq!(reply.body, parquet);
     let reply = api
         .request(
             "GET",

@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use diesel::pg::PgConnection;
 use gpubill_domain::{BillingPeriod, PriceClass, SECONDS_PER_HOUR};
 use gpubill_exports::fec::{FecOptions, FecSummary, FecWriter, FiscalYear};
-use gpubill_exports::focus::{Bucket, FocusWriter, Grain, TenantPeriod};
+use gpubill_exports::focus::{Bucket, FocusFormat, FocusWriter, Grain, TenantPeriod};
 use gpubill_exports::journal_csv::JournalCsvWriter;
 use gpubill_exports::{AccountLine, ExportError, JournalLine, Piece, TenantRef, trial_balance};
 use gpubill_schema::api::export::TrialBalance;
@@ -238,11 +238,12 @@ pub fn trial_balance_at(
 /// snapshot: each tenant's usage buckets, then the other lines of its invoice (or draft);
 /// `progress` gets the rows written every 10,000. Returns the rows written.
 #[allow(clippy::too_many_arguments)] // the export's parameters, each given once
-pub fn write_focus<W: Write>(
+pub fn write_focus<W: Write + Send>(
     conn: &mut PgConnection,
     period: BillingPeriod,
     tenant: Option<&str>,
     grain: Grain,
+    format: FocusFormat,
     provider: &str,
     currency: &str,
     out: W,
@@ -257,7 +258,7 @@ pub fn write_focus<W: Write>(
         if let (Some(wanted), true) = (tenant, tenants.is_empty()) {
             return Err(LedgerError::UnknownTenant(wanted.to_owned()));
         }
-        let mut writer = FocusWriter::new(out, provider, currency, grain)?;
+        let mut writer = FocusWriter::new(out, format, provider, currency, grain)?;
         let mut buckets = 0_u64;
         for (tenant_id, time_zone) in tenants {
             let totals = bucket_totals(conn, period.first_day(), Some(&tenant_id), grain.code())?;
