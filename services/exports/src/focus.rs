@@ -82,7 +82,7 @@ pub const APPLICABILITY_CRITERIA: [&str; 9] = [
 ];
 
 /// The columns, in the order written.
-pub const COLUMNS: [&str; 53] = [
+pub const COLUMNS: [&str; 56] = [
     "BilledCost",
     "BillingAccountId",
     "BillingAccountName",
@@ -132,6 +132,9 @@ pub const COLUMNS: [&str; 53] = [
     "SkuPriceId",
     "x_PriceClass",
     "x_GpuSeconds",
+    "x_Gpus",
+    "x_Nodes",
+    "x_MigProfile",
     "x_TimeZone",
     "x_ServicePeriod",
     "x_InvoiceStatus",
@@ -152,6 +155,10 @@ pub struct Bucket {
     pub list_price: Decimal,
     pub start: DateTime<Utc>,
     pub gpu_seconds: Decimal,
+    /// The nodes the usage ran on, space separated.
+    pub nodes: String,
+    /// GPUs (or MIG instances) used in the bucket.
+    pub gpus: i64,
 }
 
 /// One tenant's billing period: who, when, and the invoice (or draft) that bills it.
@@ -430,6 +437,8 @@ impl<W: Write + Send> FocusWriter<W> {
             ("ResourceName", ascii(&bucket.allocation_id)),
             ("ResourceType", "GPU allocation".to_owned()),
             ("x_GpuSeconds", decimal(bucket.gpu_seconds)),
+            ("x_Nodes", ascii(&bucket.nodes)),
+            ("x_Gpus", bucket.gpus.to_string()),
         ]);
         row.extend(sku_columns(&bucket.sku, &bucket.price_class));
         if reserved {
@@ -671,6 +680,12 @@ fn sku_columns(sku: &str, class: &str) -> Vec<(&'static str, String)> {
             format!("{{\"x_PriceClass\":\"{}\"}}", ascii(class)),
         ),
         ("x_PriceClass", ascii(class)),
+        (
+            "x_MigProfile",
+            sku.split_once("-MIG-")
+                .map(|(_, profile)| ascii(profile))
+                .unwrap_or_default(),
+        ),
     ]
 }
 

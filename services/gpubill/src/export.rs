@@ -343,15 +343,52 @@ struct Interruptible<W> {
 impl<W: Write> Write for Interruptible<W> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         if self.stop.is_triggered() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                "export interrupted by a signal",
-            ));
+            // Not ErrorKind::Interrupted: write_all retries those, forever.
+            return Err(std::io::Error::other("export interrupted by a signal"));
         }
         self.inner.write(bytes)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_interrupted_export_leaves_no_file_and_a_finished_one_is_renamed() {
+        let dir = std::env::temp_dir().join(format!("export-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("912345675FEC20261231.txt");
+        let (trigger, stop) = gpubill_platform::shutdown::channel();
+        let written = Staged::new(&target, stop.clone())
+            .unwrap()
+            .write(|mut out| {
+                out.write_all(b"JournalCode|")?;
+                Ok(((), out))
+            });
+        assert!(written.is_ok());
+        assert_eq!(std::fs::read(&target).unwrap(), b"JournalCode|");
+        std::fs::remove_file(&target).unwrap();
+
+        let interrupted = Staged::new(&target, stop).unwrap().write(|mut out| {
+            out.write_all(&[b'x'; 2 << 20])?;
+            trigger.trigger();
+            // The next write after the signal fails: the export stops there.
+            out.write_all(&[b'y'; 2 << 20])?;
+            Ok(((), out))
+        });
+        assert!(interrupted.is_err());
+        assert!(!target.exists());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "no .partial left"
+        );
+        std::fs::remove_dir(&dir).unwrap();
     }
 }

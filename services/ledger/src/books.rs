@@ -296,6 +296,8 @@ pub fn write_focus<W: Write + Send>(
                         list_price: row.list_price,
                         start: row.start,
                         gpu_seconds: row.gpu_seconds,
+                        nodes: row.nodes,
+                        gpus: row.gpus,
                     })?;
                     buckets += 1;
                     if buckets.is_multiple_of(10_000) {

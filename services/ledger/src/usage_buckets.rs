@@ -34,6 +34,12 @@ pub struct UsageBucket {
     pub start: DateTime<Utc>,
     #[diesel(sql_type = Numeric)]
     pub gpu_seconds: Decimal,
+    /// The nodes the usage ran on, space separated, in order.
+    #[diesel(sql_type = Text)]
+    pub nodes: String,
+    /// GPUs (or MIG instances) that were used in the bucket.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub gpus: i64,
 }
 
 /// Usage per tenant, SKU and class: the sum of its buckets' rounded seconds.
@@ -55,12 +61,14 @@ const BUCKETS: &str = "
     WITH hourly AS (
         SELECT r.tenant_id, r.allocation_id, r.sku, r.price_class,
                r.price_per_gpu_hour AS list_price, t.time_zone, h.start AS hour_start,
+               u.node_id, r.gpu_uuid,
                r.gpu_seconds
                  * extract(epoch FROM least(r.segment_end, h.start + interval '1 hour')
                                       - greatest(r.segment_start, h.start))
                  / extract(epoch FROM r.segment_end - r.segment_start) AS gpu_seconds
         FROM rated_usage r
         JOIN tenants t ON t.tenant_id = r.tenant_id
+        JOIN usage_runs u USING (allocation_id, gpu_uuid, first_seq)
         CROSS JOIN LATERAL generate_series(
             date_trunc('hour', r.segment_start, t.time_zone),
             r.segment_end - interval '1 microsecond',
@@ -71,7 +79,9 @@ const BUCKETS: &str = "
     SELECT tenant_id, allocation_id, sku, price_class, list_price,
            CASE WHEN $3 = 'day' THEN date_trunc('day', hour_start, time_zone)
                 ELSE hour_start END AS start,
-           round(sum(gpu_seconds), 9) AS gpu_seconds
+           round(sum(gpu_seconds), 9) AS gpu_seconds,
+           string_agg(DISTINCT node_id, ' ' ORDER BY node_id) AS nodes,
+           count(DISTINCT gpu_uuid) AS gpus
     FROM hourly
     GROUP BY 1, 2, 3, 4, 5, 6
 ";
