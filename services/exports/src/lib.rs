@@ -25,6 +25,7 @@ pub enum ExportError {
     /// out of order): the export stops rather than write a file that misstates the books.
     #[error("the journal read is inconsistent: {0}")]
     Inconsistent(String),
-    #[error("writing the export: {0}")]
+    /// Writing failed: the disk, the client gone, or a signal.
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -15,7 +15,7 @@ use crate::pipeline::InProcessAggregator;
 use crate::reconcile_table;
 use crate::setup::prepare_ledger;
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Datelike, Duration, DurationRound, Utc};
 use gpubill_access::Authenticator;
 use gpubill_access::audit::{self, Actor};
 use gpubill_domain::access::{Binding, KeySpec, Role};
@@ -353,6 +353,20 @@ impl DemoKeys {
         println!(
             "  curl -H 'Authorization: Bearer {}' '{base}/v1/reconciliation'",
             self.finance
+        );
+        println!(
+            "  curl -OJ -H 'Authorization: Bearer {}' '{base}/v1/tenants/{}/exports/focus?period={period}'",
+            self.tenant, self.tenant_id
+        );
+        println!(
+            "  curl -OJ -H 'Authorization: Bearer {}' '{base}/v1/exports/fec?year={}'",
+            self.finance,
+            period.first_day().year()
+        );
+        println!(
+            "  curl -H 'Authorization: Bearer {}' '{base}/v1/exports/trial-balance?at={}'",
+            self.finance,
+            Utc::now().format("%Y-%m-%d")
         );
     }
 }
