@@ -8,6 +8,7 @@ pub mod page;
 pub mod party;
 pub mod problem;
 pub mod status;
+pub mod usage;
 
 pub use page::Page;
 pub use problem::{ErrorCode, PROBLEM_JSON, Problem};

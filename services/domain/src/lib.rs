@@ -20,6 +20,7 @@ pub mod pricebook;
 pub mod rating;
 pub mod scheduler;
 pub mod stream;
+pub mod usage_series;
 pub mod vat;
 
 pub use billing::{

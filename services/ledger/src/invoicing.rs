@@ -1040,3 +1040,14 @@ pub fn invoice_of_period(
         None => draft_invoice(conn, tenant_id, period, currency),
     }
 }
+
+/// The tenant's time zone, whose months are its billing periods.
+pub fn tenant_time_zone(conn: &mut PgConnection, tenant_id: &str) -> Result<Tz, LedgerError> {
+    let name: String = tenants::table
+        .filter(tenants::tenant_id.eq(tenant_id))
+        .select(tenants::time_zone)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| LedgerError::UnknownTenant(tenant_id.to_owned()))?;
+    stored_time_zone(tenant_id, &name)
+}

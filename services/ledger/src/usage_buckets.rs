@@ -1,4 +1,4 @@
-//! Rated usage in buckets of time, for the FOCUS export: each tenant's GPU-seconds per
+//! Rated usage in buckets of time, for the FOCUS export and the usage series: GPU-seconds per
 //! allocation, SKU, price class and list price, per hour or per day of the tenant's time zone,
 //! read row by row. The aggregator writes `rated_usage` (`aggregator::store`); this module only
 //! reads it.
@@ -142,4 +142,120 @@ pub fn bucket_count(
         .bind::<Text, _>(grain)
         .get_result(conn)?;
     Ok(count.count.unsigned_abs())
+}
+
+/// A tenant's metered usage in `[from, to)`, per allocation, SKU, class, list price and bucket
+/// (`hour`, `day` or `month` of its time zone); segments cut by the window count their part
+/// inside it, in proportion to time.
+pub fn window_buckets(
+    conn: &mut PgConnection,
+    tenant: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    span: &str,
+) -> Result<Vec<gpubill_domain::usage_series::MeteredBucket>, LedgerError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Timestamptz)]
+        start: DateTime<Utc>,
+        #[diesel(sql_type = Text)]
+        allocation_id: String,
+        #[diesel(sql_type = Text)]
+        sku: String,
+        #[diesel(sql_type = Text)]
+        price_class: String,
+        #[diesel(sql_type = Numeric)]
+        list_price: Decimal,
+        #[diesel(sql_type = Numeric)]
+        gpu_seconds: Decimal,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "WITH hourly AS (
+             SELECT r.allocation_id, r.sku, r.price_class, r.price_per_gpu_hour AS list_price,
+                    t.time_zone, h.start AS hour_start,
+                    r.gpu_seconds
+                      * extract(epoch FROM least(r.segment_end, h.start + interval '1 hour', $3)
+                                           - greatest(r.segment_start, h.start, $2))
+                      / extract(epoch FROM r.segment_end - r.segment_start) AS gpu_seconds
+             FROM rated_usage r
+             JOIN tenants t ON t.tenant_id = r.tenant_id
+             CROSS JOIN LATERAL generate_series(
+                 date_trunc('hour', greatest(r.segment_start, $2), t.time_zone),
+                 least(r.segment_end, $3) - interval '1 microsecond',
+                 interval '1 hour') AS h(start)
+             WHERE r.tenant_id = $1 AND r.segment_start < $3 AND r.segment_end > $2
+               AND r.segment_end > r.segment_start
+         )
+         SELECT date_trunc($4, hour_start, time_zone) AS start, allocation_id, sku, price_class,
+                list_price, sum(gpu_seconds) AS gpu_seconds
+         FROM hourly
+         GROUP BY 1, 2, 3, 4, 5
+         ORDER BY 1, 2, 3, 4, 5",
+    )
+    .bind::<Text, _>(tenant)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .bind::<Text, _>(span)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| gpubill_domain::usage_series::MeteredBucket {
+            start: row.start,
+            allocation_id: row.allocation_id,
+            sku: row.sku,
+            price_class: row.price_class,
+            list_price: row.list_price,
+            gpu_seconds: row.gpu_seconds,
+        })
+        .collect())
+}
+
+/// The tenant's usage series over `[from, to)`: buckets of `granularity` in its time zone, split
+/// by `group_by` (gather here, compose in `gpubill_domain::usage_series`).
+pub fn usage_series(
+    conn: &mut PgConnection,
+    tenant_id: &str,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    granularity: gpubill_schema::api::usage::Granularity,
+    group_by: &[gpubill_schema::api::usage::UsageDimension],
+    currency: &str,
+) -> Result<gpubill_schema::api::usage::UsageSeries, LedgerError> {
+    use gpubill_domain::usage_series::{Grouping, Span, series};
+    use gpubill_schema::api::usage::{Granularity, UsageBucketView, UsageDimension, UsageSeries};
+    let time_zone = crate::invoicing::tenant_time_zone(conn, tenant_id)?;
+    let metered = window_buckets(conn, tenant_id, from, to, granularity.code())?;
+    let span = match granularity {
+        Granularity::Hour => Span::Hour,
+        Granularity::Day => Span::Day,
+        Granularity::Month => Span::Month,
+    };
+    let grouping = Grouping {
+        sku: group_by.contains(&UsageDimension::Sku),
+        price_class: group_by.contains(&UsageDimension::PriceClass),
+        allocation: group_by.contains(&UsageDimension::Allocation),
+    };
+    let (buckets, total_gpu_seconds, total_amount) = series(metered, grouping, span, time_zone);
+    Ok(UsageSeries {
+        tenant_id: tenant_id.to_owned(),
+        from,
+        to,
+        time_zone: time_zone.name().to_owned(),
+        granularity,
+        group_by: group_by.to_vec(),
+        currency: currency.to_owned(),
+        buckets: buckets
+            .into_iter()
+            .map(|bucket| UsageBucketView {
+                start: bucket.start,
+                end: bucket.end,
+                sku: bucket.sku,
+                price_class: bucket.price_class,
+                allocation_id: bucket.allocation_id,
+                gpu_seconds: bucket.gpu_seconds,
+                amount: bucket.amount,
+            })
+            .collect(),
+        total_gpu_seconds,
+        total_amount,
+    })
 }

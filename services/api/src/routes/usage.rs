@@ -13,8 +13,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Numeric, Text, Timestamptz};
 use gpubill_domain::money::usage_amount;
 use gpubill_domain::round_to_cents;
+use gpubill_ledger::usage_buckets::usage_series;
 use gpubill_platform::db::with_conn;
 use gpubill_schema::api::ErrorCode;
+use gpubill_schema::api::usage::{Granularity, UsageDimension, UsageSeries};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,6 +27,49 @@ use std::collections::BTreeMap;
 pub struct UsageQuery {
     from: String,
     to: String,
+    /// `hour`, `day` or `month` (of the tenant's time zone): answer a series of buckets
+    /// (`UsageSeries`) instead of the totals per SKU.
+    granularity: Option<String>,
+    /// Comma-separated `sku`, `price_class`, `allocation`: split the series' buckets by these
+    /// (implies `granularity=day` when it is not given).
+    group_by: Option<String>,
+}
+
+impl UsageQuery {
+    /// The series asked for, if any: its granularity and dimensions.
+    fn series(&self) -> Result<Option<(Granularity, Vec<UsageDimension>)>, ApiError> {
+        if self.granularity.is_none() && self.group_by.is_none() {
+            return Ok(None);
+        }
+        let granularity = match self.granularity.as_deref() {
+            None => Granularity::Day,
+            Some(code) => Granularity::from_code(code).ok_or_else(|| {
+                ApiError::bad_request(
+                    ErrorCode::InvalidQuery,
+                    format!("granularity `{code}`: `hour`, `day` or `month`"),
+                )
+            })?,
+        };
+        let mut dimensions = Vec::new();
+        for code in self
+            .group_by
+            .iter()
+            .flat_map(|list| list.split(','))
+            .filter(|code| !code.is_empty())
+        {
+            let dimension = UsageDimension::from_code(code).ok_or_else(|| {
+                ApiError::bad_request(
+                    ErrorCode::InvalidQuery,
+                    format!("group_by `{code}`: any of `sku`, `price_class`, `allocation`"),
+                )
+            })?;
+            if !dimensions.contains(&dimension) {
+                dimensions.push(dimension);
+            }
+        }
+        dimensions.sort();
+        Ok(Some((granularity, dimensions)))
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -35,6 +80,8 @@ struct UsageResponse {
     currency: String,
     skus: Vec<SkuUsage>,
     total_amount: Decimal,
+    /// With `granularity` or `group_by`: the same usage in buckets of time, split as asked.
+    series: Option<UsageSeries>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -73,7 +120,7 @@ fn parse_instant(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     operation_id = "usage",
     params(("tenant" = String, Path, description = "Tenant id", example = "mistral-lab"), UsageQuery),
     responses(
-        (status = 200, description = "GPU-seconds and amount per SKU over the window", body = UsageResponse),
+        (status = 200, description = "GPU-seconds and amount per SKU over the window; with `granularity` or `group_by`, a `UsageSeries` of buckets", body = UsageResponse),
     )
 )]
 pub async fn usage(
@@ -90,6 +137,27 @@ pub async fn usage(
         ));
     }
     let tenant_id = tenant.into_inner();
+    let series = match query.series()? {
+        Some((granularity, group_by)) => {
+            let (tenant_id, currency) = (tenant_id.clone(), state.currency.clone());
+            Some(
+                with_conn(&state.pool, move |conn| {
+                    require_tenant(conn, &tenant_id)?;
+                    usage_series(
+                        conn,
+                        &tenant_id,
+                        (from, to),
+                        granularity,
+                        &group_by,
+                        &currency,
+                    )
+                    .map_err(ApiError::from)
+                })
+                .await?,
+            )
+        }
+        None => None,
+    };
     let rows = {
         let tenant_id = tenant_id.clone();
         with_conn(&state.pool, move |conn| {
@@ -135,5 +203,6 @@ pub async fn usage(
         currency: state.currency.clone(),
         skus,
         total_amount,
+        series,
     }))
 }
