@@ -68,19 +68,6 @@ impl Grain {
     }
 }
 
-/// The FOCUS applicability criteria gpubill declares (docs/billing.md).
-pub const APPLICABILITY_CRITERIA: [&str; 9] = [
-    "ACCOUNT_NAMING_SUPPORTED",
-    "BILLING_BASED_ON_PROVISIONED_RESOURCES_SUPPORTED",
-    "COMMITMENT_DISCOUNT_SUPPORTED",
-    "MULTIPLE_PRICING_CATEGORIES_SUPPORTED",
-    "NEGOTIATED_PRICING_SUPPORTED",
-    "PUBLIC_PRICE_LIST_SUPPORTED",
-    "RESOURCE_TYPE_ASSIGNMENT_SUPPORTED",
-    "UNIT_PRICING_SUPPORTED",
-    "USAGE_MEASUREMENT_SUPPORTED",
-];
-
 /// The columns, in the order written.
 pub const COLUMNS: [&str; 56] = [
     "BilledCost",

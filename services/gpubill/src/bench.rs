@@ -404,6 +404,29 @@ pub(crate) async fn create_database(admin_url: &str, database: &str) -> Result<(
     .context("database task failed")?
 }
 
+/// Runs `measure` with the configuration of a new scratch database (`gpubill_bench_<id>`, its
+/// name printed), then drops the database unless `keep`; a failed drop is reported, not fatal.
+pub(crate) async fn on_scratch_database<F, Fut>(
+    config: &Config,
+    keep: bool,
+    measure: F,
+) -> Result<()>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let scratch = Scratch::new(config)?;
+    println!("database {}", scratch.database);
+    create_database(&scratch.admin_url, &scratch.database).await?;
+    let outcome = measure(scratch.config.clone()).await;
+    if keep {
+        println!("kept: database {}", scratch.database);
+    } else if let Err(error) = drop_database(&scratch.admin_url, &scratch.database).await {
+        tracing::warn!(error = %format!("{error:#}"), database = %scratch.database, "cannot drop the bench database");
+    }
+    outcome
+}
+
 pub(crate) async fn drop_database(admin_url: &str, database: &str) -> Result<()> {
     let (admin_url, database) = (admin_url.to_owned(), database.to_owned());
     tokio::task::spawn_blocking(move || -> Result<()> {

@@ -5,7 +5,7 @@
 //! and spot usage for each through delta rating, then times `close` for that month, and a second
 //! close that must change nothing.
 
-use crate::bench::{Scratch, create_database, drop_database};
+use crate::bench::on_scratch_database;
 use crate::close::close_month;
 use crate::setup;
 use anyhow::{Context, Result};
@@ -50,16 +50,10 @@ pub async fn run(config: &Config, args: BenchCloseArgs) -> Result<()> {
         .parse()
         .with_context(|| format!("--period `{}`", args.period))?;
     anyhow::ensure!(args.tenants >= 1, "--tenants must be at least 1");
-    let scratch = Scratch::new(config)?;
-    println!("database {}", scratch.database);
-    create_database(&scratch.admin_url, &scratch.database).await?;
-    let outcome = measure(&scratch.config, &args, period).await;
-    if args.keep {
-        println!("kept: database {}", scratch.database);
-    } else if let Err(error) = drop_database(&scratch.admin_url, &scratch.database).await {
-        tracing::warn!(error = %format!("{error:#}"), database = %scratch.database, "cannot drop the bench database");
-    }
-    outcome
+    on_scratch_database(config, args.keep, |config| async move {
+        measure(&config, &args, period).await
+    })
+    .await
 }
 
 async fn measure(config: &Config, args: &BenchCloseArgs, period: BillingPeriod) -> Result<()> {

@@ -11,9 +11,8 @@ use gpubill_exports::fec::{self, FecOptions, FiscalYear};
 use gpubill_exports::focus::{FocusFormat, Grain};
 use gpubill_exports::trial_balance;
 use gpubill_exports::window::{TimeArg, window};
-use gpubill_ledger::books::{
-    line_count, trial_balance_at, write_fec, write_focus, write_journal_csv,
-};
+use gpubill_ledger::books::{trial_balance_at, write_fec, write_focus, write_journal_csv};
+use gpubill_ledger::journal::count_entries;
 use gpubill_ledger::usage_buckets::bucket_count;
 use gpubill_platform::config::Config;
 use gpubill_platform::db::with_conn;
@@ -189,7 +188,7 @@ async fn fec_file(config: &Config, args: FecArgs, stop: Shutdown) -> Result<()> 
     let pool = setup::prepare_ledger(config).await?.pool;
     let (from, to) = (year.start_in(books.time_zone), year.end_in(books.time_zone));
     let total = with_conn(&pool, move |conn| {
-        line_count(conn, from, to).map_err(anyhow::Error::from)
+        count_entries(conn, from, to).map_err(anyhow::Error::from)
     })
     .await?;
     let progress = Progress::new(format!("FEC {}", args.year), total, "lines");
@@ -233,7 +232,7 @@ async fn journal_file(config: &Config, args: JournalArgs, stop: Shutdown) -> Res
         .unwrap_or_else(|| PathBuf::from(format!("journal_{}_{}.csv", args.from, args.to)));
     let pool = setup::prepare_ledger(config).await?.pool;
     let total = with_conn(&pool, move |conn| {
-        line_count(conn, start, end).map_err(anyhow::Error::from)
+        count_entries(conn, start, end).map_err(anyhow::Error::from)
     })
     .await?;
     let progress = Progress::new("journal".to_owned(), total, "lines");

@@ -5,7 +5,7 @@
 //! of the year and the FOCUS export of the month at hourly grain, each written to a file, and
 //! prints rows per second and the process's peak resident memory after each.
 
-use crate::bench::{Scratch, create_database, drop_database};
+use crate::bench::on_scratch_database;
 use crate::setup;
 use anyhow::{Context, Result};
 use chrono::Datelike;
@@ -52,16 +52,10 @@ pub async fn run(config: &Config, args: BenchExportArgs) -> Result<()> {
         args.journal_lines >= 2 && args.gpus >= 1,
         "--journal-lines ≥ 2 and --gpus ≥ 1"
     );
-    let scratch = Scratch::new(config)?;
-    println!("database {}", scratch.database);
-    create_database(&scratch.admin_url, &scratch.database).await?;
-    let outcome = measure(&scratch.config, &args, period).await;
-    if args.keep {
-        println!("kept: database {}", scratch.database);
-    } else if let Err(error) = drop_database(&scratch.admin_url, &scratch.database).await {
-        tracing::warn!(error = %format!("{error:#}"), database = %scratch.database, "cannot drop the bench database");
-    }
-    outcome
+    on_scratch_database(config, args.keep, |config| async move {
+        measure(&config, &args, period).await
+    })
+    .await
 }
 
 async fn measure(config: &Config, args: &BenchExportArgs, period: BillingPeriod) -> Result<()> {

@@ -5,7 +5,7 @@
 use crate::LedgerError;
 use crate::credits::grant_documents;
 use crate::invoicing::{invoice_of_period, journal_documents, tenants_to_close};
-use crate::journal::{StoredEntry, account_totals, count_entries, for_each_entry};
+use crate::journal::{StoredEntry, account_totals, for_each_entry};
 use crate::usage_buckets::{bucket_totals, for_each_bucket};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -150,15 +150,6 @@ pub fn for_each_line(
     flush(&mut transaction)?;
     progress(done);
     Ok(done)
-}
-
-/// Entry lines of `[from, to)`: the total a progress bar counts to.
-pub fn line_count(
-    conn: &mut PgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<u64, LedgerError> {
-    count_entries(conn, from, to)
 }
 
 /// Writes the FEC of `year` to `out`, from one snapshot.
