@@ -411,6 +411,20 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         last_used_at -> Nullable<Timestamptz>,
+        parent_key_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    portal_links (id) {
+        id -> Uuid,
+        token_hash -> Bytea,
+        tenant_id -> Text,
+        minted_by -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        session_key_id -> Nullable<Uuid>,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod export;
 pub mod invoice;
 pub mod page;
 pub mod party;
+pub mod portal;
 pub mod problem;
 pub mod status;
 pub mod usage;

@@ -100,6 +100,9 @@ error_codes! {
     SchedulerUnavailable => "scheduler_unavailable", "Scheduler not running on this instance";
     NotReady => "not_ready", "Not ready";
     InternalError => "internal_error", "Internal error";
+    PortalLinkInvalid => "portal_link_invalid", "Portal sign-in link not valid";
+    PortalSignInRefused => "portal_sign_in_refused", "Portal sign-in refused";
+    CsrfRejected => "csrf_rejected", "Cross-site request refused";
 }
 
 impl ErrorCode {

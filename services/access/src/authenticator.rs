@@ -6,10 +6,13 @@
 //! revocation. When each key was last used is kept in memory and written at each re-read.
 
 use crate::keys::{self, AccessError, IssuedKey, Revoked};
+use crate::portal_links::{self, LinkError, LinkToken};
 use chrono::{DateTime, TimeZone, Utc};
 use gpubill_domain::access::{
     KeyFormatError, KeyGrant, KeyHash, KeyRefused, KeySpec, Principal, parse_key,
 };
+use gpubill_domain::portal::{SessionRefused, check_mint, session_spec};
+use gpubill_platform::DbError;
 use gpubill_platform::config::{AuthSettings, Cluster};
 use gpubill_platform::db::with_conn;
 use gpubill_platform::{PgPool, Shutdown};
@@ -33,6 +36,23 @@ pub enum AuthError {
     /// The copy of the keys is too old to be trusted.
     #[error("API keys cannot be checked right now: the key store has not answered for {0} ms")]
     Unavailable(u128),
+}
+
+/// Why a portal session was not opened or a link not minted.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Refused(#[from] SessionRefused),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+}
+
+impl From<DbError> for SessionError {
+    fn from(error: DbError) -> Self {
+        Self::Access(error.into())
+    }
 }
 
 /// Handle on the authenticator; clones share one copy of the keys.
@@ -99,7 +119,17 @@ impl Authenticator {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(AuthError::NotBearer);
         }
-        let (_, hash) = parse_key(token.trim())?;
+        self.authenticate_key(token.trim(), now)
+    }
+
+    /// The caller a key names at `now` (from a header, or the portal's session cookie).
+    pub fn authenticate_key(&self, key: &str, now: DateTime<Utc>) -> Result<Principal, AuthError> {
+        Ok(self.grant(key, now)?.principal(now)?)
+    }
+
+    /// The grant of a usable key at `now` (with its expiry), its use recorded.
+    pub fn grant(&self, key: &str, now: DateTime<Utc>) -> Result<KeyGrant, AuthError> {
+        let (_, hash) = parse_key(key)?;
         let keys = self.copy();
         let age = keys.read_at.elapsed();
         if age > self.shared.max_staleness {
@@ -109,11 +139,73 @@ impl Authenticator {
             .by_hash
             .get(&hash)
             .ok_or(AuthError::Refused(KeyRefused::Unknown))?;
-        let principal = cached.grant.principal(now)?;
+        cached.grant.principal(now)?;
         cached
             .used_at_ms
             .store(now.timestamp_millis(), Ordering::Relaxed);
-        Ok(principal)
+        Ok(cached.grant.clone())
+    }
+
+    /// Opens a portal session for `tenant` with a tenant key pasted into the portal's sign-in
+    /// form: a portal key under it, usable here at once.
+    pub async fn sign_in(
+        &self,
+        cluster: Arc<Cluster>,
+        key: &str,
+        tenant: Option<&str>,
+        now: DateTime<Utc>,
+        session_seconds: i64,
+    ) -> Result<IssuedKey, SessionError> {
+        let parent = self.grant(key, now)?;
+        let tenant = tenant
+            .or(parent.binding.tenant())
+            .ok_or(SessionError::Refused(SessionRefused::NotATenantKey(
+                parent.role,
+            )))?
+            .to_owned();
+        let spec = session_spec(&parent, &tenant, false, now, session_seconds)?;
+        let created_by = format!("key:{}", parent.key_id);
+        Ok(self.issue(cluster, spec, created_by, now).await?)
+    }
+
+    /// Mints a one-time sign-in link to `tenant`'s portal for the key `minted_by`, valid until
+    /// `expires_at`.
+    pub async fn mint_link(
+        &self,
+        minted_by: &Principal,
+        tenant: String,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<LinkToken, SessionError> {
+        let grant = self.copy().by_hash.values().find_map(|cached| {
+            (cached.grant.key_id == minted_by.key_id).then(|| cached.grant.clone())
+        });
+        let grant = grant.ok_or(AuthError::Refused(KeyRefused::Unknown))?;
+        check_mint(&grant, &tenant)?;
+        let key_id = grant.key_id;
+        Ok(with_conn(&self.shared.pool, move |conn| {
+            portal_links::mint(conn, &tenant, key_id, now, expires_at)
+        })
+        .await?)
+    }
+
+    /// Exchanges a minted link's token for its session, usable here at once.
+    pub async fn redeem_link(
+        &self,
+        cluster: Arc<Cluster>,
+        token: String,
+        now: DateTime<Utc>,
+        session_seconds: i64,
+    ) -> Result<IssuedKey, LinkError> {
+        let issued = with_conn(&self.shared.pool, move |conn| {
+            portal_links::redeem(conn, &cluster, &token, now, session_seconds)
+        })
+        .await?;
+        let (hash, grant) = (issued.secret.hash(), issued.key.grant());
+        self.edit(|by_hash| {
+            by_hash.insert(hash, CachedKey::new(grant));
+        });
+        Ok(issued)
     }
 
     /// Issues a key (`keys::issue`) and makes it usable on this instance at once.
@@ -143,6 +235,9 @@ impl Authenticator {
         .await?;
         if let Some(revoked_at) = revoked.key.revoked_at {
             self.revoke_here(key_id, revoked_at);
+            for session in &revoked.sessions_ended {
+                self.revoke_here(*session, revoked_at);
+            }
         }
         Ok(revoked)
     }

@@ -60,6 +60,8 @@ pub struct StoredKey {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Recorded in memory and written within a refresh of the authenticator.
     pub last_used_at: Option<DateTime<Utc>>,
+    /// A portal session's: the key it was opened with; revoking that key revokes it.
+    pub parent_key_id: Option<Uuid>,
 }
 
 fn role_code<S: serde::Serializer>(role: &Role, serializer: S) -> Result<S::Ok, S::Error> {
@@ -107,6 +109,7 @@ struct KeyRow {
     expires_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
+    parent_key_id: Option<Uuid>,
 }
 
 impl TryFrom<KeyRow> for StoredKey {
@@ -128,6 +131,7 @@ impl TryFrom<KeyRow> for StoredKey {
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
             last_used_at: row.last_used_at,
+            parent_key_id: row.parent_key_id,
         })
     }
 }
@@ -169,6 +173,7 @@ pub fn issue(
         expires_at: spec.expires_at.map(|at| at.trunc_subsecs(6)),
         revoked_at: None,
         last_used_at: None,
+        parent_key_id: spec.parent,
     };
     diesel::insert_into(api_keys::table)
         .values((
@@ -182,6 +187,7 @@ pub fn issue(
             api_keys::created_by.eq(&key.created_by),
             api_keys::created_at.eq(key.created_at),
             api_keys::expires_at.eq(key.expires_at),
+            api_keys::parent_key_id.eq(key.parent_key_id),
         ))
         .execute(conn)?;
     Ok(IssuedKey { key, secret })
@@ -229,24 +235,42 @@ pub struct Revoked {
     pub key: StoredKey,
     /// False when the key had been revoked before (revoking is idempotent).
     pub newly: bool,
+    /// The portal sessions opened with it that this revocation ended.
+    pub sessions_ended: Vec<Uuid>,
 }
 
-/// Revokes a key at `now`; a key revoked before keeps its first revocation time.
+/// Revokes a key at `now`, and in the same transaction the portal sessions opened with it; a key
+/// revoked before keeps its first revocation time.
 pub fn revoke(
     conn: &mut PgConnection,
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Revoked, AccessError> {
-    let updated = diesel::update(
-        api_keys::table
-            .filter(api_keys::id.eq(id))
-            .filter(api_keys::revoked_at.is_null()),
-    )
-    .set(api_keys::revoked_at.eq(now.trunc_subsecs(6)))
-    .execute(conn)?;
-    Ok(Revoked {
-        key: get(conn, id)?,
-        newly: updated == 1,
+    let now = now.trunc_subsecs(6);
+    conn.transaction(|conn| {
+        let updated = diesel::update(
+            api_keys::table
+                .filter(api_keys::id.eq(id))
+                .filter(api_keys::revoked_at.is_null()),
+        )
+        .set(api_keys::revoked_at.eq(now))
+        .execute(conn)?;
+        let key = get(conn, id)?;
+        // A session created after the parent's first revocation cannot exist (the insert
+        // trigger refuses it), so the sessions' revocation is never before their creation.
+        let sessions_ended = diesel::update(
+            api_keys::table
+                .filter(api_keys::parent_key_id.eq(id))
+                .filter(api_keys::revoked_at.is_null()),
+        )
+        .set(api_keys::revoked_at.eq(now))
+        .returning(api_keys::id)
+        .get_results(conn)?;
+        Ok(Revoked {
+            key,
+            newly: updated == 1,
+            sessions_ended,
+        })
     })
 }
 

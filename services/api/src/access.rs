@@ -13,7 +13,7 @@ use crate::operation::{Operation, Target};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::Utc;
@@ -159,6 +159,14 @@ pub async fn guard(
         }
         _ => call(request).await?,
     };
+    let mut response = response;
+    // A caller's answer is its own (a tenant's figures): never kept by a shared cache, nor by
+    // the browser's (the portal's pages read these with a session that may end).
+    if !response.headers().contains_key(CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
     if let Some(notes) = notes {
         let notes = notes.borrow().clone();
         audit(principal).record(&response, &notes).await;
@@ -177,10 +185,19 @@ fn authorize(
         .headers()
         .get(AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or("(not text)"));
-    let principal = state
-        .authenticator
-        .authenticate(header, Utc::now())
-        .map_err(|error| Box::new((ApiError::Unauthenticated(error), None)))?;
+    // The portal's session cookie stands for a key on reads only: a cookie is sent by the
+    // browser whoever made the page, so it never authorizes a change (no cross-site request
+    // forgery through the API), and a portal key may change nothing anyway.
+    let cookie = (header.is_none() && matches!(*request.method(), Method::GET | Method::HEAD))
+        .then(|| crate::portal::session_key(&state.portal, request.request()))
+        .flatten();
+    let now = Utc::now();
+    let authenticated = match &cookie {
+        Some(key) => state.authenticator.authenticate_key(key, now),
+        None => state.authenticator.authenticate(header, now),
+    };
+    let principal =
+        authenticated.map_err(|error| Box::new((ApiError::Unauthenticated(error), None)))?;
     if !operation.access.allows(principal.role) {
         let error = ApiError::forbidden(format!(
             "a {} key may not call {} {}",

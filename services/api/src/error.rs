@@ -5,7 +5,7 @@
 use crate::current_request;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use gpubill_access::{AccessError, AuthError};
+use gpubill_access::{AccessError, AuthError, SessionError};
 use gpubill_domain::access::KeySpecError;
 use gpubill_domain::scheduler::PlacementError;
 use gpubill_ledger::LedgerError;
@@ -267,6 +267,19 @@ impl From<SchedulerError> for ApiError {
             SchedulerError::Ledger(ledger) => Self::from(ledger),
             SchedulerError::Db(db) => Self::from(db),
             SchedulerError::Invariant(_) => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::Auth(auth) => Self::Unauthenticated(auth),
+            SessionError::Refused(gpubill_domain::portal::SessionRefused::OtherTenant(tenant)) => {
+                Self::tenant_not_found(&tenant)
+            }
+            SessionError::Refused(refused) => Self::forbidden(refused.to_string()),
+            SessionError::Access(access) => Self::from(access),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! contracts, prepaid credit, missing usage, the price book, and the scheduler's allocations,
 //! quota checks, node states and reconciliation. One file per action under
 //! `routes/`, one error type (`error`) mapped to HTTP statuses with a machine-readable body.
+//! The customer portal's pages and sessions are served under `/portal` (`portal`).
 //! Every request gets a request id and URL checks (`envelope`), every route its access check and,
 //! when it changes state, its audit row (`access`); bodies are read by one extractor (`body`).
 
@@ -16,6 +17,8 @@ pub mod input;
 pub mod metrics;
 pub mod metrics_listener;
 pub mod operation;
+pub mod overview;
+pub mod portal;
 pub mod routes;
 pub mod streaming;
 
@@ -62,6 +65,8 @@ pub struct AppState {
     pub seller: Arc<Seller>,
     /// How the books are exported (`[books]`).
     pub books: gpubill_platform::config::BooksSettings,
+    /// The customer portal (`[portal]`).
+    pub portal: gpubill_platform::config::PortalSettings,
 }
 
 impl AppState {
@@ -79,6 +84,7 @@ impl AppState {
             max_credit_grant: config.settings.billing.max_credit_grant,
             seller: Arc::new(config.seller.clone()),
             books: config.settings.books.clone(),
+            portal: config.settings.portal.clone(),
             portal_key_seconds: config.settings.auth.portal_key_seconds,
             reconciler: Arc::new(Reconciler::new(config)),
             currency: config.settings.billing.currency.clone(),

@@ -35,6 +35,11 @@ pub struct Operation {
 impl Operation {
     /// Whether the operation takes an `Idempotency-Key`: the POSTs that change state.
     pub fn takes_idempotency_key(&self) -> bool {
-        self.audited && self.method == Method::POST
+        self.audited && self.method == Method::POST && !ANSWERS_A_SECRET.contains(&self.path)
     }
 }
+
+/// Routes whose answer holds a secret shown once (an API key, a sign-in link): their answers are
+/// never stored for `Idempotency-Key` replays, which would keep the secret in clear; a retry
+/// makes a new one.
+const ANSWERS_A_SECRET: [&str; 2] = ["/v1/api-keys", "/v1/tenants/{tenant}/portal-sessions"];

@@ -254,6 +254,9 @@ pub enum Access {
     TenantRead,
     /// Acting for a tenant on its GPUs (allocations): admin and the tenant's own tenant key.
     TenantAct,
+    /// Opening a tenant's portal session (minting a sign-in link): admin, finance and the
+    /// tenant's own tenant key; not a portal key, so a session cannot extend itself.
+    PortalMint,
     /// Finance's work across tenants: admin and finance.
     Finance,
     /// A node's agent reading what to meter: admin and that node's key.
@@ -270,6 +273,7 @@ impl Access {
             Access::Public => true,
             Access::TenantRead => matches!(role, Admin | Finance | Tenant | Portal),
             Access::TenantAct => matches!(role, Admin | Tenant),
+            Access::PortalMint => matches!(role, Admin | Finance | Tenant),
             Access::Finance => matches!(role, Admin | Finance),
             Access::NodeRead => matches!(role, Admin | Node),
             Access::Admin => matches!(role, Admin),
@@ -316,6 +320,8 @@ pub enum KeySpecError {
     UnexpectedBinding { role: Role, given: &'static str },
     #[error("a portal key must expire")]
     PortalWithoutExpiry,
+    #[error("only a portal session is opened under another key, not a {0} key")]
+    ParentOfNonPortal(Role),
     #[error("the expiry must be after the creation")]
     ExpiryNotAfterCreation,
     #[error("the label has {chars} characters; at most {max}")]
@@ -356,6 +362,8 @@ pub struct KeySpec {
     pub binding: Binding,
     pub expires_at: Option<DateTime<Utc>>,
     pub label: String,
+    /// The key a portal session was opened with: revoking it ends the session.
+    pub parent: Option<Uuid>,
 }
 
 impl KeySpec {
@@ -384,6 +392,9 @@ impl KeySpec {
         }
         if self.role == Role::Portal && self.expires_at.is_none() {
             return Err(KeySpecError::PortalWithoutExpiry);
+        }
+        if self.parent.is_some() && self.role != Role::Portal {
+            return Err(KeySpecError::ParentOfNonPortal(self.role));
         }
         if self.expires_at.is_some_and(|expires| expires <= now) {
             return Err(KeySpecError::ExpiryNotAfterCreation);
@@ -474,6 +485,7 @@ mod tests {
             (Access::Public, [true, true, true, true, true]),
             (Access::TenantRead, [true, true, true, false, true]),
             (Access::TenantAct, [true, false, true, false, false]),
+            (Access::PortalMint, [true, true, true, false, false]),
             (Access::Finance, [true, true, false, false, false]),
             (Access::NodeRead, [true, false, false, true, false]),
             (Access::Admin, [true, false, false, false, false]),
@@ -532,6 +544,7 @@ mod tests {
             binding,
             expires_at,
             label: String::new(),
+            parent: None,
         };
         let tenant = || Binding::Tenant("helix-bio".into());
         assert!(spec(Role::Tenant, tenant(), None).check(now).is_ok());

@@ -319,6 +319,7 @@ impl DemoKeys {
             binding,
             expires_at: None,
             label: "demo".into(),
+            parent: None,
         };
         let issued = authenticator
             .issue(

@@ -132,6 +132,7 @@ async fn create(config: &Config, pool: &gpubill_platform::PgPool, args: CreateAr
         binding,
         expires_at: key_expiry(role, now, lifetime, config.settings.auth.portal_key_seconds)?,
         label: args.label,
+        parent: None,
     };
     let cluster = config.cluster.clone();
     let issued = with_conn(pool, move |conn| {

@@ -70,6 +70,22 @@ pub struct Settings {
     pub log: LogSettings,
     pub metrics: MetricsSettings,
     pub books: BooksSettings,
+    pub portal: PortalSettings,
+}
+
+/// The customer portal served under `/portal` (`[portal]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// The portal's address as customers reach it (`https://billing.example.com`), the base of
+    /// minted sign-in links; empty: the scheme and host the minting request came to. A URL
+    /// starting with `https://` also marks the session cookie `Secure` (`__Host-` prefixed).
+    pub public_url: String,
+    /// How long a minted sign-in link may wait for its one use.
+    pub link_seconds: i64,
+    /// The pages that may frame the portal (CSP `frame-ancestors`): `'self'`, or origins
+    /// separated by spaces; `'none'` forbids framing.
+    pub frame_ancestors: String,
 }
 
 /// How the books are kept and exported (`[books]`).
@@ -712,6 +728,28 @@ fn key_env(key: &str) -> String {
 
 impl Settings {
     fn validate(&self) -> Result<(), String> {
+        let p = &self.portal;
+        check(
+            p.public_url.is_empty()
+                || (p.public_url.starts_with("https://") || p.public_url.starts_with("http://"))
+                    && !p.public_url.ends_with('/')
+                    && !p.public_url.contains(char::is_whitespace),
+            "portal.public_url",
+            "must be empty or an http(s) URL without a trailing slash",
+        )?;
+        check(
+            (30..=86_400).contains(&p.link_seconds),
+            "portal.link_seconds",
+            "must be within 30..=86400",
+        )?;
+        check(
+            !p.frame_ancestors.trim().is_empty()
+                && p.frame_ancestors
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !matches!(c, ';' | ',') || c == ' '),
+            "portal.frame_ancestors",
+            "must be CSP sources separated by spaces, e.g. 'self'",
+        )?;
         check(
             (1..=12).contains(&self.books.fiscal_year_start_month),
             "books.fiscal_year_start_month",

@@ -19,4 +19,4 @@ pub use error::SchedulerError;
 pub use model::{
     AllocatedGpu, Allocation, AllocationRequest, AllocationStatus, QuotaCheck, QuotaVerdict,
 };
-pub use service::{Created, Scheduler, StateSnapshot};
+pub use service::{Created, Scheduler, Standing, StateSnapshot};

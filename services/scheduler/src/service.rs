@@ -16,6 +16,7 @@ use gpubill_domain::scheduler::{
     AdmissionAsk, ClusterState, GpuSlot, LiveAllocation, MigProfile, NodeState, PlacementError,
     PlacementRequest, QuotaLimits, TenantLoad, admit,
 };
+use gpubill_domain::standing::RunningRate;
 use gpubill_domain::{
     BillingPeriod, DEFAULT_TIME_ZONE, PriceBook, PriceClass, SECONDS_PER_HOUR, Tz, round_to_cents,
     usage_amount,
@@ -83,6 +84,19 @@ struct LedgerView {
 pub struct Created {
     pub allocation: Allocation,
     pub replayed: bool,
+}
+
+/// A tenant's quota standing as the scheduler holds it: its limits, what counts against them
+/// now, and its running allocations' rates, for the portal's overview.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub limits: QuotaLimits,
+    pub load: TenantLoad,
+    /// Running allocations, static ones included, at the price they run at.
+    pub running: Vec<RunningRate>,
+    /// Allocations made through the scheduler that run now.
+    pub running_allocations: u32,
+    pub ledger_as_of: Option<DateTime<Utc>>,
 }
 
 /// The decision state, comparable across restarts.
@@ -944,6 +958,48 @@ impl Scheduler {
             };
         }
         Ok(())
+    }
+
+    /// The tenant's standing at `now` from memory (no Postgres): 503 on an instance that does not
+    /// run the scheduler, whose memory would be stale.
+    pub fn standing(&self, tenant: &str, now: DateTime<Utc>) -> Result<Standing, SchedulerError> {
+        self.require_leader()?;
+        let limits = self
+            .shared
+            .quotas
+            .get(tenant)
+            .ok_or_else(|| SchedulerError::UnknownTenant(tenant.to_owned()))?
+            .clone();
+        let state = self.read();
+        let load = state.tenant_load(tenant, self.period_of(tenant, now));
+        let mut running = Vec::new();
+        for id in state.by_tenant.get(tenant).into_iter().flatten() {
+            if let Some(live) = state.running.get(id) {
+                running.push(RunningRate {
+                    units: live.allocation.gpus,
+                    unit_price: live.unit_price,
+                    until: Some(live.allocation.max_end_at),
+                });
+            }
+        }
+        let running_allocations =
+            u32::try_from(running.len()).expect("fewer allocations than GPUs");
+        for allocation in state.cluster.allocations() {
+            if allocation.tenant == tenant && allocation.id.starts_with(STATIC_PREFIX) {
+                running.push(RunningRate {
+                    units: u32::try_from(allocation.slots.len()).expect("a node has few GPUs"),
+                    unit_price: self.unit_price(&allocation.sku, allocation.class, now)?,
+                    until: None,
+                });
+            }
+        }
+        Ok(Standing {
+            limits,
+            load,
+            running,
+            running_allocations,
+            ledger_as_of: state.ledger.read_at,
+        })
     }
 
     /// The decision state: running allocations by id, node states, free GPUs.

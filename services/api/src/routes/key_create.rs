@@ -84,6 +84,7 @@ pub async fn key_create(
         binding,
         expires_at,
         label: request.label,
+        parent: None,
     };
     let created_by = Actor::of(&caller.principal).name();
     let issued = state

@@ -32,6 +32,8 @@ pub mod missing_usage;
 mod node_allocations;
 mod node_state;
 pub mod openapi;
+mod overview;
+mod portal_session_create;
 mod price_book;
 mod quota_check;
 mod readyz;
@@ -72,6 +74,8 @@ pub static OPERATIONS: &[Operation] = &[
     op!(GET "/healthz", Public, None, false, healthz::healthz),
     op!(GET "/readyz", Public, None, false, readyz::readyz),
     op!(GET "/v1/tenants/{tenant}/usage", TenantRead, Tenant, false, usage::usage),
+    op!(GET "/v1/tenants/{tenant}/overview", TenantRead, Tenant, false, overview::tenant_overview),
+    op!(POST "/v1/tenants/{tenant}/portal-sessions", PortalMint, Tenant, true, portal_session_create::portal_session_create),
     op!(GET "/v1/missing-usage", Finance, None, false, missing_usage::missing_usage),
     op!(GET "/v1/tenants/{tenant}/invoices", TenantRead, Tenant, false, invoice_list::invoice_list),
     op!(GET "/v1/tenants/{tenant}/invoices/draft", TenantRead, Tenant, false, invoice_draft::invoice_draft),
@@ -152,6 +156,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             access::guard(operations.clone(), request, next)
         })));
     }
+    crate::portal::configure(config);
     config.default_service(web::to(not_found));
 }
 

@@ -33,6 +33,8 @@ pub const BEARER: &str = "api_key";
         healthz::healthz,
         readyz::readyz,
         usage::usage,
+        overview::tenant_overview,
+        portal_session_create::portal_session_create,
         missing_usage::missing_usage,
         invoice_list::invoice_list,
         invoice_draft::invoice_draft,

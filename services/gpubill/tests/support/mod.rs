@@ -460,6 +460,7 @@ impl TestEnv {
             binding,
             expires_at,
             label: label.to_owned(),
+            parent: None,
         };
         let issued = self
             .conn(move |conn| {

@@ -1,0 +1,186 @@
+//! The customer portal under `/portal`: a page (HTML, CSS and JavaScript compiled into the
+//! binary) that reads the tenant's figures from the public API with a session cookie. This module
+//! holds what the portal's routes share: the session cookie, the security headers of every portal
+//! answer, minting sign-in links and the audit rows of sign-in and sign-out. The pages are in
+//! `pages`, the session routes in `session`.
+
+mod pages;
+mod session;
+
+use crate::AppState;
+use crate::access::Caller;
+use crate::envelope::RequestId;
+use crate::error::ApiError;
+use actix_web::HttpMessage as _;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponseBuilder, web};
+use chrono::{DateTime, Duration, Utc};
+use gpubill_access::audit::{self, Actor, AuditRecord};
+use gpubill_domain::access::Principal;
+use gpubill_platform::config::PortalSettings;
+use gpubill_platform::db::with_conn;
+use gpubill_schema::api::portal::PortalLink;
+use std::collections::BTreeMap;
+
+/// The session cookie over plain HTTP (development, or TLS ended by a proxy that does not say so).
+const SESSION_COOKIE: &str = "gpubill_session";
+/// The session cookie behind TLS: `__Host-` makes browsers demand `Secure`, `Path=/` and no
+/// `Domain`, so no other host of the domain can set or read it.
+const SECURE_SESSION_COOKIE: &str = "__Host-gpubill_session";
+/// The sign-in form's CSRF token (double submit: cookie and field must match).
+const SIGN_IN_COOKIE: &str = "gpubill_sign_in";
+const SECURE_SIGN_IN_COOKIE: &str = "__Host-gpubill_sign_in";
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    pages::configure(config);
+    session::configure(config);
+}
+
+/// Whether cookies are `Secure`: the portal's public address is https.
+fn secure(settings: &PortalSettings) -> bool {
+    settings.public_url.starts_with("https://")
+}
+
+pub(crate) fn session_cookie_name(settings: &PortalSettings) -> &'static str {
+    if secure(settings) {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+fn sign_in_cookie_name(settings: &PortalSettings) -> &'static str {
+    if secure(settings) {
+        SECURE_SIGN_IN_COOKIE
+    } else {
+        SIGN_IN_COOKIE
+    }
+}
+
+/// A `Set-Cookie` value of the portal: `HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure` behind
+/// TLS, gone after `seconds` (at once when 0). Values are hex or key text: nothing to encode.
+fn cookie(settings: &PortalSettings, name: &'static str, value: &str, seconds: i64) -> String {
+    debug_assert!(value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    let secure = if secure(settings) { "; Secure" } else { "" };
+    format!(
+        "{name}={value}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        seconds.max(0)
+    )
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+fn cookie_value(request: &HttpRequest, name: &str) -> Option<String> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.trim_matches('"').to_owned())
+        })
+}
+
+/// The session key a request's cookie holds, if any.
+pub(crate) fn session_key(settings: &PortalSettings, request: &HttpRequest) -> Option<String> {
+    cookie_value(request, session_cookie_name(settings)).filter(|value| !value.is_empty())
+}
+
+/// The headers of every portal answer: a strict Content-Security-Policy (nothing inline, nothing
+/// from elsewhere), no sniffing, no referrer (a sign-in link's token must not leak), and pages
+/// kept out of every cache but the browser's own memory.
+fn secured(response: &mut HttpResponseBuilder, settings: &PortalSettings, cache: &'static str) {
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; \
+         frame-ancestors {}",
+        settings.frame_ancestors
+    );
+    response
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&policy)
+                .expect("portal.frame_ancestors is checked visible ASCII"),
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header(("Cross-Origin-Opener-Policy", "same-origin"))
+        .insert_header(("Cross-Origin-Resource-Policy", "same-origin"))
+        .insert_header((header::CACHE_CONTROL, cache));
+}
+
+/// The portal's public address: `portal.public_url`, else the scheme and host of `request`.
+pub fn public_base(settings: &PortalSettings, request: &HttpRequest) -> String {
+    if !settings.public_url.is_empty() {
+        return settings.public_url.clone();
+    }
+    let info = request.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// Mints a sign-in link to `tenant`'s portal for the caller, the base of its URL being `base`.
+pub async fn mint_link(
+    state: &AppState,
+    caller: &Caller,
+    tenant: String,
+    base: &str,
+    now: DateTime<Utc>,
+) -> Result<PortalLink, ApiError> {
+    if !state.cluster.tenants.iter().any(|spec| spec.id == tenant) {
+        return Err(ApiError::tenant_not_found(&tenant));
+    }
+    caller.note("tenant", &tenant);
+    let expires_at = now + Duration::seconds(state.portal.link_seconds);
+    let token = state
+        .authenticator
+        .mint_link(&caller.principal, tenant, now, expires_at)
+        .await?;
+    Ok(PortalLink {
+        url: format!("{base}/portal/session?token={}", token.expose()),
+        expires_at,
+        session_expires_in_seconds: state.portal_key_seconds,
+    })
+}
+
+/// Writes the audit row of a portal sign-in or sign-out; as for the API's changes, a failure to
+/// write is logged with every field and the answer still goes out.
+async fn audit_session(
+    state: &AppState,
+    request: &HttpRequest,
+    actor: &Principal,
+    action: &'static str,
+    targets: BTreeMap<String, String>,
+    status: u16,
+) {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .copied()
+        .map_or_else(uuid::Uuid::new_v4, |id| id.0);
+    let record = AuditRecord {
+        at: Utc::now(),
+        request_id,
+        actor: Actor::of(actor),
+        action: action.to_owned(),
+        target_tenant: targets.get("tenant").cloned(),
+        targets,
+        status,
+    };
+    let stored = record.clone();
+    let written = with_conn(&state.pool, move |conn| {
+        audit::append(conn, &stored).map_err(gpubill_platform::DbError::Query)
+    })
+    .await;
+    if let Err(error) = written {
+        tracing::error!(
+            alarm = "audit_write_failed",
+            %error,
+            request_id = %record.request_id,
+            key_id = %actor.key_id,
+            action = %record.action,
+            targets = ?record.targets,
+            status = record.status,
+            "cannot write the audit trail of a portal session"
+        );
+    }
+}
