@@ -89,6 +89,8 @@ pub struct UsageSeries {
     pub time_zone: String,
     pub granularity: Granularity,
     pub group_by: Vec<UsageDimension>,
+    /// The allocation the series is limited to, if it was asked for one.
+    pub allocation_id: Option<String>,
     pub currency: String,
     pub buckets: Vec<UsageBucketView>,
     pub total_gpu_seconds: Decimal,

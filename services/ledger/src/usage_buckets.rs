@@ -218,12 +218,16 @@ pub fn usage_series(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     granularity: gpubill_schema::api::usage::Granularity,
     group_by: &[gpubill_schema::api::usage::UsageDimension],
+    allocation: Option<&str>,
     currency: &str,
 ) -> Result<gpubill_schema::api::usage::UsageSeries, LedgerError> {
     use gpubill_domain::usage_series::{Grouping, Span, series};
     use gpubill_schema::api::usage::{Granularity, UsageBucketView, UsageDimension, UsageSeries};
     let time_zone = crate::invoicing::tenant_time_zone(conn, tenant_id)?;
-    let metered = window_buckets(conn, tenant_id, from, to, granularity.code())?;
+    let mut metered = window_buckets(conn, tenant_id, from, to, granularity.code())?;
+    if let Some(allocation) = allocation {
+        metered.retain(|bucket| bucket.allocation_id == allocation);
+    }
     let span = match granularity {
         Granularity::Hour => Span::Hour,
         Granularity::Day => Span::Day,
@@ -242,6 +246,7 @@ pub fn usage_series(
         time_zone: time_zone.name().to_owned(),
         granularity,
         group_by: group_by.to_vec(),
+        allocation_id: allocation.map(str::to_owned),
         currency: currency.to_owned(),
         buckets: buckets
             .into_iter()

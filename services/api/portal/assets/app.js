@@ -125,8 +125,9 @@ function formatter(key, make) {
 function money(text, currency = state.currency) {
   if (text === null || text === undefined || text === '') return '—';
   try {
+    // A zero written "-0" (as a decimal can be) reads as plain zero.
     return formatter(`money:${currency}`, () =>
-      new Intl.NumberFormat('en-GB', { style: 'currency', currency })).format(String(text));
+      new Intl.NumberFormat('en-GB', { style: 'currency', currency })).format(isZero(text) ? '0' : String(text));
   } catch {
     return `${text} ${currency}`;
   }
@@ -365,16 +366,24 @@ function updateSessionNote() {
   note.textContent = `This session ends at ${dateTime(state.sessionExpiresAt, { dateStyle: 'medium', timeStyle: 'short' })}.`;
 }
 
+/**
+ * Around the session's end, asks the API whether it still holds (this browser's clock may be off
+ * from the server's): a 401 shows "Your session has ended", anything else looks again later.
+ */
 function watchSessionExpiry() {
   const expires = Date.parse(state.sessionExpiresAt);
   if (Number.isNaN(expires)) return;
-  const delay = expires - Date.now();
-  if (delay <= 0) {
-    showSessionEnded();
-    return;
-  }
+  const probe = async () => {
+    if (state.sessionOver) return;
+    try {
+      await api(tenantPath('/overview'));
+    } catch {
+      // SessionEnded has shown its page; another failure says nothing about the session.
+    }
+    if (!state.sessionOver) window.setTimeout(probe, 60_000);
+  };
   // setTimeout holds at most ~24.8 days; a session is far shorter.
-  window.setTimeout(showSessionEnded, Math.min(delay + 1000, 2 ** 31 - 1));
+  window.setTimeout(probe, Math.min(Math.max(0, expires - Date.now()) + 1000, 2 ** 31 - 1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1320,8 +1329,9 @@ function downloadLinks(kind, number) {
 }
 
 function invoiceLines(invoice) {
-  const rows = (invoice.lines || []).map((line) => h('tr', { 'data-row': String(line.line) },
-    h('td', { class: 'num' }, String(line.line)),
+  // Lines are numbered from 1 as on the PDF and the e-invoice; data-row keeps the API's `line`.
+  const rows = (invoice.lines || []).map((line, index) => h('tr', { 'data-row': String(line.line) },
+    h('td', { class: 'num' }, String(index + 1)),
     h('td', { class: 'wrap' }, line.description,
       line.adjustment ? h('span', { class: 'stat__sub' }, `Adjustment for ${monthName(line.service_period)}`) : null),
     h('td', null, monthName(line.service_period)),
@@ -1436,8 +1446,8 @@ async function renderCreditNote(view, params, number) {
   if (!view.alive()) return;
   view.title(`Credit note ${note.number}`);
   const currency = state.currency;
-  const rows = (note.lines || []).map((line) => h('tr', { 'data-row': String(line.line) },
-    h('td', { class: 'num' }, String(line.line)),
+  const rows = (note.lines || []).map((line, index) => h('tr', { 'data-row': String(line.line) },
+    h('td', { class: 'num' }, String(index + 1)),
     h('td', { class: 'wrap' }, line.description),
     fig('td', 'line.quantity', line.quantity, plainNumber(line.quantity), { class: 'num' }),
     fig('td', 'line.unit_price', line.unit_price, unitPrice(line.unit_price, currency), { class: 'num' }),

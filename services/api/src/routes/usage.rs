@@ -33,12 +33,15 @@ pub struct UsageQuery {
     /// Comma-separated `sku`, `price_class`, `allocation`: split the series' buckets by these
     /// (implies `granularity=day` when it is not given).
     group_by: Option<String>,
+    /// Only this allocation's usage, in the series (implies `granularity=day` when it is not
+    /// given); an allocation the tenant does not have gives an empty series.
+    allocation: Option<String>,
 }
 
 impl UsageQuery {
     /// The series asked for, if any: its granularity and dimensions.
     fn series(&self) -> Result<Option<(Granularity, Vec<UsageDimension>)>, ApiError> {
-        if self.granularity.is_none() && self.group_by.is_none() {
+        if self.granularity.is_none() && self.group_by.is_none() && self.allocation.is_none() {
             return Ok(None);
         }
         let granularity = match self.granularity.as_deref() {
@@ -140,6 +143,7 @@ pub async fn usage(
     let series = match query.series()? {
         Some((granularity, group_by)) => {
             let (tenant_id, currency) = (tenant_id.clone(), state.currency.clone());
+            let allocation = query.allocation.clone();
             Some(
                 with_conn(&state.pool, move |conn| {
                     require_tenant(conn, &tenant_id)?;
@@ -149,6 +153,7 @@ pub async fn usage(
                         (from, to),
                         granularity,
                         &group_by,
+                        allocation.as_deref(),
                         &currency,
                     )
                     .map_err(ApiError::from)
