@@ -34,6 +34,7 @@ pub struct LineView {
     pub gpu_seconds: Decimal,
     pub quantity_gpu_hours: Decimal,
     pub unit_price: Decimal,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub amount: Decimal,
     pub vat_category: String,
     pub vat_rate: Decimal,
@@ -48,10 +49,14 @@ pub struct CreditNoteView {
     pub reason: String,
     pub issued_at: DateTime<Utc>,
     pub lines: Vec<CreditNoteLineView>,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub net_total: Decimal,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub vat_total: Decimal,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub total: Decimal,
     /// Prepaid credit the invoice had drawn, given back to the tenant.
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub credit_returned: Decimal,
 }
 
@@ -61,6 +66,7 @@ pub struct CreditNoteLineView {
     pub description: String,
     pub quantity: Decimal,
     pub unit_price: Decimal,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub amount: Decimal,
     pub vat_category: String,
     pub vat_rate: Decimal,
@@ -85,10 +91,15 @@ pub struct InvoiceView {
     pub vat_rate: Decimal,
     pub vat_mention: Option<String>,
     pub lines: Vec<LineView>,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub net_total: Decimal,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub vat_total: Decimal,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub total: Decimal,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub credit_applied: Decimal,
+    #[serde(serialize_with = "crate::decimal::cents::serialize")]
     pub amount_due: Decimal,
     pub credit_note: Option<String>,
 }

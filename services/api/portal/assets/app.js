@@ -1205,10 +1205,14 @@ async function renderAllocation(view, params, id) {
   if (!view.alive()) return;
   view.title(`Allocation ${allocation.id}`);
 
-  const endDay = allocation.ended_at ? localDay(Date.parse(allocation.ended_at)) : localDay(Math.min(Date.now(), Date.parse(allocation.max_end_at)));
+  // Its usage: the days it ran on (so far, while it runs).
+  const startDay = localDay(Date.parse(allocation.started_at));
+  const lastInstant = allocation.ended_at
+    ? Date.parse(allocation.ended_at)
+    : Math.min(Date.now(), Date.parse(allocation.max_end_at));
+  const endDay = localDay(lastInstant);
   const usageLink = usageHash({
-    from: localDay(Date.parse(allocation.started_at)), to: endDay < localDay(Date.parse(allocation.started_at)) ? localDay(Date.parse(allocation.started_at)) : endDay,
-    granularity: 'day', allocation: allocation.id,
+    from: startDay, to: endDay < startDay ? startDay : endDay, granularity: 'day', allocation: allocation.id,
   });
 
   const facts = h('dl', { class: 'facts card' },

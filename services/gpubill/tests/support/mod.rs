@@ -60,6 +60,35 @@ impl TestEnv {
 
     /// `overrides` are settings environment variables, e.g. `("GPUBILL_AGGREGATOR_BATCH_MAX_EVENTS", "20")`.
     pub async fn with_settings(overrides: &[(&str, &str)]) -> Self {
+        let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        Self::with_config_dir(overrides, &config_dir).await
+    }
+
+    /// As `with_settings`, with `extra_cluster` (TOML: tenants, nodes, allocations) appended to
+    /// a copy of `cluster.toml`.
+    pub async fn with_cluster_additions(overrides: &[(&str, &str)], extra_cluster: &str) -> Self {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let copy = std::env::temp_dir().join(format!(
+            "gpubill-test-config-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&copy).expect("make a config directory");
+        for entry in std::fs::read_dir(&source).expect("read config/") {
+            let path = entry.expect("a config file").path();
+            if path.is_file() {
+                std::fs::copy(&path, copy.join(path.file_name().expect("a file name")))
+                    .expect("copy a config file");
+            }
+        }
+        let cluster = copy.join("cluster.toml");
+        let mut text = std::fs::read_to_string(&cluster).expect("read cluster.toml");
+        text.push('\n');
+        text.push_str(extra_cluster);
+        std::fs::write(&cluster, text).expect("write cluster.toml");
+        Self::with_config_dir(overrides, &copy).await
+    }
+
+    async fn with_config_dir(overrides: &[(&str, &str)], config_dir: &Path) -> Self {
         let admin_url = required_env("DATABASE_URL");
         let brokers = required_env("KAFKA_BROKERS");
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -104,9 +133,8 @@ impl TestEnv {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
         let config =
-            Config::load_with_env(&config_dir, env.clone()).expect("test configuration is valid");
+            Config::load_with_env(config_dir, env.clone()).expect("test configuration is valid");
 
         let pool = db::pool(&config.settings.database).expect("pool");
         let tenants = config.cluster.tenants.clone();
@@ -624,6 +652,59 @@ impl RunningApi {
         body: Option<&str>,
     ) -> Reply {
         self.raw_with(method, path, authorization, &[], body).await
+    }
+
+    /// A browser-like request: `headers` as given (cookies, origin, content type), `body` as
+    /// given, and redirects not followed (the portal answers 303 with its cookies).
+    pub async fn browser(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
+        let url = format!("http://{}{path}", self.address);
+        let method = method.to_owned();
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let body = body.unwrap_or_default().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build()
+                .into();
+            let mut request = ureq::http::Request::builder()
+                .method(method.as_str())
+                .uri(&url);
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            let mut response = agent
+                .run(request.body(body).expect("request"))
+                .expect("HTTP request");
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        value.to_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect();
+            let body = response.body_mut().read_to_vec().expect("body");
+            Reply {
+                status,
+                headers,
+                body,
+            }
+        })
+        .await
+        .expect("HTTP task")
     }
 
     /// [`RunningApi::raw`] with more headers.
