@@ -7,7 +7,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use gpubill_domain::portal::{
-    LINK_TOKEN_BYTES, SessionRefused, link_token_hash, link_token_text, session_spec,
+    LINK_TOKEN_BYTES, SessionRefused, link_token_hash, new_link_token, session_spec,
 };
 use gpubill_platform::config::Cluster;
 use gpubill_schema::schema::portal_links;
@@ -68,8 +68,7 @@ pub fn mint(
 ) -> Result<LinkToken, AccessError> {
     let mut random = [0u8; LINK_TOKEN_BYTES];
     getrandom::fill(&mut random).map_err(|error| AccessError::Random(error.to_string()))?;
-    let token = link_token_text(&random);
-    let hash = link_token_hash(&token).expect("a token just made has a token's shape");
+    let (token, hash) = new_link_token(&random);
     diesel::insert_into(portal_links::table)
         .values((
             portal_links::id.eq(Uuid::new_v4()),
@@ -83,6 +82,9 @@ pub fn mint(
     Ok(LinkToken(token))
 }
 
+/// A stored link: id, tenant, the key that minted it, expiry, first use.
+type LinkRow = (Uuid, String, Uuid, DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// Exchanges the link whose token is `token` for its session at `now`: the link is marked used
 /// and the session's portal key issued in one transaction.
 pub fn redeem(
@@ -94,19 +96,18 @@ pub fn redeem(
 ) -> Result<IssuedKey, LinkError> {
     let hash = link_token_hash(token).ok_or(LinkError::Unknown)?;
     conn.transaction(|conn| {
-        let link: Option<(Uuid, String, Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> =
-            portal_links::table
-                .filter(portal_links::token_hash.eq(hash.as_slice()))
-                .select((
-                    portal_links::id,
-                    portal_links::tenant_id,
-                    portal_links::minted_by,
-                    portal_links::expires_at,
-                    portal_links::used_at,
-                ))
-                .for_update()
-                .first(conn)
-                .optional()?;
+        let link: Option<LinkRow> = portal_links::table
+            .filter(portal_links::token_hash.eq(hash.as_slice()))
+            .select((
+                portal_links::id,
+                portal_links::tenant_id,
+                portal_links::minted_by,
+                portal_links::expires_at,
+                portal_links::used_at,
+            ))
+            .for_update()
+            .first(conn)
+            .optional()?;
         let (id, tenant, minted_by, expires_at, used_at) = link.ok_or(LinkError::Unknown)?;
         if used_at.is_some() {
             return Err(LinkError::Used);

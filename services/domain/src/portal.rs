@@ -84,14 +84,16 @@ pub fn check_mint(parent: &KeyGrant, tenant: &str) -> Result<(), SessionRefused>
     }
 }
 
-/// A link token as text: the prefix and 64 hex digits.
-pub fn link_token_text(random: &[u8; LINK_TOKEN_BYTES]) -> String {
+/// A new link token made of `random`: its text (the prefix and 64 hex digits) and the hash
+/// that is stored.
+pub fn new_link_token(random: &[u8; LINK_TOKEN_BYTES]) -> (String, [u8; 32]) {
     let mut text = String::with_capacity(LINK_TOKEN_PREFIX.len() + 2 * LINK_TOKEN_BYTES);
     text.push_str(LINK_TOKEN_PREFIX);
     for byte in random {
         text.push_str(&format!("{byte:02x}"));
     }
-    text
+    let hash = Sha256::digest(text.as_bytes()).into();
+    (text, hash)
 }
 
 /// The stored form of a link token (its SHA-256), if `text` has a token's shape.
@@ -203,9 +205,9 @@ mod tests {
 
     #[test]
     fn link_tokens_have_a_shape_and_csrf_tokens_differ_per_session() {
-        let token = link_token_text(&[0xab; LINK_TOKEN_BYTES]);
+        let (token, hash) = new_link_token(&[0xab; LINK_TOKEN_BYTES]);
         assert_eq!(token.len(), 4 + 64);
-        assert!(link_token_hash(&token).is_some());
+        assert_eq!(link_token_hash(&token), Some(hash));
         assert!(link_token_hash(&token.to_uppercase()).is_none());
         assert!(link_token_hash(&token[..token.len() - 1]).is_none());
         assert!(link_token_hash("gpb_tenant_00").is_none());

@@ -370,7 +370,7 @@ fn this_month_cluster(base: &Cluster, started: chrono::DateTime<Utc>) -> Cluster
 /// The test month's invoices (October, November), usage metered this month, a running
 /// allocation per tenant; returns mistral-lab's and helix-bio's allocation ids.
 async fn portal_data(env: &TestEnv, api: &RunningApi) -> (String, String) {
-    env.conn(|conn| support::test_month::test_month(conn)).await;
+    env.conn(support::test_month::test_month).await;
     let now = Utc::now();
     let started = (now - chrono::Duration::hours(3))
         .duration_trunc(chrono::Duration::hours(1))

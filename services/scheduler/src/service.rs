@@ -982,12 +982,14 @@ impl Scheduler {
                 });
             }
         }
-        let running_allocations =
-            u32::try_from(running.len()).expect("fewer allocations than GPUs");
+        let running_allocations = u32::try_from(running.len())
+            .map_err(|_| SchedulerError::Invariant("more running allocations than u32".into()))?;
         for allocation in state.cluster.allocations() {
             if allocation.tenant == tenant && allocation.id.starts_with(STATIC_PREFIX) {
                 running.push(RunningRate {
-                    units: u32::try_from(allocation.slots.len()).expect("a node has few GPUs"),
+                    units: u32::try_from(allocation.slots.len()).map_err(|_| {
+                        SchedulerError::Invariant("a static allocation of 2^32 GPUs".into())
+                    })?,
                     unit_price: self.unit_price(&allocation.sku, allocation.class, now)?,
                     until: None,
                 });
