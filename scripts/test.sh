@@ -35,6 +35,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The e-invoice tests write the test month's documents here for the official validators below.
 export EINVOICE_SAMPLES_DIR="$RUN_DIR/einvoices"
 rm -rf "$EINVOICE_SAMPLES_DIR"
+# The portal's browser test drives Debian's Chromium with playwright-core and axe-core from npm,
+# and saves a screenshot of every page here.
+"$ROOT/scripts/portal-deps.sh"
+export PORTAL_SCREENSHOTS_DIR="$RUN_DIR/portal"
+rm -rf "$PORTAL_SCREENSHOTS_DIR"
 # The export tests write FOCUS files here for the FinOps Foundation's focus-validator below.
 export FOCUS_SAMPLES_DIR="$RUN_DIR/focus"
 rm -rf "$FOCUS_SAMPLES_DIR"
@@ -48,3 +53,5 @@ log "FOCUS 1.2 files of the exports tests against focus-validator 2.2.1"
 "$ROOT/scripts/validate-focus.sh" "$FOCUS_SAMPLES_DIR"/*.csv "$FOCUS_SAMPLES_DIR"/*.parquet --expect-failure "$FOCUS_SAMPLES_DIR"/broken/*.csv
 log "schemathesis against the API's own OpenAPI document"
 "$ROOT/scripts/schemathesis.sh" 25
+log "portal screenshots of the browser test: $PORTAL_SCREENSHOTS_DIR"
+ls "$PORTAL_SCREENSHOTS_DIR" >&2
