@@ -57,6 +57,9 @@ pub struct ConcurrencyGauge {
 /// Amounts of the month so far: the live draft invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MonthToDate {
+    /// GPU-seconds of the month's own usage lines (adjustments of earlier months aside).
+    #[schema(value_type = String, example = "41112.5")]
+    pub gpu_seconds: Decimal,
     #[serde(with = "crate::decimal::cents")]
     #[schema(value_type = String, example = "1234.56")]
     pub net: Decimal,

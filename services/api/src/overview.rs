@@ -105,6 +105,13 @@ fn compose(
         period_end: ledger.period_end,
         as_of: now,
         month_to_date: MonthToDate {
+            gpu_seconds: draft
+                .lines
+                .iter()
+                .filter(|line| !line.adjustment)
+                .map(|line| line.gpu_seconds)
+                .sum::<Decimal>()
+                .normalize(),
             net: draft.net_total,
             vat: draft.vat_total,
             total: draft.total,

@@ -28,6 +28,7 @@ use gpubill_platform::{Shutdown, ShutdownTrigger};
 use gpubill_scheduler::reconcile::Reconciler;
 use gpubill_scheduler::{Allocation, AllocationRequest};
 use gpubill_schema::api::invoice::InvoiceView;
+use gpubill_schema::api::portal::PortalLink;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -267,6 +268,7 @@ pub async fn run(
     println!("dead-lettered:          {:>10}", counted.dead_lettered);
     println!("ledger batches:         {:>10}", counted.batches);
     keys.print(&base, BillingPeriod::containing_in(end, keys.tenant_zone));
+    print_portal_links(config, &keys, &base).await?;
 
     if !args.exit {
         println!("serving until Ctrl-C");
@@ -370,6 +372,39 @@ impl DemoKeys {
             Utc::now().format("%Y-%m-%d")
         );
     }
+}
+
+/// A one-time sign-in link to the customer portal for each tenant, minted with the finance key
+/// as a provider's back end would mint them.
+async fn print_portal_links(config: &Config, keys: &DemoKeys, base: &str) -> Result<()> {
+    println!(
+        "\ncustomer portal, one sign-in link per tenant (each opens once, within its expiry):"
+    );
+    let mut expires_at = None;
+    for tenant in &config.cluster.tenants {
+        let link: PortalLink = http(
+            &keys.finance,
+            HttpCall::Post(
+                format!("{base}/v1/tenants/{}/portal-sessions", tenant.id),
+                String::new(),
+            ),
+        )
+        .await
+        .with_context(|| format!("minting a portal link for {}", tenant.id))?;
+        println!("  {:<12} {}", tenant.id, link.url);
+        expires_at = Some(link.expires_at);
+    }
+    if let Some(expires_at) = expires_at {
+        println!(
+            "  (valid until {}; sign in at {base}/portal/ with the tenant key above, or mint a new link:",
+            expires_at.format("%H:%M:%S UTC")
+        );
+        println!(
+            "   curl -X POST -H 'Authorization: Bearer {}' '{base}/v1/tenants/{}/portal-sessions')",
+            keys.finance, keys.tenant_id
+        );
+    }
+    Ok(())
 }
 
 /// Sleeps until the wall-clock instant `at`; fails on shutdown.

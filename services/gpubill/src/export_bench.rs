@@ -40,7 +40,7 @@ pub struct BenchExportArgs {
 /// Journal transactions booked per database transaction while loading.
 const TRANSACTIONS_PER_LOAD: i64 = 250_000;
 /// The tenant the usage is metered for (one of cluster.toml's).
-const TENANT: &str = "mistral-lab";
+pub(crate) const TENANT: &str = "mistral-lab";
 const SKU: &str = "H100-SXM5-80GB";
 
 pub async fn run(config: &Config, args: BenchExportArgs) -> Result<()> {
@@ -70,7 +70,7 @@ async fn measure(config: &Config, args: &BenchExportArgs, period: BillingPeriod)
         started.elapsed()
     );
     let started = Instant::now();
-    with_conn(&pool, move |conn| load_usage(conn, gpus, period)).await?;
+    with_conn(&pool, move |conn| load_usage(conn, gpus, period, 1)).await?;
     println!(
         "{gpus} GPUs metered hourly over {period} in {:.1?}",
         started.elapsed()
@@ -182,9 +182,15 @@ fn load_journal(conn: &mut PgConnection, transactions: i64, year: i32) -> Result
     Ok(())
 }
 
-/// A month of hourly rated usage of `gpus` GPUs, one allocation each, at 2.49 on demand, and
-/// its booking in the ledger (one usage accrual).
-fn load_usage(conn: &mut PgConnection, gpus: i64, period: BillingPeriod) -> Result<()> {
+/// A month of hourly rated usage of `gpus` GPUs of mistral-lab, one allocation each, at 2.49 on
+/// demand, and its booking in the ledger in `bookings` equal usage accruals (the aggregator books
+/// one per batch).
+pub(crate) fn load_usage(
+    conn: &mut PgConnection,
+    gpus: i64,
+    period: BillingPeriod,
+    bookings: i64,
+) -> Result<()> {
     // mistral-lab's time zone in cluster.toml.
     let time_zone = gpubill_domain::Tz::Europe__Paris;
     let (start, end) = (period.start_in(time_zone), period.end_in(time_zone));
@@ -217,18 +223,27 @@ fn load_usage(conn: &mut PgConnection, gpus: i64, period: BillingPeriod) -> Resu
         ))
         .execute(conn)?;
         let seconds = Decimal::from((end - start).num_seconds() * gpus);
-        book_usage(
-            conn,
-            uuid::Uuid::new_v4(),
-            &[RatedAddition {
-                tenant_id: TENANT.to_owned(),
-                period: day,
-                sku: SKU.to_owned(),
-                price_class: PriceClass::OnDemand,
-                price_per_gpu_hour: Decimal::new(249, 2),
-                gpu_seconds: seconds,
-            }],
-        )?;
+        let share = (seconds / Decimal::from(bookings)).trunc();
+        for booking in 0..bookings {
+            // The last accrual takes what the equal shares leave.
+            let gpu_seconds = if booking + 1 == bookings {
+                seconds - share * Decimal::from(bookings - 1)
+            } else {
+                share
+            };
+            book_usage(
+                conn,
+                uuid::Uuid::new_v4(),
+                &[RatedAddition {
+                    tenant_id: TENANT.to_owned(),
+                    period: day,
+                    sku: SKU.to_owned(),
+                    price_class: PriceClass::OnDemand,
+                    price_per_gpu_hour: Decimal::new(249, 2),
+                    gpu_seconds,
+                }],
+            )?;
+        }
         Ok(())
     })?;
     Ok(())

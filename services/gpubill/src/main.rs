@@ -12,6 +12,7 @@ mod invoice_table;
 mod keys;
 mod pipeline;
 mod placement_bench;
+mod portal_bench;
 mod progress;
 mod reconcile_table;
 mod setup;
@@ -91,6 +92,9 @@ enum Command {
     /// Measure the finance exports: on a database of its own, book --journal-lines journal lines
     /// and a month of hourly usage of --gpus GPUs, then time the FEC and the FOCUS export.
     BenchExport(export_bench::BenchExportArgs),
+    /// Measure the portal's overview: on a database of its own, meter --gpus GPUs of a tenant
+    /// over the current month, then time the overview (server time, and over HTTP).
+    BenchPortal(portal_bench::BenchPortalArgs),
     /// Measure the scheduler's pure placement core: decisions per second and their latency on a
     /// synthetic inventory (default 10,000 nodes), at a steady occupancy.
     BenchPlacement(placement_bench::BenchPlacementArgs),
@@ -333,6 +337,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::BenchClose(args) => close_bench::run(&config, args).await?,
         Command::BenchExport(args) => export_bench::run(&config, args).await?,
         Command::BenchPlacement(args) => placement_bench::run(args)?,
+        Command::BenchPortal(args) => portal_bench::run(&config, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

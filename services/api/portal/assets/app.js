@@ -561,18 +561,8 @@ function gauge({ title, name, gauge: value, format, unit }) {
 
 async function renderOverview(view) {
   let overview;
-  let usage = null;
   try {
     overview = await loadOverview(state.firstRender ? 10_000 : 0);
-    try {
-      const body = await api(tenantPath(`/usage?${new URLSearchParams({
-        from: overview.period_start, to: overview.period_end, granularity: 'month',
-      })}`));
-      usage = body && body.series ? body.series : body;
-    } catch (error) {
-      if (error instanceof SessionEnded) throw error;
-      usage = null;
-    }
   } catch (error) {
     showFailure(view, 'Overview', error);
     return;
@@ -582,9 +572,7 @@ async function renderOverview(view) {
   const mtd = overview.month_to_date || {};
   const projected = overview.projected || {};
   const quota = overview.quota;
-  const noUsage = usage
-    ? (usage.buckets || []).length === 0 && isZero(usage.total_gpu_seconds ?? '0') && !overview.running_allocations
-    : isZero(mtd.net) && !overview.running_allocations;
+  const noUsage = isZero(mtd.gpu_seconds ?? '0') && isZero(mtd.net) && !overview.running_allocations;
 
   const nodes = [
     pageHead('Overview',
@@ -613,8 +601,8 @@ async function renderOverview(view) {
       stat('Amount due', 'month_to_date.amount_due', mtd.amount_due, money(mtd.amount_due), { key: true })),
     h('p', { class: 'muted small' },
       'From the live draft of this month\'s invoice. ', h('a', { href: '#/invoices/draft' }, 'Open the draft invoice'),
-      usage ? [' · ', fig('span', 'usage.month.total_gpu_seconds', usage.total_gpu_seconds,
-        `${gpuHours(usage.total_gpu_seconds)} GPU-hours metered`), ' this month'] : null));
+      [' · ', fig('span', 'month_to_date.gpu_seconds', mtd.gpu_seconds,
+        `${gpuHours(mtd.gpu_seconds)} GPU-hours metered`), ' this month']));
   if (quota && quota.budget) {
     monthSection.append(h('div', { class: 'gauges section' },
       gauge({ title: 'Monthly budget', name: 'quota.budget', gauge: quota.budget, format: (v) => money(v) })));
