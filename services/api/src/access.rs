@@ -189,7 +189,7 @@ fn authorize(
     // browser whoever made the page, so it never authorizes a change (no cross-site request
     // forgery through the API), and a portal key may change nothing anyway.
     let cookie = (header.is_none() && matches!(*request.method(), Method::GET | Method::HEAD))
-        .then(|| crate::portal::session_key(&state.portal, request.request()))
+        .then(|| crate::session_cookie::session_key(&state.portal, request.request()))
         .flatten();
     let now = Utc::now();
     let authenticated = match &cookie {

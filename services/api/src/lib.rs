@@ -20,6 +20,7 @@ pub mod operation;
 pub mod overview;
 pub mod portal;
 pub mod routes;
+pub mod session_cookie;
 pub mod streaming;
 
 use actix_http::HttpService;

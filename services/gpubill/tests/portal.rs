@@ -141,6 +141,28 @@ async fn a_link_opens_one_read_only_session_that_sign_out_ends() {
     let link = mint(&api, "mistral-lab", &tenant_key).await;
     let session = open(&api, &link).await;
 
+    // A link is a secret shown once: an Idempotency-Key does not make the API keep it to replay.
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let authorization = format!("Bearer {tenant_key}");
+        let headers = [
+            ("Authorization", authorization.as_str()),
+            ("Idempotency-Key", "same-request"),
+        ];
+        let reply = api
+            .browser(
+                "POST",
+                "/v1/tenants/mistral-lab/portal-sessions",
+                &headers,
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 201);
+        assert_eq!(reply.header("idempotent-replayed"), None);
+        urls.push(reply.json()["url"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(urls[0], urls[1]);
+
     // Once only.
     let again = api.browser("GET", &link, &[], None).await;
     assert_eq!(again.status, 401);

@@ -2,8 +2,9 @@
 //! (without), both templates compiled into the binary with their few values HTML-escaped; `GET
 //! /portal/assets/{name}` answers the script, the style sheet and the icon, revalidated by ETag.
 
-use super::{cookie, secured, session_key, sign_in_cookie_name};
+use super::secured;
 use crate::AppState;
+use crate::session_cookie::{cookie, session_key, sign_in_cookie_name};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};

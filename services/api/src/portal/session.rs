@@ -5,11 +5,12 @@
 //! from the session) and are refused from another origin. Each answers 303 to `/portal/`, or the
 //! sign-in page saying what went wrong, with its code.
 
+use super::audit_session;
 use super::pages::sign_in_page;
-use super::{
-    audit_session, cookie, cookie_value, session_cookie_name, session_key, sign_in_cookie_name,
-};
 use crate::AppState;
+use crate::session_cookie::{
+    cookie, cookie_value, session_cookie_name, session_key, sign_in_cookie_name,
+};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
