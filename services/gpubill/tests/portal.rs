@@ -511,6 +511,19 @@ async fn the_portal_in_headless_chromium() {
     };
     let screenshots = screenshot_dir();
     std::fs::create_dir_all(&screenshots).unwrap();
+    // For working on the page: `PORTAL_DEV_SECONDS=N` keeps this server up N seconds first and
+    // prints how to reach it (a debug build reads the page's files from the source tree).
+    if let Some(seconds) = std::env::var("PORTAL_DEV_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        println!(
+            "API_BASE={base} TENANT=mistral-lab TENANT_KEY={tenant_key} \
+             FOREIGN_ALLOCATION_ID={foreign_allocation} OWN_ALLOCATION_ID={own_allocation}\n\
+             finance key (mints links: POST {base}/v1/tenants/{{mistral-lab|xss-lab|quiet-lab}}/portal-sessions): {finance_key}"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    }
     let mut node = std::process::Command::new("node");
     node.arg("e2e.mjs")
         .current_dir(&e2e)

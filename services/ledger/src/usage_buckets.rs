@@ -169,26 +169,45 @@ pub fn window_buckets(
         #[diesel(sql_type = Numeric)]
         gpu_seconds: Decimal,
     }
+    // A segment inside one bucket (nearly all: a run lasts a batch) counts whole, or its part
+    // inside the window; only one that crosses a bucket's edge is split, hour by hour of the
+    // tenant's time zone, in proportion to time.
     let rows: Vec<Row> = diesel::sql_query(
-        "WITH hourly AS (
+        "WITH clipped AS (
              SELECT r.allocation_id, r.sku, r.price_class, r.price_per_gpu_hour AS list_price,
-                    t.time_zone, h.start AS hour_start,
-                    r.gpu_seconds
-                      * extract(epoch FROM least(r.segment_end, h.start + interval '1 hour', $3)
-                                           - greatest(r.segment_start, h.start, $2))
-                      / extract(epoch FROM r.segment_end - r.segment_start) AS gpu_seconds
+                    t.time_zone, r.segment_start, r.segment_end, r.gpu_seconds,
+                    greatest(r.segment_start, $2) AS lo, least(r.segment_end, $3) AS hi,
+                    date_trunc($4, greatest(r.segment_start, $2), t.time_zone) AS first_bucket,
+                    date_trunc($4, least(r.segment_end, $3) - interval '1 microsecond', t.time_zone)
+                      AS last_bucket
              FROM rated_usage r
              JOIN tenants t ON t.tenant_id = r.tenant_id
-             CROSS JOIN LATERAL generate_series(
-                 date_trunc('hour', greatest(r.segment_start, $2), t.time_zone),
-                 least(r.segment_end, $3) - interval '1 microsecond',
-                 interval '1 hour') AS h(start)
              WHERE r.tenant_id = $1 AND r.segment_start < $3 AND r.segment_end > $2
                AND r.segment_end > r.segment_start
+         ),
+         pieces AS (
+             SELECT allocation_id, sku, price_class, list_price, first_bucket AS start,
+                    CASE WHEN lo = segment_start AND hi = segment_end THEN gpu_seconds
+                         ELSE gpu_seconds * extract(epoch FROM hi - lo)
+                              / extract(epoch FROM segment_end - segment_start) END AS gpu_seconds
+             FROM clipped
+             WHERE first_bucket = last_bucket
+             UNION ALL
+             SELECT c.allocation_id, c.sku, c.price_class, c.list_price,
+                    date_trunc($4, h.start, c.time_zone) AS start,
+                    c.gpu_seconds
+                      * extract(epoch FROM least(c.hi, h.start + interval '1 hour')
+                                           - greatest(c.lo, h.start))
+                      / extract(epoch FROM c.segment_end - c.segment_start) AS gpu_seconds
+             FROM clipped c
+             CROSS JOIN LATERAL generate_series(
+                 date_trunc('hour', c.lo, c.time_zone),
+                 c.hi - interval '1 microsecond',
+                 interval '1 hour') AS h(start)
+             WHERE c.first_bucket <> c.last_bucket
          )
-         SELECT date_trunc($4, hour_start, time_zone) AS start, allocation_id, sku, price_class,
-                list_price, sum(gpu_seconds) AS gpu_seconds
-         FROM hourly
+         SELECT start, allocation_id, sku, price_class, list_price, sum(gpu_seconds) AS gpu_seconds
+         FROM pieces
          GROUP BY 1, 2, 3, 4, 5
          ORDER BY 1, 2, 3, 4, 5",
     )

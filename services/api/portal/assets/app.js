@@ -570,8 +570,6 @@ async function renderOverview(view) {
   if (!view.alive()) return;
 
   const mtd = overview.month_to_date || {};
-  const projected = overview.projected || {};
-  const quota = overview.quota;
   const noUsage = isZero(mtd.gpu_seconds ?? '0') && isZero(mtd.net) && !overview.running_allocations;
 
   const nodes = [
@@ -580,17 +578,30 @@ async function renderOverview(view) {
       fig('time', 'as_of', overview.as_of, dateTime(overview.as_of), { datetime: overview.as_of }),
       ` (${state.timeZone})`),
   ];
+  if (noUsage) nodes.push(overviewNoUsage(overview));
+  nodes.push(
+    overviewMonthSection(overview),
+    overviewProjectionSection(overview),
+    overviewQuotaSection(overview.quota),
+    overviewCreditSection(overview));
 
-  if (noUsage) {
-    nodes.push(h('div', { class: 'notice notice--empty', 'data-empty': 'no-usage' },
-      h('h2', null, 'No usage yet this month'),
-      h('p', null, 'Nothing has run on your account since ', date(overview.period_start),
-        '. As soon as an allocation starts, its GPU-hours and cost show up here within minutes.'),
-      h('p', null, h('a', { href: '#/invoices' }, 'See your invoices'), ' · ',
-        h('a', { href: '#/credit' }, 'See your prepaid credit'))));
-  }
+  view.show(noUsage ? 'empty' : 'ready', nodes);
+}
 
-  // Month to date, against the budget.
+// The overview's "No usage yet this month" notice, with links to invoices and credit.
+function overviewNoUsage(overview) {
+  return h('div', { class: 'notice notice--empty', 'data-empty': 'no-usage' },
+    h('h2', null, 'No usage yet this month'),
+    h('p', null, 'Nothing has run on your account since ', date(overview.period_start),
+      '. As soon as an allocation starts, its GPU-hours and cost show up here within minutes.'),
+    h('p', null, h('a', { href: '#/invoices' }, 'See your invoices'), ' · ',
+      h('a', { href: '#/credit' }, 'See your prepaid credit')));
+}
+
+// The overview's "Month to date" section: the draft's figures and, when set, the budget gauge.
+function overviewMonthSection(overview) {
+  const mtd = overview.month_to_date || {};
+  const quota = overview.quota;
   const monthSection = h('section', { class: 'section', 'aria-labelledby': 'mtd-heading' },
     h('h2', { id: 'mtd-heading' }, 'Month to date'),
     h('dl', { class: 'stats' },
@@ -607,10 +618,13 @@ async function renderOverview(view) {
     monthSection.append(h('div', { class: 'gauges section' },
       gauge({ title: 'Monthly budget', name: 'quota.budget', gauge: quota.budget, format: (v) => money(v) })));
   }
-  nodes.push(monthSection);
+  return monthSection;
+}
 
-  // Projection.
-  nodes.push(h('section', { class: 'section', 'aria-labelledby': 'projection-heading' },
+// The overview's "Projected month end" section: projected figures, run rate and the method.
+function overviewProjectionSection(overview) {
+  const projected = overview.projected || {};
+  return h('section', { class: 'section', 'aria-labelledby': 'projection-heading' },
     h('h2', { id: 'projection-heading' }, 'Projected month end'),
     h('dl', { class: 'stats' },
       stat('Net', 'projected.net', projected.net, money(projected.net)),
@@ -626,53 +640,61 @@ async function renderOverview(view) {
       fig('time', 'period_start', overview.period_start, date(overview.period_start), { datetime: overview.period_start }),
       ' to the end of ',
       fig('time', 'period_end', overview.period_end, date(new Date(Date.parse(overview.period_end) - 1000).toISOString()), { datetime: overview.period_end }),
-      '.')));
+      '.'));
+}
 
-  // Quotas.
+// The overview's "Quotas" section: the GPU-hour and concurrency gauges, or why there are none.
+function overviewQuotaSection(quota) {
   const quotaSection = h('section', { class: 'section', 'aria-labelledby': 'quota-heading' },
     h('h2', { id: 'quota-heading' }, 'Quotas'));
   if (!quota) {
     quotaSection.append(h('p', { class: 'notice notice--info', 'data-quota': 'unavailable' },
       'Quota figures are unavailable right now. Your usage and invoices are not affected.'));
-  } else {
-    const gauges = h('div', { class: 'gauges' });
-    if (quota.gpu_hours) {
-      gauges.append(gauge({
-        title: 'GPU-hours this month', name: 'quota.gpu_hours', gauge: quota.gpu_hours,
-        format: (v) => number(v, 2), unit: 'GPU-hours',
-      }));
-    }
-    for (const concurrent of quota.concurrent || []) {
-      gauges.append(gauge({
-        title: `Concurrent GPUs · ${concurrent.sku}`, name: `quota.concurrent.${concurrent.sku}`,
-        gauge: concurrent, format: (v) => plainNumber(v), unit: 'GPUs',
-      }));
-    }
-    if (!gauges.firstChild && !quota.budget) {
-      quotaSection.append(h('p', { class: 'muted' }, 'Your contract sets no budget, GPU-hour or concurrency caps.'));
-    } else if (!gauges.firstChild) {
-      quotaSection.append(h('p', { class: 'muted' }, 'Your contract sets no GPU-hour or concurrency caps.'));
-    } else {
-      quotaSection.append(gauges);
-    }
-    quotaSection.append(h('p', { class: 'muted small' },
-      'Held for running allocations (not spent yet): ',
-      fig('span', 'quota.open_holds', quota.open_holds, money(quota.open_holds)),
-      '. Marks on each bar show 75 %, 90 % and 100 % of the cap.',
-      quota.ledger_as_of ? [' Ledger figures as of ',
-        fig('time', 'quota.ledger_as_of', quota.ledger_as_of, dateTime(quota.ledger_as_of), { datetime: quota.ledger_as_of }), '.'] : null));
+    return quotaSection;
   }
-  nodes.push(quotaSection);
+  const gauges = quotaGauges(quota);
+  if (!gauges.firstChild && !quota.budget) {
+    quotaSection.append(h('p', { class: 'muted' }, 'Your contract sets no budget, GPU-hour or concurrency caps.'));
+  } else if (!gauges.firstChild) {
+    quotaSection.append(h('p', { class: 'muted' }, 'Your contract sets no GPU-hour or concurrency caps.'));
+  } else {
+    quotaSection.append(gauges);
+  }
+  quotaSection.append(h('p', { class: 'muted small' },
+    'Held for running allocations (not spent yet): ',
+    fig('span', 'quota.open_holds', quota.open_holds, money(quota.open_holds)),
+    '. Marks on each bar show 75 %, 90 % and 100 % of the cap.',
+    quota.ledger_as_of ? [' Ledger figures as of ',
+      fig('time', 'quota.ledger_as_of', quota.ledger_as_of, dateTime(quota.ledger_as_of), { datetime: quota.ledger_as_of }), '.'] : null));
+  return quotaSection;
+}
 
-  // Credit.
-  nodes.push(h('section', { class: 'section', 'aria-labelledby': 'credit-heading' },
+// The quota gauges other than the budget: GPU-hours, then one per SKU's concurrency cap.
+function quotaGauges(quota) {
+  const gauges = h('div', { class: 'gauges' });
+  if (quota.gpu_hours) {
+    gauges.append(gauge({
+      title: 'GPU-hours this month', name: 'quota.gpu_hours', gauge: quota.gpu_hours,
+      format: (v) => number(v, 2), unit: 'GPU-hours',
+    }));
+  }
+  for (const concurrent of quota.concurrent || []) {
+    gauges.append(gauge({
+      title: `Concurrent GPUs · ${concurrent.sku}`, name: `quota.concurrent.${concurrent.sku}`,
+      gauge: concurrent, format: (v) => plainNumber(v), unit: 'GPUs',
+    }));
+  }
+  return gauges;
+}
+
+// The overview's "Prepaid credit" section: the balance and a link to its history.
+function overviewCreditSection(overview) {
+  return h('section', { class: 'section', 'aria-labelledby': 'credit-heading' },
     h('h2', { id: 'credit-heading' }, 'Prepaid credit'),
     h('dl', { class: 'stats stats--single' },
       stat('Balance', 'credit_balance', overview.credit_balance, money(overview.credit_balance))),
     h('p', { class: 'muted small' }, 'Credit is drawn by your next invoice. ',
-      h('a', { href: '#/credit' }, 'See the credit history'))));
-
-  view.show(noUsage ? 'empty' : 'ready', nodes);
+      h('a', { href: '#/credit' }, 'See the credit history')));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -787,11 +809,38 @@ function drawChart(holder, { query, slots, series, groups, colors, summary }) {
   const plotWidth = width - margin.left - margin.right;
   const plotHeight = height - margin.top - margin.bottom;
 
+  const stacks = chartStacks(query, slots, series);
+  const { step, top } = chartScale(stacks);
+  const frame = {
+    width, height, margin, plotWidth,
+    y: (value) => margin.top + plotHeight - (value / top) * plotHeight,
+    band: plotWidth / Math.max(1, slots.length),
+  };
+
+  const svg = s('svg', {
+    viewBox: `0 0 ${width} ${height}`, width: String(width), height: String(height),
+    role: 'img', 'aria-label': summary, focusable: 'false',
+  });
+  svg.append(chartGrid(frame, step, top));
+  svg.append(chartBars(frame, { query, slots, series, groups, colors, stacks }));
+  svg.append(chartLabels(frame, query, slots));
+
+  clear(holder);
+  holder.append(svg);
+}
+
+// The chart's stacks: each slot's key to the buckets that start in it.
+function chartStacks(query, slots, series) {
   const stacks = new Map(slots.map((slot) => [slot.key, []]));
   for (const bucket of series.buckets) {
     const stack = stacks.get(slotKeyOf(query, bucket));
     if (stack) stack.push(bucket);
   }
+  return stacks;
+}
+
+// The chart's vertical scale: a round grid step and the axis top (GPU-hours) above the tallest stack.
+function chartScale(stacks) {
   let max = 0;
   for (const stack of stacks.values()) {
     const total = stack.reduce((sum, bucket) => sum + Number(bucket.gpu_seconds) / 3600, 0);
@@ -799,14 +848,11 @@ function drawChart(holder, { query, slots, series, groups, colors, summary }) {
   }
   const step = niceStep(max, 4);
   const top = Math.max(step, Math.ceil(max / step) * step);
-  const y = (value) => margin.top + plotHeight - (value / top) * plotHeight;
-  const band = plotWidth / Math.max(1, slots.length);
-  const barWidth = Math.max(1, band * (slots.length > 100 ? 0.9 : 0.72));
+  return { step, top };
+}
 
-  const svg = s('svg', {
-    viewBox: `0 0 ${width} ${height}`, width: String(width), height: String(height),
-    role: 'img', 'aria-label': summary, focusable: 'false',
-  });
+// The chart's grid: a line and a GPU-hour label per step, and the unit above the axis.
+function chartGrid({ width, margin, y }, step, top) {
   const grid = s('g', { 'aria-hidden': 'true' });
   for (let value = 0; value <= top + step / 1000; value += step) {
     grid.append(
@@ -815,8 +861,12 @@ function drawChart(holder, { query, slots, series, groups, colors, summary }) {
         formatter('axis', () => new Intl.NumberFormat('en-GB', { maximumFractionDigits: 2 })).format(value)));
   }
   grid.append(s('text', { class: 'chart__axis', x: margin.left - 6, y: 11, 'text-anchor': 'end' }, 'GPU-h'));
-  svg.append(grid);
+  return grid;
+}
 
+// The chart's bars: per slot, one rect per group stacked in the groups' order, each with a title.
+function chartBars({ margin, y, band }, { query, slots, series, groups, colors, stacks }) {
+  const barWidth = Math.max(1, band * (slots.length > 100 ? 0.9 : 0.72));
   const bars = s('g', { 'aria-hidden': 'true' });
   slots.forEach((slot, index) => {
     const x = margin.left + index * band + (band - barWidth) / 2;
@@ -835,8 +885,11 @@ function drawChart(holder, { query, slots, series, groups, colors, summary }) {
       }, s('title', null, `${slotLabel(query, slot)} · ${groupLabel(bucket)}: ${gpuHours(bucket.gpu_seconds)} GPU-hours, ${money(bucket.amount, series.currency)}`)));
     }
   });
-  svg.append(bars);
+  return bars;
+}
 
+// The chart's time axis: a label under every few slots, as many as fit the width.
+function chartLabels({ height, margin, plotWidth, band }, query, slots) {
   const labels = s('g', { 'aria-hidden': 'true' });
   const maxLabels = Math.max(2, Math.floor(plotWidth / (query.granularity === 'day' ? 56 : 70)));
   const every = Math.max(1, Math.ceil(slots.length / maxLabels));
@@ -846,10 +899,7 @@ function drawChart(holder, { query, slots, series, groups, colors, summary }) {
     labels.append(s('text', { class: 'chart__axis', x: x.toFixed(2), y: height - margin.bottom + 16, 'text-anchor': 'middle' },
       axisLabel(query, slot)));
   });
-  svg.append(labels);
-
-  clear(holder);
-  holder.append(svg);
+  return labels;
 }
 
 function slotLabel(query, slot) {
@@ -923,6 +973,34 @@ async function renderUsage(view, params) {
   const query = usageQuery(params);
   const fromMs = startOfLocalDay(query.from, state.timeZone);
   const toMs = startOfLocalDay(addDays(query.to, 1), state.timeZone);
+  const loaded = await loadUsage(query, fromMs, toMs);
+  if (!loaded) return;
+  const { series, failure, allocations } = loaded;
+  if (!view.alive()) return;
+
+  const rangeText = `${dateTime(rfc3339(fromMs), { dateStyle: 'medium' })} to ${dateTime(rfc3339(toMs - 1000), { dateStyle: 'medium' })}`;
+  const head = pageHead('Usage',
+    `GPU-hours and cost at list price, ${rangeText}`,
+    query.allocation ? [', allocation ', h('code', null, query.allocation)] : '',
+    ` (${state.timeZone}).`);
+  const form = usageForm(query, allocations);
+
+  if (failure) {
+    view.show('error', head, form, usageFailureNotice(failure));
+    return;
+  }
+  if (series.buckets.length === 0) {
+    view.show('empty', head, form, usageEmptyNotice(query));
+    return;
+  }
+  showUsageSeries(view, { query, series, fromMs, toMs, rangeText, head, form });
+}
+
+/**
+ * Fetches the usage series of `query` and, alongside, the allocations for the form's list:
+ * { series, failure, allocations }, or null once the session has ended.
+ */
+async function loadUsage(query, fromMs, toMs) {
   const apiParams = new URLSearchParams({
     from: rfc3339(fromMs), to: rfc3339(toMs), granularity: query.granularity, group_by: 'sku,price_class',
   });
@@ -940,39 +1018,57 @@ async function renderUsage(view, params) {
       throw new ApiError(0, 'unexpected', 'The billing service answered without a usage series.');
     }
   } catch (error) {
-    if (error instanceof SessionEnded) return;
+    if (error instanceof SessionEnded) return null;
     failure = error;
   }
   const allocations = await allocationsPromise;
-  if (!view.alive()) return;
+  return { series, failure, allocations };
+}
 
-  const rangeText = `${dateTime(rfc3339(fromMs), { dateStyle: 'medium' })} to ${dateTime(rfc3339(toMs - 1000), { dateStyle: 'medium' })}`;
-  const head = pageHead('Usage',
-    `GPU-hours and cost at list price, ${rangeText}`,
-    query.allocation ? [', allocation ', h('code', null, query.allocation)] : '',
-    ` (${state.timeZone}).`);
-  const form = usageForm(query, allocations);
+// The usage page's error notice when the series could not be fetched.
+function usageFailureNotice(failure) {
+  const detail = failure instanceof ApiError ? failure.detail : 'The usage could not be shown.';
+  if (!(failure instanceof ApiError)) console.warn(failure);
+  return h('div', { class: 'notice notice--error', role: 'alert', 'data-error-code': failure.code || '' }, h('p', null, detail));
+}
 
-  if (failure) {
-    const detail = failure instanceof ApiError ? failure.detail : 'The usage could not be shown.';
-    if (!(failure instanceof ApiError)) console.warn(failure);
-    view.show('error', head, form,
-      h('div', { class: 'notice notice--error', role: 'alert', 'data-error-code': failure.code || '' }, h('p', null, detail)));
-    return;
-  }
+// The usage page's empty notice: no usage this month, or none in the chosen range.
+function usageEmptyNotice(query) {
+  const message = query.isCurrentMonth ? 'No usage yet this month' : 'No usage in this range';
+  return h('div', { class: 'notice notice--empty', 'data-empty': 'no-usage' },
+    h('h2', null, message),
+    h('p', null, query.isCurrentMonth
+      ? 'When your allocations run, their GPU-hours and cost appear here by day, split by SKU and price class.'
+      : 'Nothing was metered for this selection. Try a wider range or clear the allocation filter.'));
+}
 
-  if (series.buckets.length === 0) {
-    const message = query.isCurrentMonth ? 'No usage yet this month' : 'No usage in this range';
-    view.show('empty', head, form,
-      h('div', { class: 'notice notice--empty', 'data-empty': 'no-usage' },
-        h('h2', null, message),
-        h('p', null, query.isCurrentMonth
-          ? 'When your allocations run, their GPU-hours and cost appear here by day, split by SKU and price class.'
-          : 'Nothing was metered for this selection. Try a wider range or clear the allocation filter.')));
-    return;
-  }
+/** Shows a non-empty usage series (chart, CSV download, table), then draws the chart and keeps it fitted. */
+function showUsageSeries(view, { query, series, fromMs, toMs, rangeText, head, form }) {
+  const { groups, groupBuckets, colors } = usageGroups(series);
+  const slots = chartSlots(query, fromMs, toMs);
+  const unit = query.granularity === 'day' ? 'day' : 'hour';
 
-  // Groups and their colours, in a stable order.
+  const summary = `Stacked bar chart of GPU-hours per ${unit} by SKU and price class, ${rangeText}: `
+    + `${gpuHours(series.total_gpu_seconds)} GPU-hours in total across ${groups.length} `
+    + `${groups.length === 1 ? 'group' : 'groups'}. The table below lists every figure.`;
+  const holder = h('div', { class: 'chart__canvas' });
+  const chart = h('figure', { class: 'chart', 'data-chart': 'usage' },
+    h('figcaption', null, `GPU-hours per ${unit}, stacked by SKU and price class`),
+    holder, usageLegend(groups, groupBuckets, colors));
+
+  const startText = usageStartText(query);
+  const table = usageTable(series, unit, startText);
+  const actions = usageCsvActions(query, series, startText);
+
+  view.show('ready', head, form, chart, actions, table);
+
+  const draw = () => drawChart(holder, { query, slots, series, groups, colors, summary });
+  draw();
+  watchChartWidth(holder, draw);
+}
+
+// The series' groups (SKU and price class) in a stable order, a bucket of each and their colours.
+function usageGroups(series) {
   const groups = [];
   const groupBuckets = new Map();
   for (const bucket of series.buckets) {
@@ -984,27 +1080,28 @@ async function renderUsage(view, params) {
   }
   groups.sort((a, b) => a.localeCompare(b));
   const colors = new Map(groups.map((key, index) => [key, PALETTE[index % PALETTE.length]]));
-  const slots = chartSlots(query, fromMs, toMs);
-  const unit = query.granularity === 'day' ? 'day' : 'hour';
+  return { groups, groupBuckets, colors };
+}
 
-  const summary = `Stacked bar chart of GPU-hours per ${unit} by SKU and price class, ${rangeText}: `
-    + `${gpuHours(series.total_gpu_seconds)} GPU-hours in total across ${groups.length} `
-    + `${groups.length === 1 ? 'group' : 'groups'}. The table below lists every figure.`;
-  const holder = h('div', { class: 'chart__canvas' });
-  const legend = h('ul', { class: 'legend', 'aria-label': 'Legend' },
+// The chart's legend: one swatch and label per group.
+function usageLegend(groups, groupBuckets, colors) {
+  return h('ul', { class: 'legend', 'aria-label': 'Legend' },
     groups.map((key) => {
       const swatch = h('span', { class: 'legend__swatch', 'aria-hidden': 'true' });
       swatch.style.backgroundColor = colors.get(key);
       return h('li', null, swatch, groupLabel(groupBuckets.get(key)));
     }));
-  const chart = h('figure', { class: 'chart', 'data-chart': 'usage' },
-    h('figcaption', null, `GPU-hours per ${unit}, stacked by SKU and price class`),
-    holder, legend);
+}
 
-  const startText = (bucket) => (query.granularity === 'day'
+// A bucket's start as the table and the CSV show it: a day, or a day and hour.
+function usageStartText(query) {
+  return (bucket) => (query.granularity === 'day'
     ? dateTime(bucket.start, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' })
     : dateTime(bucket.start, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }));
+}
 
+// The usage table: one row per bucket and a total row.
+function usageTable(series, unit, startText) {
   const rows = series.buckets.map((bucket) => h('tr', {
     'data-row': `${bucket.start}|${bucket.sku ?? ''}|${bucket.price_class ?? ''}${bucket.allocation_id ? `|${bucket.allocation_id}` : ''}`,
   },
@@ -1017,25 +1114,26 @@ async function renderUsage(view, params) {
     h('th', { scope: 'row', colspan: '3' }, 'Total'),
     fig('td', 'usage.total_gpu_seconds', series.total_gpu_seconds, gpuHours(series.total_gpu_seconds), { class: 'num' }),
     fig('td', 'usage.total_amount', series.total_amount, money(series.total_amount, series.currency), { class: 'num' }));
-  const table = tableBlock('Usage table', [
+  return tableBlock('Usage table', [
     `Usage per ${unit}, SKU and price class`,
     h('span', { class: 'caption__note' },
       `Starts in ${state.timeZone}. GPU-hours are GPU-seconds ÷ 3,600, rounded to 2 places; amounts at list price, rounded per row. Your invoice is the authority.`),
   ], [['Start'], ['SKU'], ['Price class'], ['GPU-hours', 'num'], ['Amount', 'num']], rows, foot);
+}
 
+// The "Download CSV" button and its note.
+function usageCsvActions(query, series, startText) {
   const csvButton = h('button', { type: 'button', class: 'button', 'data-action': 'download-csv' }, 'Download CSV');
   csvButton.addEventListener('click', () => {
     const name = `gpubill-usage-${safeFilePart(state.tenant)}-${query.from}-to-${query.to}-${query.granularity}${query.allocation ? `-${safeFilePart(query.allocation)}` : ''}.csv`;
     download(name, 'text/csv;charset=utf-8', usageCsv(series, startText));
   });
+  return h('div', { class: 'actions' }, csvButton,
+    h('span', { class: 'muted small' }, 'The CSV holds the exact GPU-seconds and amounts of the table.'));
+}
 
-  view.show('ready', head, form, chart,
-    h('div', { class: 'actions' }, csvButton,
-      h('span', { class: 'muted small' }, 'The CSV holds the exact GPU-seconds and amounts of the table.')),
-    table);
-
-  const draw = () => drawChart(holder, { query, slots, series, groups, colors, summary });
-  draw();
+/** Redraws the chart when its holder's width changes by more than 8 px (the page's one observer). */
+function watchChartWidth(holder, draw) {
   let lastWidth = holder.clientWidth;
   if ('ResizeObserver' in window) {
     chartObserver = new ResizeObserver(() => {
@@ -1193,17 +1291,32 @@ async function renderAllocation(view, params, id) {
   if (!view.alive()) return;
   view.title(`Allocation ${allocation.id}`);
 
-  // Its usage: the days it ran on (so far, while it runs).
+  const usageLink = allocationUsageLink(allocation);
+  view.show('ready',
+    pageHead(`Allocation ${allocation.id}`, `${allocation.gpus} × ${allocation.sku}, ${humanize(allocation.class).toLowerCase()}. Times in ${state.timeZone}.`),
+    allocationFacts(allocation),
+    allocationPreemption(allocation),
+    allocationPlacement(allocation),
+    h('p', { class: 'actions' },
+      h('a', { href: usageLink, class: 'button' }, 'Usage of this allocation'),
+      h('a', { href: '#/allocations' }, 'Back to allocations')));
+}
+
+// The link to the allocation's usage: the days it ran on (so far, while it runs).
+function allocationUsageLink(allocation) {
   const startDay = localDay(Date.parse(allocation.started_at));
   const lastInstant = allocation.ended_at
     ? Date.parse(allocation.ended_at)
     : Math.min(Date.now(), Date.parse(allocation.max_end_at));
   const endDay = localDay(lastInstant);
-  const usageLink = usageHash({
+  return usageHash({
     from: startDay, to: endDay < startDay ? startDay : endDay, granularity: 'day', allocation: allocation.id,
   });
+}
 
-  const facts = h('dl', { class: 'facts card' },
+// The allocation's facts card: status, SKU, class, GPUs, times, hold and captured amount.
+function allocationFacts(allocation) {
+  return h('dl', { class: 'facts card' },
     factItem('Status', statusBadge(allocation.status)),
     factItem('SKU', allocation.sku),
     factItem('Price class', humanize(allocation.class)),
@@ -1217,39 +1330,36 @@ async function renderAllocation(view, params, id) {
       ? 'Not yet: captured when the allocation ends'
       : fig('span', 'allocation.captured_amount', allocation.captured_amount, money(allocation.captured_amount))),
     allocation.class === 'spot' ? factItem('Spot priority', String(allocation.priority)) : null);
+}
 
-  const preemption = allocation.status === 'preempted' || allocation.notice || allocation.credit_amount
-    ? h('section', { class: 'section', 'aria-labelledby': 'preemption-heading' },
-      h('h2', { id: 'preemption-heading' }, 'Preemption'),
-      h('div', { class: 'notice notice--info' },
-        allocation.notice ? h('p', { 'data-figure': 'allocation.notice', 'data-value': allocation.notice }, allocation.notice) : null,
-        allocation.preempted_by ? h('p', null, 'Taken back for allocation ', h('code', null, allocation.preempted_by), '.') : null,
-        allocation.credit_amount !== null && allocation.credit_amount !== undefined
-          ? h('p', null, 'Prepaid credit granted: ',
-            fig('strong', 'allocation.credit_amount', allocation.credit_amount, money(allocation.credit_amount)),
-            '. ', h('a', { href: '#/credit' }, 'See your credit'))
-          : null))
-    : null;
+// The allocation's "Preemption" section (notice, preempting allocation, credit granted), or null.
+function allocationPreemption(allocation) {
+  if (!(allocation.status === 'preempted' || allocation.notice || allocation.credit_amount)) return null;
+  return h('section', { class: 'section', 'aria-labelledby': 'preemption-heading' },
+    h('h2', { id: 'preemption-heading' }, 'Preemption'),
+    h('div', { class: 'notice notice--info' },
+      allocation.notice ? h('p', { 'data-figure': 'allocation.notice', 'data-value': allocation.notice }, allocation.notice) : null,
+      allocation.preempted_by ? h('p', null, 'Taken back for allocation ', h('code', null, allocation.preempted_by), '.') : null,
+      allocation.credit_amount !== null && allocation.credit_amount !== undefined
+        ? h('p', null, 'Prepaid credit granted: ',
+          fig('strong', 'allocation.credit_amount', allocation.credit_amount, money(allocation.credit_amount)),
+          '. ', h('a', { href: '#/credit' }, 'See your credit'))
+        : null));
+}
 
+// The allocation's "GPUs" section: its GPUs and MIG slices, or a note that none are recorded.
+function allocationPlacement(allocation) {
   const placement = (allocation.placement || []).map((gpu, index) => h('tr', { 'data-row': `${gpu.node}|${gpu.gpu_index}|${gpu.mig_first_slice ?? ''}|${index}` },
     h('td', null, gpu.node),
     h('td', { class: 'num' }, String(gpu.gpu_index)),
     h('td', null, migText(gpu)),
     h('td', null, h('code', null, gpu.gpu_uuid))));
-
-  view.show('ready',
-    pageHead(`Allocation ${allocation.id}`, `${allocation.gpus} × ${allocation.sku}, ${humanize(allocation.class).toLowerCase()}. Times in ${state.timeZone}.`),
-    facts,
-    preemption,
-    h('section', { class: 'section', 'aria-labelledby': 'gpus-heading' },
-      h('h2', { id: 'gpus-heading' }, 'GPUs'),
-      placement.length
-        ? tableBlock('GPUs of this allocation', ['GPUs and MIG slices given to this allocation'],
-          [['Node'], ['GPU index', 'num'], ['MIG slice'], ['GPU UUID']], placement)
-        : h('p', { class: 'muted' }, 'No GPU placement is recorded for this allocation.')),
-    h('p', { class: 'actions' },
-      h('a', { href: usageLink, class: 'button' }, 'Usage of this allocation'),
-      h('a', { href: '#/allocations' }, 'Back to allocations')));
+  return h('section', { class: 'section', 'aria-labelledby': 'gpus-heading' },
+    h('h2', { id: 'gpus-heading' }, 'GPUs'),
+    placement.length
+      ? tableBlock('GPUs of this allocation', ['GPUs and MIG slices given to this allocation'],
+        [['Node'], ['GPU index', 'num'], ['MIG slice'], ['GPU UUID']], placement)
+      : h('p', { class: 'muted' }, 'No GPU placement is recorded for this allocation.'));
 }
 
 // ---------------------------------------------------------------------------------------------
