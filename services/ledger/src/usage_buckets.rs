@@ -144,15 +144,25 @@ pub fn bucket_count(
     Ok(count.count.unsigned_abs())
 }
 
-/// A tenant's metered usage in `[from, to)`, per allocation, SKU, class, list price and bucket
-/// (`hour`, `day` or `month` of its time zone); segments cut by the window count their part
-/// inside it, in proportion to time.
+/// What [`window_buckets`] reads: whose usage, over which window, in which buckets.
+pub struct BucketQuery<'a> {
+    pub tenant: &'a str,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// `hour`, `day` or `month` of the tenant's time zone.
+    pub span: &'a str,
+    /// Only this allocation's usage.
+    pub allocation: Option<&'a str>,
+    /// Keep allocations apart; otherwise `allocation_id` is empty and buckets hold every one
+    /// (a month of a large tenant is tens of thousands of bucket-allocation pairs).
+    pub by_allocation: bool,
+}
+
+/// A tenant's metered usage in `[from, to)`, per allocation (when asked), SKU, class, list price
+/// and bucket; segments cut by the window count their part inside it, in proportion to time.
 pub fn window_buckets(
     conn: &mut PgConnection,
-    tenant: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    span: &str,
+    query: &BucketQuery<'_>,
 ) -> Result<Vec<gpubill_domain::usage_series::MeteredBucket>, LedgerError> {
     #[derive(QueryableByName)]
     struct Row {
@@ -174,7 +184,8 @@ pub fn window_buckets(
     // tenant's time zone, in proportion to time.
     let rows: Vec<Row> = diesel::sql_query(
         "WITH clipped AS (
-             SELECT r.allocation_id, r.sku, r.price_class, r.price_per_gpu_hour AS list_price,
+             SELECT CASE WHEN $6 THEN r.allocation_id ELSE '' END AS allocation_id,
+                    r.sku, r.price_class, r.price_per_gpu_hour AS list_price,
                     t.time_zone, r.segment_start, r.segment_end, r.gpu_seconds,
                     greatest(r.segment_start, $2) AS lo, least(r.segment_end, $3) AS hi,
                     date_trunc($4, greatest(r.segment_start, $2), t.time_zone) AS first_bucket,
@@ -184,6 +195,7 @@ pub fn window_buckets(
              JOIN tenants t ON t.tenant_id = r.tenant_id
              WHERE r.tenant_id = $1 AND r.segment_start < $3 AND r.segment_end > $2
                AND r.segment_end > r.segment_start
+               AND ($5::text IS NULL OR r.allocation_id = $5)
          ),
          pieces AS (
              SELECT allocation_id, sku, price_class, list_price, first_bucket AS start,
@@ -211,10 +223,12 @@ pub fn window_buckets(
          GROUP BY 1, 2, 3, 4, 5
          ORDER BY 1, 2, 3, 4, 5",
     )
-    .bind::<Text, _>(tenant)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
-    .bind::<Text, _>(span)
+    .bind::<Text, _>(query.tenant)
+    .bind::<Timestamptz, _>(query.from)
+    .bind::<Timestamptz, _>(query.to)
+    .bind::<Text, _>(query.span)
+    .bind::<diesel::sql_types::Nullable<Text>, _>(query.allocation)
+    .bind::<diesel::sql_types::Bool, _>(query.by_allocation)
     .load(conn)?;
     Ok(rows
         .into_iter()
@@ -243,10 +257,17 @@ pub fn usage_series(
     use gpubill_domain::usage_series::{Grouping, Span, series};
     use gpubill_schema::api::usage::{Granularity, UsageBucketView, UsageDimension, UsageSeries};
     let time_zone = crate::invoicing::tenant_time_zone(conn, tenant_id)?;
-    let mut metered = window_buckets(conn, tenant_id, from, to, granularity.code())?;
-    if let Some(allocation) = allocation {
-        metered.retain(|bucket| bucket.allocation_id == allocation);
-    }
+    let metered = window_buckets(
+        conn,
+        &BucketQuery {
+            tenant: tenant_id,
+            from,
+            to,
+            span: granularity.code(),
+            allocation,
+            by_allocation: group_by.contains(&UsageDimension::Allocation),
+        },
+    )?;
     let span = match granularity {
         Granularity::Hour => Span::Hour,
         Granularity::Day => Span::Day,
