@@ -146,19 +146,19 @@ impl Authenticator {
         Ok(cached.grant.clone())
     }
 
-    /// Opens a portal session for `tenant` with a tenant key pasted into the portal's sign-in
+    /// Opens a portal session of its tenant with a tenant key pasted into the portal's sign-in
     /// form: a portal key under it, usable here at once.
     pub async fn sign_in(
         &self,
         cluster: Arc<Cluster>,
         key: &str,
-        tenant: Option<&str>,
         now: DateTime<Utc>,
         session_seconds: i64,
     ) -> Result<IssuedKey, SessionError> {
         let parent = self.grant(key, now)?;
-        let tenant = tenant
-            .or(parent.binding.tenant())
+        let tenant = parent
+            .binding
+            .tenant()
             .ok_or(SessionError::Refused(SessionRefused::NotATenantKey(
                 parent.role,
             )))?
@@ -177,12 +177,8 @@ impl Authenticator {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<LinkToken, SessionError> {
-        let grant = self.copy().by_hash.values().find_map(|cached| {
-            (cached.grant.key_id == minted_by.key_id).then(|| cached.grant.clone())
-        });
-        let grant = grant.ok_or(AuthError::Refused(KeyRefused::Unknown))?;
-        check_mint(&grant, &tenant)?;
-        let key_id = grant.key_id;
+        check_mint(minted_by.role, &minted_by.binding, &tenant)?;
+        let key_id = minted_by.key_id;
         Ok(with_conn(&self.shared.pool, move |conn| {
             portal_links::mint(conn, &tenant, key_id, now, expires_at)
         })

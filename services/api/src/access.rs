@@ -237,9 +237,7 @@ struct Audit {
 }
 
 impl Audit {
-    /// Writes the audit row of an answered state-changing request. The change is already made,
-    /// so a failure to write is logged with every field (the logs are then the record) and the
-    /// answer still goes out.
+    /// Writes the audit row of an answered state-changing request (`write_audit`).
     async fn record(self, response: &ServiceResponse<BoxBody>, notes: &BTreeMap<String, String>) {
         let mut targets: BTreeMap<String, String> = response
             .request()
@@ -257,23 +255,30 @@ impl Audit {
             targets,
             status: response.status().as_u16(),
         };
-        let stored = record.clone();
-        let written = with_conn(&self.state.pool, move |conn| {
-            audit::append(conn, &stored).map_err(gpubill_platform::DbError::Query)
-        })
-        .await;
-        if let Err(error) = written {
-            tracing::error!(
-                alarm = "audit_write_failed",
-                %error,
-                request_id = %record.request_id,
-                key_id = %self.principal.key_id,
-                role = %self.principal.role,
-                action = %record.action,
-                targets = ?record.targets,
-                status = record.status,
-                "cannot write the audit trail of a request"
-            );
-        }
+        write_audit(&self.state, record, &self.principal).await;
+    }
+}
+
+/// Writes the audit row of a change made by `principal`. The change is already made, so a
+/// failure to write is logged at `ERROR` with every field (the logs are then the record) and
+/// the answer still goes out.
+pub(crate) async fn write_audit(state: &AppState, record: AuditRecord, principal: &Principal) {
+    let stored = record.clone();
+    let written = with_conn(&state.pool, move |conn| {
+        audit::append(conn, &stored).map_err(gpubill_platform::DbError::Query)
+    })
+    .await;
+    if let Err(error) = written {
+        tracing::error!(
+            alarm = "audit_write_failed",
+            %error,
+            request_id = %record.request_id,
+            key_id = %principal.key_id,
+            role = %principal.role,
+            action = %record.action,
+            targets = ?record.targets,
+            status = record.status,
+            "cannot write the audit trail of a request"
+        );
     }
 }

@@ -43,14 +43,9 @@ pub fn session_spec(
     now: DateTime<Utc>,
     session_seconds: i64,
 ) -> Result<KeySpec, SessionRefused> {
-    match (parent.role, &parent.binding) {
-        (Role::Tenant, Binding::Tenant(own)) if own != tenant => {
-            return Err(SessionRefused::OtherTenant(tenant.to_owned()));
-        }
-        (Role::Tenant, _) => {}
-        (Role::Admin | Role::Finance, _) if via_link => {}
-        (Role::Admin | Role::Finance, _) => return Err(SessionRefused::NotATenantKey(parent.role)),
-        (role, _) => return Err(SessionRefused::RoleCannot(role)),
+    check_mint(parent.role, &parent.binding, tenant)?;
+    if !via_link && parent.role != Role::Tenant {
+        return Err(SessionRefused::NotATenantKey(parent.role));
     }
     let mut expires_at = now + Duration::seconds(session_seconds);
     if let Some(parent_expiry) = parent.expires_at {
@@ -74,8 +69,8 @@ pub fn session_spec(
 
 /// Who may mint a link for `tenant`: the same keys as may redeem one, checked before minting so
 /// that a link that could never be used is not made.
-pub fn check_mint(parent: &KeyGrant, tenant: &str) -> Result<(), SessionRefused> {
-    match (parent.role, &parent.binding) {
+pub fn check_mint(role: Role, binding: &Binding, tenant: &str) -> Result<(), SessionRefused> {
+    match (role, binding) {
         (Role::Tenant, Binding::Tenant(own)) if own != tenant => {
             Err(SessionRefused::OtherTenant(tenant.to_owned()))
         }
@@ -179,10 +174,10 @@ mod tests {
             session_spec(&tenant, "nordic-nlp", true, now, 3600),
             Err(SessionRefused::OtherTenant("nordic-nlp".into()))
         );
-        assert!(check_mint(&tenant, "nordic-nlp").is_err());
+        assert!(check_mint(tenant.role, &tenant.binding, "nordic-nlp").is_err());
         for role in [Role::Admin, Role::Finance] {
             let key = grant(role, Binding::None, None);
-            assert!(check_mint(&key, "nordic-nlp").is_ok());
+            assert!(check_mint(key.role, &key.binding, "nordic-nlp").is_ok());
             assert!(session_spec(&key, "nordic-nlp", true, now, 3600).is_ok());
             assert_eq!(
                 session_spec(&key, "nordic-nlp", false, now, 3600),
@@ -198,9 +193,9 @@ mod tests {
             session_spec(&portal, "helix-bio", false, now, 3600),
             Err(SessionRefused::RoleCannot(Role::Portal))
         );
-        assert!(check_mint(&portal, "helix-bio").is_err());
+        assert!(check_mint(portal.role, &portal.binding, "helix-bio").is_err());
         let node = grant(Role::Node, Binding::Node("node-001".into()), None);
-        assert!(check_mint(&node, "helix-bio").is_err());
+        assert!(check_mint(node.role, &node.binding, "helix-bio").is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod support;
 
 use chrono::{DurationRound, Utc};
 use gpubill_domain::PriceClass;
-use gpubill_platform::config::{AllocationSpec, Cluster, NodeSpec};
+use gpubill_platform::config::{AllocationSpec, Cluster};
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -359,7 +359,7 @@ async fn a_link_expires_unused() {
     api.stop().await;
 }
 
-/// A cluster of one node whose allocations started `hours` ago (on the hour) for mistral-lab
+/// `small_cluster`'s node with allocations started at `started` for mistral-lab
 /// (two on-demand GPUs and a spot one) and helix-bio (one on-demand GPU).
 fn this_month_cluster(base: &Cluster, started: chrono::DateTime<Utc>) -> Cluster {
     let allocation = |id: &str, tenant: &str, gpus: Vec<u8>, class| AllocationSpec {
@@ -371,21 +371,12 @@ fn this_month_cluster(base: &Cluster, started: chrono::DateTime<Utc>) -> Cluster
         price_class: class,
     };
     Cluster {
-        tenants: base.tenants.clone(),
-        nodes: vec![NodeSpec {
-            id: "node-001".into(),
-            sku: "H100-SXM5-80GB".into(),
-            gpus: 8,
-            pod: "pod-01".into(),
-            gpu_uuids: Vec::new(),
-            mig: false,
-        }],
         allocations: vec![
             allocation("p-1", "mistral-lab", vec![0, 1], PriceClass::OnDemand),
             allocation("p-2", "mistral-lab", vec![2], PriceClass::Spot),
             allocation("p-3", "helix-bio", vec![3], PriceClass::OnDemand),
         ],
-        reservations: Vec::new(),
+        ..support::small_cluster(base)
     }
 }
 

@@ -15,10 +15,9 @@ use actix_web::HttpMessage as _;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponseBuilder, web};
 use chrono::{DateTime, Duration, Utc};
-use gpubill_access::audit::{self, Actor, AuditRecord};
+use gpubill_access::audit::{Actor, AuditRecord};
 use gpubill_domain::access::Principal;
 use gpubill_platform::config::PortalSettings;
-use gpubill_platform::db::with_conn;
 use gpubill_schema::api::portal::PortalLink;
 use std::collections::BTreeMap;
 
@@ -80,8 +79,7 @@ pub async fn mint_link(
     })
 }
 
-/// Writes the audit row of a portal sign-in or sign-out; as for the API's changes, a failure to
-/// write is logged with every field and the answer still goes out.
+/// Writes the audit row of a portal sign-in or sign-out, as the API's changes are written.
 async fn audit_session(
     state: &AppState,
     request: &HttpRequest,
@@ -104,21 +102,5 @@ async fn audit_session(
         targets,
         status,
     };
-    let stored = record.clone();
-    let written = with_conn(&state.pool, move |conn| {
-        audit::append(conn, &stored).map_err(gpubill_platform::DbError::Query)
-    })
-    .await;
-    if let Err(error) = written {
-        tracing::error!(
-            alarm = "audit_write_failed",
-            %error,
-            request_id = %record.request_id,
-            key_id = %actor.key_id,
-            action = %record.action,
-            targets = ?record.targets,
-            status = record.status,
-            "cannot write the audit trail of a portal session"
-        );
-    }
+    crate::access::write_audit(state, record, actor).await;
 }

@@ -91,7 +91,6 @@ async fn sign_in(
         .sign_in(
             state.cluster.clone(),
             form.key.trim(),
-            None,
             now,
             state.portal_key_seconds,
         )

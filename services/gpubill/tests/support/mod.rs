@@ -663,48 +663,11 @@ impl RunningApi {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Reply {
-        let url = format!("http://{}{path}", self.address);
-        let method = method.to_owned();
-        let headers: Vec<(String, String)> = headers
+        let headers = headers
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
-        let body = body.unwrap_or_default().to_owned();
-        tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .build()
-                .into();
-            let mut request = ureq::http::Request::builder()
-                .method(method.as_str())
-                .uri(&url);
-            for (name, value) in &headers {
-                request = request.header(name.as_str(), value.as_str());
-            }
-            let mut response = agent
-                .run(request.body(body).expect("request"))
-                .expect("HTTP request");
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        value.to_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect();
-            let body = response.body_mut().read_to_vec().expect("body");
-            Reply {
-                status,
-                headers,
-                body,
-            }
-        })
-        .await
-        .expect("HTTP task")
+        self.exchange(method, path, headers, body, false).await
     }
 
     /// [`RunningApi::raw`] with more headers.
@@ -716,36 +679,49 @@ impl RunningApi {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Reply {
+        let mut all: Vec<(String, String)> = authorization
+            .map(|value| ("Authorization".to_owned(), value.to_owned()))
+            .into_iter()
+            .collect();
+        all.extend(
+            headers
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string())),
+        );
+        if body.is_some() {
+            all.push(("Content-Type".into(), "application/json".into()));
+        }
+        self.exchange(method, path, all, body, true).await
+    }
+
+    /// One request with exactly `headers` and `body`, following redirects or not.
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Option<&str>,
+        follow_redirects: bool,
+    ) -> Reply {
         let url = format!("http://{}{path}", self.address);
         let method = method.to_owned();
-        let authorization = authorization.map(str::to_owned);
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect();
         let body = body.map(str::to_owned);
         tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
+            let mut config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
-                .allow_non_standard_methods(true)
-                .build()
-                .into();
+                .allow_non_standard_methods(true);
+            if !follow_redirects {
+                config = config.max_redirects(0);
+            }
+            let agent: ureq::Agent = config.build().into();
             let mut request = ureq::http::Request::builder()
                 .method(method.as_str())
                 .uri(&url);
-            if let Some(authorization) = &authorization {
-                request = request.header("Authorization", authorization);
-            }
             for (name, value) in &headers {
                 request = request.header(name.as_str(), value.as_str());
             }
-            let response = match &body {
-                Some(body) => agent.run(
-                    request
-                        .header("Content-Type", "application/json")
-                        .body(body.clone())
-                        .expect("request"),
-                ),
+            let response = match body {
+                Some(body) => agent.run(request.body(body).expect("request")),
                 None => agent.run(request.body(()).expect("request")),
             };
             let mut response = response.expect("HTTP request");
