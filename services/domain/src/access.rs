@@ -138,13 +138,15 @@ pub struct KeySecret {
     text: String,
 }
 
+/// `bytes` as lower-case hex digits, two per byte: how keys, tokens and digests are written.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 impl KeySecret {
     /// The key of `role` made of `random` (from the OS RNG): `gpb_<role>_<64 hex digits>`.
     pub fn new(role: Role, random: [u8; KEY_SECRET_BYTES]) -> KeySecret {
-        let mut text = role.key_prefix();
-        for byte in random {
-            text.push_str(&format!("{byte:02x}"));
-        }
+        let text = role.key_prefix() + &lower_hex(&random);
         KeySecret { role, text }
     }
 

@@ -3,7 +3,7 @@
 //! A session is a portal key (read-only, one tenant, always expiring) whose parent is the key it
 //! was opened with.
 
-use crate::access::{Binding, KeyGrant, KeySpec, Role};
+use crate::access::{Binding, KeyGrant, KeySpec, Role, lower_hex};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
@@ -82,11 +82,7 @@ pub fn check_mint(role: Role, binding: &Binding, tenant: &str) -> Result<(), Ses
 /// A new link token made of `random`: its text (the prefix and 64 hex digits) and the hash
 /// that is stored.
 pub fn new_link_token(random: &[u8; LINK_TOKEN_BYTES]) -> (String, [u8; 32]) {
-    let mut text = String::with_capacity(LINK_TOKEN_PREFIX.len() + 2 * LINK_TOKEN_BYTES);
-    text.push_str(LINK_TOKEN_PREFIX);
-    for byte in random {
-        text.push_str(&format!("{byte:02x}"));
-    }
+    let text = format!("{LINK_TOKEN_PREFIX}{}", lower_hex(random));
     let hash = Sha256::digest(text.as_bytes()).into();
     (text, hash)
 }
@@ -105,7 +101,7 @@ pub fn link_token_hash(text: &str) -> Option<[u8; 32]> {
 /// the server keeps no state for it and a page of another session cannot forge it.
 pub fn csrf_token(session_key: &str) -> String {
     let digest = Sha256::digest(format!("gpubill-portal-csrf\0{session_key}").as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    lower_hex(&digest)
 }
 
 /// Whether two tokens are equal, in time independent of where they differ.

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{SecondsFormat, Utc};
-use gpubill_domain::access::Role;
+use gpubill_domain::access::{Role, lower_hex};
 use gpubill_domain::portal::csrf_token;
 use gpubill_schema::api::ErrorCode;
 use sha2::{Digest, Sha256};
@@ -96,7 +96,7 @@ pub(super) fn sign_in_page(
 ) -> HttpResponse {
     let mut random = [0u8; 32];
     let token = match getrandom::fill(&mut random) {
-        Ok(()) => hex(&random),
+        Ok(()) => lower_hex(&random),
         // Without a token the form cannot be posted; the page still says what happened.
         Err(error) => {
             tracing::error!(%error, "no randomness for the portal's sign-in form");
@@ -141,7 +141,7 @@ async fn asset(
             .body("no such asset");
     };
     let bytes = file(&format!("assets/{name}"), compiled);
-    let etag = format!("\"{}\"", &hex(&Sha256::digest(&bytes))[..32]);
+    let etag = format!("\"{}\"", &lower_hex(&Sha256::digest(&bytes))[..32]);
     let unchanged = request
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -203,10 +203,6 @@ fn escape(text: &str) -> String {
         }
     }
     escaped
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
